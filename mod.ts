@@ -1,0 +1,56 @@
+/**
+ * Python's `multiprocessing` for TypeScript: `Process`, queues, pipes, locks,
+ * shared memory, pools and managers on Web Workers, the same on Deno, Bun and
+ * Node.
+ *
+ * Python's names become camelCase, blocking calls return Promises (with
+ * `…Sync` twins inside workers), and timeouts are milliseconds. A process's
+ * target is a function exported from a module; the worker imports that module,
+ * so spawning code is guarded with `if (import.meta.main)`, the counterpart of
+ * `if __name__ == "__main__":`.
+ *
+ * @example
+ * ```ts
+ * import { Process } from "@mp/multiprocessing";
+ *
+ * export function run(name: string) {
+ *   console.log("hello", name);
+ * }
+ *
+ * if (import.meta.main) {
+ *   for (let i = 0; i < 10; i++) new Process({ target: run, args: [`bob${i}`] }).start();
+ * }
+ * ```
+ *
+ * @module
+ */
+export {
+  activeChildren,
+  currentProcess,
+  exit,
+  type ParentProcess,
+  parentProcess,
+  Process,
+  type ProcessOptions,
+} from "./src/process.ts";
+export {
+  type Context,
+  cpuCount,
+  getAllStartMethods,
+  getContext,
+  getStartMethod,
+  setStartMethod,
+  type StartMethod,
+} from "./src/context.ts";
+export {
+  AuthenticationError,
+  BrokenBarrierError,
+  BrokenPoolError,
+  BufferTooShort,
+  Empty,
+  EOFError,
+  Full,
+  ProcessError,
+  TimeoutError,
+} from "./src/errors.ts";
+export type { WaitOptions } from "./src/wait.ts";

@@ -1,0 +1,58 @@
+/**
+ * The boundary between the library and a runtime's workers. Everything that
+ * differs between Deno, Bun, Node (and, later, a browser) lives behind
+ * {@linkcode Adapter}; nothing outside `src/adapters/` asks which runtime it is.
+ *
+ * @module
+ */
+
+/** How a worker thread ended, as the runtime reports it. */
+export interface ThreadEnd {
+  /** The thread's exit code as far as the runtime knows it. */
+  code: number;
+  /** An error the runtime reported as uncaught in the thread, if any. */
+  error?: unknown;
+}
+
+/** What the parent passes when it starts a worker thread. */
+export interface SpawnOptions {
+  /** Shown by the runtime in its own diagnostics. */
+  name: string;
+  /** Every message the worker posts on its own port. */
+  onMessage(data: unknown): void;
+  /** Called once, when the thread is gone for good. */
+  onEnd(end: ThreadEnd): void;
+}
+
+/** The parent's handle on one worker thread. */
+export interface ThreadHandle {
+  post(data: unknown, transfer?: Transferable[]): void;
+  /** Stops the thread; `onEnd` still fires once it is gone. */
+  terminate(): void;
+  /** Whether the thread keeps the parent's event loop alive (Python's non-daemon). */
+  keepAlive(alive: boolean): void;
+}
+
+/** The worker side's view of its parent. */
+export interface ParentPort {
+  post(data: unknown, transfer?: Transferable[]): void;
+  onMessage(listener: (data: unknown) => void): void;
+}
+
+/** One runtime's implementation of threads, exit and output. */
+export interface Adapter {
+  /** The runtime's name, for diagnostics and the README's support table. */
+  readonly runtime: "deno" | "bun" | "node";
+  /** The OS process id of this program. */
+  readonly pid: number;
+  /** Starts a worker thread running the module at `url`. */
+  spawn(url: URL, options: SpawnOptions): ThreadHandle;
+  /** The port to the parent when this thread is a worker, else `null`. */
+  parent(): ParentPort | null;
+  /** Ends this thread at once with `code`; on the main thread, ends the program. */
+  exit(code: number): never;
+  /** Routes errors nobody caught in this worker thread to `handler`, instead of the runtime's default report. */
+  onUncaught(handler: (error: unknown) => void): void;
+  /** Writes text to the program's standard error without a trailing newline. */
+  writeError(text: string): void;
+}

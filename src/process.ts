@@ -1,0 +1,503 @@
+/**
+ * `Process`: Python's `multiprocessing.Process` on a worker thread, and the
+ * functions that describe the process tree (`currentProcess`,
+ * `parentProcess`, `activeChildren`, `exit`).
+ *
+ * @module
+ */
+import { adapter, type ThreadHandle } from "./adapters/mod.ts";
+import { dump, type Dumped, load } from "./reduction.ts";
+import { callerModule, describeTarget, moduleSpecifier, resolveClass, resolveTarget, type TargetSpec } from "./spawn.ts";
+import { readWait, type WaitOptions, within } from "./wait.ts";
+
+const workerEntry = new URL("./worker.ts", import.meta.url);
+
+// deno-lint-ignore no-explicit-any
+type AnyFunction = (...args: any[]) => unknown;
+
+/** Options of {@linkcode Process}, as the keyword arguments of Python's `Process(...)`. */
+export interface ProcessOptions {
+  /**
+   * What the process runs: a function exported from `module` (by default the
+   * module that calls `new Process`), the name of such an export, or a
+   * self-contained function, which is then sent as source text.
+   */
+  target?: AnyFunction | string;
+  /** Arguments for `target`; copied by structured clone, except this library's objects, which are shared. */
+  args?: readonly unknown[];
+  /** The process's name; `Process-N` by default. */
+  name?: string;
+  /** A daemon does not keep its parent alive and may not start children of its own. */
+  daemon?: boolean;
+  /** The module that exports `target` (`import.meta.url`, a URL or a specifier). */
+  module?: string | URL;
+}
+
+/** The parent of the current process, as {@linkcode parentProcess} returns it. */
+export interface ParentProcess {
+  readonly name: string;
+  readonly pid: number;
+}
+
+interface State {
+  name: string;
+  daemon: boolean;
+  pid?: number;
+  identity: number[];
+  target?: TargetSpec;
+  args: readonly unknown[];
+  subclass?: TargetSpec;
+  /** In the child: the resolved target that `run()` calls. */
+  resolved?: AnyFunction;
+  thread?: ThreadHandle;
+  started: boolean;
+  closed: boolean;
+  exitCode: number | null;
+  /** -15 after terminate(), -9 after kill(): wins over the thread's own code. */
+  signalled?: number;
+  ended: PromiseWithResolvers<void>;
+}
+
+interface PidSource {
+  cell: Int32Array;
+  base: number;
+}
+
+/** What a child is told when it starts, after it has said hello. */
+interface Bootstrap {
+  t: "start";
+  name: string;
+  pid: number;
+  daemon: boolean;
+  identity: number[];
+  parent: ParentProcess;
+  pids: PidSource;
+  target?: TargetSpec;
+  subclass?: TargetSpec;
+  args: Omit<Dumped, "transfer">;
+  fields: Omit<Dumped, "transfer">;
+}
+
+const states = new WeakMap<Process, State>();
+
+function stateOf(process: Process): State {
+  const state = states.get(process);
+  if (!state) throw new TypeError("not a Process: was super() called in the subclass constructor?");
+  return state;
+}
+
+function checkOpen(state: State): void {
+  if (state.closed) throw new Error(`process ${state.name} is closed`);
+}
+
+/** This thread's own place in the process tree. */
+const self: {
+  process: Process;
+  parent: ParentProcess | null;
+  pids: PidSource;
+  children: number;
+} = {
+  process: undefined as unknown as Process,
+  parent: null,
+  pids: { cell: new Int32Array(new SharedArrayBuffer(4)), base: adapter.pid },
+  children: 0,
+};
+
+/** Started children of this process that have not been seen to end. */
+const running = new Set<Process>();
+
+/**
+ * A process: a function run in a worker thread of its own, with Python's
+ * `Process` API. Blocking calls return Promises.
+ *
+ * The target is found in the worker by importing its module, as Python's
+ * `spawn` re-imports the main module: guard spawning code with
+ * `if (import.meta.main)`.
+ *
+ * @example
+ * ```ts
+ * import { Process } from "@mp/multiprocessing";
+ *
+ * export function greet(name: string) {
+ *   console.log("hello", name);
+ * }
+ *
+ * if (import.meta.main) {
+ *   const p = new Process({ target: greet, args: ["bob"] });
+ *   p.start();
+ *   await p.join();
+ *   console.log(p.exitCode); // 0
+ * }
+ * ```
+ *
+ * Subclasses override `run()`, as in Python; the subclass must be exported,
+ * and its own fields travel to the worker:
+ *
+ * ```ts
+ * import { Process } from "@mp/multiprocessing";
+ *
+ * export class Worker extends Process {
+ *   job = 42;
+ *   override run() {
+ *     console.log("working on", this.job);
+ *   }
+ * }
+ * ```
+ */
+export class Process {
+  constructor(options: ProcessOptions = {}) {
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError("new Process(options): options must be an object such as { target, args }");
+    }
+    const { target, args = [], name, daemon } = options;
+    if (!Array.isArray(args)) throw new TypeError("new Process: args must be an array");
+    if (name !== undefined && typeof name !== "string") throw new TypeError("new Process: name must be a string");
+    const module = moduleSpecifier(options.module, callerModule());
+    const identity = [...(self.process ? stateOf(self.process).identity : []), ++self.children];
+    states.set(this, {
+      name: name ?? `Process-${identity.join(":")}`,
+      daemon: daemon ?? (self.process ? stateOf(self.process).daemon : false),
+      identity,
+      target: target === undefined ? undefined : describeTarget(target, module, "new Process"),
+      args,
+      subclass: new.target === Process ? undefined : { module, name: new.target.name },
+      started: false,
+      closed: false,
+      exitCode: null,
+      ended: Promise.withResolvers<void>(),
+    });
+  }
+
+  /** The process's name: `Process-1`, `Process-1:2` for a child's child, `MainProcess`. */
+  get name(): string {
+    return stateOf(this).name;
+  }
+  set name(value: string) {
+    if (typeof value !== "string") throw new TypeError("name must be a string");
+    stateOf(this).name = value;
+  }
+
+  /** Whether this is a daemon; settable only before `start()`. */
+  get daemon(): boolean {
+    return stateOf(this).daemon;
+  }
+  set daemon(value: boolean) {
+    const state = stateOf(this);
+    if (state.started) throw new Error("daemon can only be set before start()");
+    state.daemon = Boolean(value);
+  }
+
+  /** The process id, unique in this program's process tree; `undefined` before `start()`. */
+  get pid(): number | undefined {
+    return stateOf(this).pid;
+  }
+
+  /**
+   * `null` while the process runs (or before it starts); 0 when it ended
+   * normally; 1 after an uncaught error; n after `exit(n)`; -15 after
+   * `terminate()`; -9 after `kill()`.
+   */
+  get exitCode(): number | null {
+    const state = stateOf(this);
+    checkOpen(state);
+    return state.exitCode;
+  }
+
+  /**
+   * Starts the process. Arguments are checked here: one that cannot be sent
+   * throws a `TypeError` naming it.
+   *
+   * @throws {Error} when called twice, after `close()`, or in a daemon.
+   */
+  start(): void {
+    const state = stateOf(this);
+    checkOpen(state);
+    if (this === self.process) throw new Error(`${state.name} is the current process; it cannot be started`);
+    if (state.started) throw new Error(`cannot start a process twice (${state.name} was already started)`);
+    if (stateOf(self.process).daemon) throw new Error("daemonic processes are not allowed to have children");
+    const args = dump(state.args, "args");
+    const fields = dump({ ...this }, "this");
+    state.pid = self.pids.base + Atomics.add(self.pids.cell, 0, 1) + 1;
+    state.started = true;
+    const boot: Bootstrap = {
+      t: "start",
+      name: state.name,
+      pid: state.pid,
+      daemon: state.daemon,
+      identity: state.identity,
+      parent: { name: self.process.name, pid: self.process.pid! },
+      pids: self.pids,
+      target: state.target,
+      subclass: state.subclass,
+      args: { data: args.data, reduced: args.reduced },
+      fields: { data: fields.data, reduced: fields.reduced },
+    };
+    const thread = adapter.spawn(workerEntry, {
+      name: state.name,
+      onMessage: (data) => {
+        if ((data as { t?: string }).t !== "hello") return;
+        try {
+          thread.post(boot, [...args.transfer, ...fields.transfer]);
+        } catch (error) {
+          report(state.name, error);
+          state.signalled = 1;
+          thread.terminate();
+        }
+      },
+      onEnd: ({ code, error }) => {
+        state.exitCode = state.signalled ?? code;
+        if (error !== undefined && state.signalled === undefined) report(state.name, error);
+        running.delete(this);
+        state.ended.resolve();
+      },
+    });
+    thread.keepAlive(!state.daemon);
+    state.thread = thread;
+    running.add(this);
+  }
+
+  /**
+   * What the process does; by default, calls `target(...args)`. Subclasses
+   * override it. Runs in the child.
+   */
+  run(): unknown {
+    const state = stateOf(this);
+    return state.resolved?.(...state.args);
+  }
+
+  /**
+   * Waits until the process ends, or until `timeout` ms pass (then it resolves
+   * all the same: check `exitCode` or `isAlive()`).
+   *
+   * @throws {Error} before `start()` or on the current process.
+   * @throws {RangeError} for a NaN or negative timeout.
+   */
+  async join(timeout?: WaitOptions): Promise<void> {
+    const state = stateOf(this);
+    checkOpen(state);
+    const wait = readWait(timeout, "join");
+    if (this === self.process) throw new Error("a process cannot join itself");
+    if (!state.started) throw new Error(`can only join a started process (${state.name} was not started)`);
+    // A daemon does not hold the program open, but a join on it must.
+    state.thread!.keepAlive(true);
+    try {
+      await within(state.ended.promise, wait);
+    } finally {
+      if (state.exitCode === null) state.thread!.keepAlive(!state.daemon);
+    }
+  }
+
+  /** Whether the process has started and not yet ended. */
+  isAlive(): boolean {
+    const state = stateOf(this);
+    checkOpen(state);
+    if (this === self.process) return true;
+    return state.started && state.exitCode === null;
+  }
+
+  /** Stops the process (Python's SIGTERM); its `exitCode` becomes -15. */
+  terminate(): void {
+    stop(this, -15);
+  }
+
+  /** Stops the process (Python's SIGKILL); its `exitCode` becomes -9. */
+  kill(): void {
+    stop(this, -9);
+  }
+
+  /**
+   * Releases the process object. Most methods throw afterwards.
+   *
+   * @throws {Error} while the process is still running.
+   */
+  close(): void {
+    const state = stateOf(this);
+    if (state.started && state.exitCode === null) {
+      throw new Error(`cannot close ${state.name} while it is running: join() or terminate() it first`);
+    }
+    state.closed = true;
+  }
+
+  /** `await using p = new Process(…)`: terminates the process if it still runs, waits for it, closes it. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    const state = stateOf(this);
+    if (state.closed) return;
+    if (state.started && state.exitCode === null) {
+      this.terminate();
+      await state.ended.promise;
+    }
+    this.close();
+  }
+
+  /** Shows the name and state, as Python's repr does. */
+  toString(): string {
+    const state = stateOf(this);
+    const status = this === self.process
+      ? "started"
+      : !state.started
+      ? "initial"
+      : state.exitCode === null
+      ? "started"
+      : `stopped exitcode=${state.exitCode}`;
+    return `<${this.constructor.name} name='${state.name}' ${status}${state.daemon ? " daemon" : ""}>`;
+  }
+}
+
+function stop(process: Process, signal: number): void {
+  const state = stateOf(process);
+  checkOpen(state);
+  if (!state.thread || state.exitCode !== null || state.signalled !== undefined) return;
+  state.signalled = signal;
+  state.thread.terminate();
+}
+
+function mainProcess(): Process {
+  const main = Object.create(Process.prototype) as Process;
+  states.set(main, {
+    name: "MainProcess",
+    daemon: false,
+    pid: adapter.pid,
+    identity: [],
+    args: [],
+    started: true,
+    closed: false,
+    exitCode: null,
+    ended: Promise.withResolvers<void>(),
+  });
+  return main;
+}
+
+self.process = mainProcess();
+
+/**
+ * The `Process` object of the code that calls it: `MainProcess` in the main
+ * thread, the child's own process object in a child.
+ *
+ * @example
+ * ```ts
+ * import { currentProcess } from "@mp/multiprocessing";
+ * console.log(currentProcess().name); // "MainProcess"
+ * ```
+ */
+export function currentProcess(): Process {
+  return self.process;
+}
+
+/**
+ * The parent of the current process (its name and pid), or `null` in the
+ * main process.
+ *
+ * @example
+ * ```ts
+ * import { parentProcess } from "@mp/multiprocessing";
+ * console.log(parentProcess()); // null in the main process
+ * ```
+ */
+export function parentProcess(): ParentProcess | null {
+  return self.parent;
+}
+
+/**
+ * The children of the current process that are still running.
+ *
+ * @example
+ * ```ts
+ * import { activeChildren } from "@mp/multiprocessing";
+ * console.log(activeChildren().length); // 0
+ * ```
+ */
+export function activeChildren(): Process[] {
+  return [...running];
+}
+
+/**
+ * Ends the current process at once with `code`: a child's `exitCode` becomes
+ * `code`; in the main thread the program exits.
+ *
+ * @example
+ * ```ts
+ * import { exit, Process } from "@mp/multiprocessing";
+ *
+ * export function fail() {
+ *   exit(3);
+ * }
+ *
+ * if (import.meta.main) {
+ *   const p = new Process({ target: fail });
+ *   p.start();
+ *   await p.join();
+ *   console.log(p.exitCode); // 3
+ * }
+ * ```
+ */
+export function exit(code = 0): never {
+  if (!Number.isInteger(code)) throw new TypeError(`exit(code): code must be an integer, got ${String(code)}`);
+  return adapter.exit(code);
+}
+
+/** The report an uncaught error in a child leaves on standard error, as Python's traceback. */
+function report(name: string, error: unknown): void {
+  adapter.writeError(`Process ${name}:\n${describeError(error)}\n`);
+}
+
+function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return `Error: ${String(error)}`;
+  const head = `${error.name}: ${error.message}`;
+  const stack = error.stack ?? head;
+  const text = stack.includes(error.message) ? stack : `${head}\n${stack}`;
+  return error.cause === undefined ? text : `${text}\nCaused by: ${describeError(error.cause)}`;
+}
+
+function isBootstrap(data: unknown): data is Bootstrap {
+  return (data as Partial<Bootstrap> | null)?.t === "start";
+}
+
+/**
+ * In a worker thread: waits for the parent's bootstrap, becomes the process
+ * it describes, runs it and ends the thread with its exit code.
+ */
+export function serveChild(): void {
+  const port = adapter.parent();
+  if (!port) throw new Error("the worker entry was loaded on the main thread");
+  port.onMessage((data) => {
+    if (isBootstrap(data)) void runChild(data);
+  });
+  port.post({ t: "hello" });
+}
+
+async function runChild(boot: Bootstrap): Promise<never> {
+  const state: State = {
+    name: boot.name,
+    daemon: boot.daemon,
+    pid: boot.pid,
+    identity: boot.identity,
+    args: [],
+    started: true,
+    closed: false,
+    exitCode: null,
+    ended: Promise.withResolvers<void>(),
+  };
+  self.parent = boot.parent;
+  self.pids = boot.pids;
+  adapter.onUncaught((error) => {
+    report(state.name, error);
+    adapter.exit(1);
+  });
+  let code = 0;
+  try {
+    state.args = load(boot.args.data, boot.args.reduced) as unknown[];
+    const type = boot.subclass ? await resolveClass(boot.subclass) : Process;
+    const process = Object.assign(Object.create(type.prototype), load(boot.fields.data, boot.fields.reduced));
+    states.set(process, state);
+    self.process = process;
+    if (boot.target) state.resolved = await resolveTarget(boot.target);
+    await process.run();
+  } catch (error) {
+    report(state.name, error);
+    code = 1;
+  }
+  // As Python's exit handler: daemonic children are stopped, the others awaited.
+  for (const child of running) if (child.daemon) child.terminate();
+  await Promise.all([...running].map((child) => stateOf(child).ended.promise));
+  return adapter.exit(code);
+}

@@ -1,0 +1,270 @@
+/**
+ * How values cross into another worker: Python's reduction. Plain data is
+ * copied by the structured-clone algorithm. An object of this library (a
+ * queue, a lock, a shared array …) says how it is sent by implementing
+ * {@linkcode reduce}, and its module says how it is revived with
+ * {@linkcode registerKind}; the receiver gets a working object that shares
+ * state with the original. Errors travel with their class name, stack and
+ * cause ({@linkcode reduceError}).
+ *
+ * Values that structured clone would silently damage (a class instance loses
+ * its class and private state) or reject (functions, symbols) are refused
+ * here, with the path of the offending value, before anything is sent.
+ *
+ * @module
+ */
+
+/** The method by which a shareable object describes itself for another worker. */
+export const reduce: unique symbol = Symbol.for("@mp/multiprocessing.reduce");
+
+/** What a shareable object sends: its kind and the state to revive it from. */
+export interface Reduction {
+  /** The name under which the reviver was registered. */
+  kind: string;
+  /** Structured-cloneable state; may hold SharedArrayBuffers and MessagePorts. */
+  state: unknown;
+  /** Objects in `state` to transfer rather than copy (MessagePorts). */
+  transfer?: Transferable[];
+}
+
+/** An object that can be sent to another worker. */
+export interface Reducible {
+  [reduce](): Reduction;
+}
+
+/** A value prepared for `postMessage`, with what must be transferred. */
+export interface Dumped {
+  data: unknown;
+  transfer: Transferable[];
+  /** Whether `data` holds revivable markers, so the receiver must walk it. */
+  reduced: boolean;
+}
+
+const MARK = "@mp/reduced";
+
+interface Marker {
+  [MARK]: string;
+  state: unknown;
+}
+
+const revivers = new Map<string, (state: unknown) => unknown>();
+
+/** Registers how objects of `kind` are revived on the receiving side. */
+export function registerKind(kind: string, revive: (state: unknown) => unknown): void {
+  revivers.set(kind, revive);
+}
+
+function isReducible(value: object): value is Reducible {
+  return typeof (value as Partial<Reducible>)[reduce] === "function";
+}
+
+const typedArray = Object.getPrototypeOf(Int8Array);
+
+/** Built-ins that structured clone copies faithfully, and which hold nothing to reduce. */
+const cloneable: ReadonlyArray<abstract new (...args: never[]) => unknown> = [
+  Date,
+  RegExp,
+  ArrayBuffer,
+  DataView,
+  typedArray,
+  Error,
+  Boolean,
+  Number,
+  String,
+  ...(typeof SharedArrayBuffer === "function" ? [SharedArrayBuffer] : []),
+  ...(typeof Blob === "function" ? [Blob] : []),
+];
+
+function describe(value: unknown): string {
+  if (typeof value === "function") return `a function (${value.name || "anonymous"})`;
+  if (typeof value === "symbol") return `a symbol (${String(value)})`;
+  const name = (value as object).constructor?.name;
+  return name ? `an instance of ${name}` : "an object with a foreign prototype";
+}
+
+function refuse(path: string, value: unknown): never {
+  throw new TypeError(
+    `${path} is ${describe(value)}, which cannot be sent to another process: ` +
+      "send plain data (objects, arrays, numbers, strings, Maps, typed arrays …) " +
+      "or an object of this library (Queue, Lock, Value …)",
+  );
+}
+
+/**
+ * Walks `value` once: refuses what cannot be sent and reports whether any
+ * reducible object is inside. Plain data is not copied.
+ */
+function inspect(value: unknown, path: string, seen: Set<object>): boolean {
+  if (typeof value === "function" || typeof value === "symbol") refuse(path, value);
+  if (typeof value !== "object" || value === null || seen.has(value)) return false;
+  seen.add(value);
+  if (isReducible(value)) return true;
+  if (Array.isArray(value)) {
+    let found = false;
+    for (let i = 0; i < value.length; i++) found = inspect(value[i], `${path}[${i}]`, seen) || found;
+    return found;
+  }
+  if (value instanceof Map) {
+    let found = false;
+    for (const [k, v] of value) {
+      found = inspect(k, `${path} key`, seen) || found;
+      found = inspect(v, `${path}.get(${String(k)})`, seen) || found;
+    }
+    return found;
+  }
+  if (value instanceof Set) {
+    let found = false;
+    for (const v of value) found = inspect(v, `${path} item`, seen) || found;
+    return found;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) {
+    if (cloneable.some((type) => value instanceof type)) return false;
+    refuse(path, value);
+  }
+  let found = false;
+  for (const key of Object.keys(value)) {
+    found = inspect((value as Record<string, unknown>)[key], `${path}.${key}`, seen) || found;
+  }
+  return found;
+}
+
+/** Copies the containers of `value`, replacing reducible objects with markers. */
+function replace(value: unknown, transfer: Transferable[], copies: Map<object, unknown>): unknown {
+  if (typeof value !== "object" || value === null) return value;
+  const known = copies.get(value);
+  if (known !== undefined) return known;
+  if (isReducible(value)) {
+    const reduction = value[reduce]();
+    if (reduction.transfer) transfer.push(...reduction.transfer);
+    const marker: Marker = { [MARK]: reduction.kind, state: reduction.state };
+    copies.set(value, marker);
+    return marker;
+  }
+  if (Array.isArray(value)) {
+    const copy: unknown[] = [];
+    copies.set(value, copy);
+    for (const item of value) copy.push(replace(item, transfer, copies));
+    return copy;
+  }
+  if (value instanceof Map) {
+    const copy = new Map();
+    copies.set(value, copy);
+    for (const [k, v] of value) copy.set(replace(k, transfer, copies), replace(v, transfer, copies));
+    return copy;
+  }
+  if (value instanceof Set) {
+    const copy = new Set();
+    copies.set(value, copy);
+    for (const v of value) copy.add(replace(v, transfer, copies));
+    return copy;
+  }
+  if (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null) return value;
+  const copy: Record<string, unknown> = {};
+  copies.set(value, copy);
+  for (const key of Object.keys(value)) copy[key] = replace((value as Record<string, unknown>)[key], transfer, copies);
+  return copy;
+}
+
+/**
+ * Prepares `value` for `postMessage`. `path` names it in errors
+ * (`args[1].queue is a function …`).
+ *
+ * @throws {TypeError} when something inside cannot be sent.
+ */
+export function dump(value: unknown, path: string): Dumped {
+  if (!inspect(value, path, new Set())) return { data: value, transfer: [], reduced: false };
+  const transfer: Transferable[] = [];
+  return { data: replace(value, transfer, new Map()), transfer, reduced: true };
+}
+
+function isMarker(value: object): value is Marker {
+  return MARK in value;
+}
+
+function revive(value: unknown, done: Set<object>): unknown {
+  if (typeof value !== "object" || value === null || done.has(value)) return value;
+  if (isMarker(value)) {
+    const reviver = revivers.get(value[MARK]);
+    if (!reviver) throw new TypeError(`no reviver is registered for a ${value[MARK]}; is its module loaded?`);
+    return reviver(value.state);
+  }
+  done.add(value);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = revive(value[i], done);
+  } else if (value instanceof Map) {
+    for (const [k, v] of [...value]) {
+      const key = revive(k, done);
+      if (key !== k) value.delete(k);
+      value.set(key, revive(v, done));
+    }
+  } else if (value instanceof Set) {
+    for (const v of [...value]) {
+      const item = revive(v, done);
+      if (item !== v) (value.delete(v), value.add(item));
+    }
+  } else if (Object.getPrototypeOf(value) === Object.prototype) {
+    const record = value as Record<string, unknown>;
+    for (const key of Object.keys(record)) record[key] = revive(record[key], done);
+  }
+  return value;
+}
+
+/** Turns received data back into values, reviving this library's objects. */
+export function load(data: unknown, reduced: boolean): unknown {
+  return reduced ? revive(data, new Set()) : data;
+}
+
+/** An error as it crosses between workers: class name, message, stack, cause. */
+export interface ReducedError {
+  name: string;
+  message: string;
+  stack?: string;
+  cause?: ReducedError | { value: unknown };
+  props?: Record<string, unknown>;
+}
+
+/** Prepares an error (or any thrown value) for another worker, keeping its class name. */
+export function reduceError(error: unknown): ReducedError {
+  if (!(error instanceof Error)) return { name: "Error", message: String(error), props: { thrown: safeClone(error) } };
+  const reduced: ReducedError = { name: error.name, message: error.message, stack: error.stack };
+  if ("cause" in error) {
+    reduced.cause = error.cause instanceof Error ? reduceError(error.cause) : { value: safeClone(error.cause) };
+  }
+  const props: Record<string, unknown> = {};
+  for (const key of Object.keys(error)) if (key !== "name") props[key] = safeClone((error as never)[key]);
+  if (Object.keys(props).length) reduced.props = props;
+  return reduced;
+}
+
+function safeClone(value: unknown): unknown {
+  try {
+    return structuredClone(value);
+  } catch {
+    return String(value);
+  }
+}
+
+const builtins: Record<string, ErrorConstructor> = {
+  Error,
+  TypeError,
+  RangeError,
+  ReferenceError,
+  SyntaxError,
+  EvalError,
+  URIError,
+};
+
+/** Revives an error from {@linkcode reduceError}: same name, message, stack and cause. */
+export function reviveError(reduced: ReducedError): Error {
+  const error = new (builtins[reduced.name] ?? Error)(reduced.message);
+  if (!(reduced.name in builtins)) {
+    Object.defineProperty(error, "name", { value: reduced.name, configurable: true, writable: true });
+  }
+  if (reduced.stack !== undefined) error.stack = reduced.stack;
+  if (reduced.cause !== undefined) {
+    error.cause = "value" in reduced.cause ? reduced.cause.value : reviveError(reduced.cause as ReducedError);
+  }
+  if (reduced.props) Object.assign(error, reduced.props);
+  return error;
+}
