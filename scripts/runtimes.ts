@@ -42,7 +42,8 @@ export function execute(
   const child = spawn(file, args, {
     cwd: root,
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0", ...options.env },
+    // Deno reads any FORCE_COLOR, even "0", as "force": leave it out.
+    env: { ...process.env, NO_COLOR: "1", ...options.env },
     detached: true,
   });
   let stdout = "";

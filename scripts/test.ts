@@ -56,7 +56,8 @@ const commands: Record<string, string[]> = {
 };
 
 function tallyRunner(name: string, outcome: Outcome): Tally {
-  const summary = summaries[name](outcome.stdout + outcome.stderr);
+  // deno-lint-ignore no-control-regex
+  const summary = summaries[name]((outcome.stdout + outcome.stderr).replace(/\x1b\[[0-9;]*m/g, ""));
   const label = `${name}: conformance suite`;
   if (outcome.timedOut) return { label, passed: summary?.passed ?? 0, failed: (summary?.failed ?? 0) + 1, skipped: 0, note: `killed after ${RUNNER_TIMEOUT / 1000} s` };
   if (!summary) return { label, passed: 0, failed: 1, skipped: 0, note: `no summary (exit code ${outcome.code})` };

@@ -55,13 +55,20 @@ interface State {
   exitCode: number | null;
   /** -15 after terminate(), -9 after kill(): wins over the thread's own code. */
   signalled?: number;
+  /** The child has imported its target's module (see {@linkcode stop}). */
+  loaded: boolean;
   ended: PromiseWithResolvers<void>;
 }
 
 interface PidSource {
   cell: Int32Array;
   base: number;
+  /** One bit per pid slot, set once that process has ended: lets any process tell that a lock's holder is gone. */
+  ended: Int32Array;
 }
+
+/** Pid slots in the `ended` bitmap (128 KiB); pids wrap around it, and a slot is cleared when its pid is handed out. */
+const PID_SLOTS = 1 << 20;
 
 /** What a child is told when it starts, after it has said hello. */
 interface Bootstrap {
@@ -76,6 +83,7 @@ interface Bootstrap {
   subclass?: TargetSpec;
   args: Omit<Dumped, "transfer">;
   fields: Omit<Dumped, "transfer">;
+  inherited: Record<string, unknown>;
 }
 
 const states = new WeakMap<Process, State>();
@@ -99,7 +107,11 @@ const self: {
 } = {
   process: undefined as unknown as Process,
   parent: null,
-  pids: { cell: new Int32Array(new SharedArrayBuffer(4)), base: adapter.pid },
+  pids: {
+    cell: new Int32Array(new SharedArrayBuffer(4)),
+    base: adapter.pid,
+    ended: new Int32Array(new SharedArrayBuffer(PID_SLOTS / 8)),
+  },
   children: 0,
 };
 
@@ -164,6 +176,7 @@ export class Process {
       started: false,
       closed: false,
       exitCode: null,
+      loaded: false,
       ended: Promise.withResolvers<void>(),
     });
   }
@@ -218,6 +231,7 @@ export class Process {
     const args = dump(state.args, "args");
     const fields = dump({ ...this }, "this");
     state.pid = self.pids.base + Atomics.add(self.pids.cell, 0, 1) + 1;
+    markEnded(state.pid, false);
     state.started = true;
     const boot: Bootstrap = {
       t: "start",
@@ -231,11 +245,17 @@ export class Process {
       subclass: state.subclass,
       args: { data: args.data, reduced: args.reduced },
       fields: { data: fields.data, reduced: fields.reduced },
+      inherited: Object.fromEntries([...inherited].map(([key, entry]) => [key, entry.get()])),
     };
     const thread = adapter.spawn(workerEntry, {
       name: state.name,
       onMessage: (data) => {
-        if ((data as { t?: string }).t !== "hello") return;
+        const kind = (data as { t?: string }).t;
+        if (kind === "running") {
+          state.loaded = true;
+          if (state.signalled !== undefined) thread.terminate();
+        }
+        if (kind !== "hello") return;
         try {
           thread.post(boot, [...args.transfer, ...fields.transfer]);
         } catch (error) {
@@ -245,6 +265,7 @@ export class Process {
         }
       },
       onEnd: ({ code, error }) => {
+        markEnded(state.pid!, true);
         state.exitCode = state.signalled ?? code;
         if (error !== undefined && state.signalled === undefined) report(state.name, error);
         running.delete(this);
@@ -343,12 +364,70 @@ export class Process {
   }
 }
 
+function markEnded(pid: number, ended: boolean): void {
+  const slot = (pid - self.pids.base) & (PID_SLOTS - 1);
+  const bit = 1 << (slot & 31);
+  if (ended) Atomics.or(self.pids.ended, slot >> 5, bit);
+  else Atomics.and(self.pids.ended, slot >> 5, ~bit);
+}
+
+/**
+ * Whether the process with this pid, started anywhere in this program's
+ * process tree, has ended. Its parent records the end as soon as it sees it.
+ */
+export function hasEnded(pid: number): boolean {
+  const slot = (pid - self.pids.base) & (PID_SLOTS - 1);
+  return pid !== self.pids.base && (Atomics.load(self.pids.ended, slot >> 5) & (1 << (slot & 31))) !== 0;
+}
+
+interface Inherited {
+  get(): unknown;
+  set(value: unknown): void;
+}
+
+const inherited = new Map<string, Inherited>();
+
+/**
+ * State that the whole process tree shares, such as a SharedArrayBuffer: the
+ * main process creates it (on first use, or when it starts its first child),
+ * and every child receives the same value at start, before its target runs.
+ * Call it at the top level of a module that `mod.ts` loads, so that every
+ * worker registers `key` before its bootstrap arrives.
+ */
+export function inheritable<T>(key: string, create: () => T): () => T {
+  let known = false;
+  let value: T | undefined;
+  const entry: Inherited = {
+    get() {
+      if (!known) (value = create(), known = true);
+      return value;
+    },
+    set(given) {
+      value = given as T;
+      known = true;
+    },
+  };
+  inherited.set(key, entry);
+  return entry.get as () => T;
+}
+
+/** How long a stop waits for a child that is still importing its target's module. */
+const LOADING_GRACE_MS = 1_000;
+
+/**
+ * Stops a child's thread. Node 24 aborts the whole program when a worker is
+ * terminated while it evaluates a module with a top-level await
+ * (nodejs/node#60755), and most target modules have one, so a child that is
+ * still importing is stopped once it says it is running, or after a grace.
+ */
 function stop(process: Process, signal: number): void {
   const state = stateOf(process);
   checkOpen(state);
   if (!state.thread || state.exitCode !== null || state.signalled !== undefined) return;
   state.signalled = signal;
-  state.thread.terminate();
+  if (state.loaded) return state.thread.terminate();
+  const grace = setTimeout(() => state.thread!.terminate(), LOADING_GRACE_MS);
+  void state.ended.promise.then(() => clearTimeout(grace));
 }
 
 function mainProcess(): Process {
@@ -362,6 +441,7 @@ function mainProcess(): Process {
     started: true,
     closed: false,
     exitCode: null,
+    loaded: true,
     ended: Promise.withResolvers<void>(),
   });
   return main;
@@ -475,10 +555,12 @@ async function runChild(boot: Bootstrap): Promise<never> {
     started: true,
     closed: false,
     exitCode: null,
+    loaded: true,
     ended: Promise.withResolvers<void>(),
   };
   self.parent = boot.parent;
   self.pids = boot.pids;
+  for (const [key, value] of Object.entries(boot.inherited)) inherited.get(key)?.set(value);
   adapter.onUncaught((error) => {
     report(state.name, error);
     adapter.exit(1);
@@ -491,6 +573,7 @@ async function runChild(boot: Bootstrap): Promise<never> {
     states.set(process, state);
     self.process = process;
     if (boot.target) state.resolved = await resolveTarget(boot.target);
+    adapter.parent()!.post({ t: "running" });
     await process.run();
   } catch (error) {
     report(state.name, error);

@@ -285,3 +285,16 @@ test("process: start → join of an empty target stays within a bound", { timeou
   assert.equal(p.exitCode, 0);
   assert.ok(took < 3_000, `start → join took ${took} ms`);
 });
+
+test("process: terminating children that are still importing an async module ends them all", { timeout: 60_000 }, async () => {
+  // Node 24 aborts the whole program when a worker is terminated during the
+  // evaluation of a module with a top-level await (nodejs/node#60755).
+  const tla = new URL("./fixtures/tla.ts", import.meta.url);
+  const ps = Array.from({ length: 8 }, () => new Process({ target: "forever", args: [cells()], module: tla }));
+  for (const [i, p] of ps.entries()) {
+    p.start();
+    setTimeout(() => p.terminate(), i * 7);
+  }
+  await Promise.all(ps.map((p) => p.join(20_000)));
+  assert.deepEqual(ps.map((p) => p.exitCode), Array(8).fill(-15));
+});

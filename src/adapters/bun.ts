@@ -14,16 +14,22 @@ declare const Bun: { isMainThread: boolean };
 type Refable = Worker & { ref(): void; unref(): void };
 
 /** The adapter for Bun's Web Workers. */
-export const adapter: Adapter = {
-  runtime: "bun",
-  pid: process.pid,
-  spawn: (url, options) =>
-    spawnWebWorker(url, options, (worker, alive) => (alive ? (worker as Refable).ref() : (worker as Refable).unref())),
-  parent: () => (Bun.isMainThread ? null : webParentPort),
-  exit(code) {
-    if (!Bun.isMainThread) postEnd(code);
-    process.exit(code);
-  },
-  onUncaught: onUncaughtInWebWorker,
-  writeError: (text) => void process.stderr.write(text),
-};
+export function bunAdapter(): Adapter {
+  return {
+    runtime: "bun",
+    pid: process.pid,
+    spawn: (url, options) =>
+      spawnWebWorker(
+        url,
+        options,
+        (worker, alive) => (alive ? (worker as Refable).ref() : (worker as Refable).unref()),
+      ),
+    parent: () => (Bun.isMainThread ? null : webParentPort),
+    exit(code) {
+      if (!Bun.isMainThread) postEnd(code);
+      process.exit(code);
+    },
+    onUncaught: onUncaughtInWebWorker,
+    writeError: (text) => void process.stderr.write(text),
+  };
+}

@@ -14,24 +14,25 @@ declare const Deno: {
   stderr: { writeSync(bytes: Uint8Array): number };
 };
 
-const scope = globalThis as unknown as { WorkerGlobalScope?: abstract new () => unknown };
-const inWorker = typeof scope.WorkerGlobalScope === "function" && globalThis instanceof scope.WorkerGlobalScope;
-const encoder = new TextEncoder();
-
 /** The adapter for Deno's Web Workers. */
-export const adapter: Adapter = {
-  runtime: "deno",
-  pid: Deno.pid,
-  spawn: (url, options) => spawnWebWorker(url, options, () => {}),
-  parent: () => (inWorker ? webParentPort : null),
-  exit(code) {
-    if (inWorker) postEnd(code);
-    // In a worker, Deno.exit() ends only that worker, and at once.
-    Deno.exit(code);
-  },
-  onUncaught: onUncaughtInWebWorker,
-  writeError(text) {
-    const bytes = encoder.encode(text);
-    for (let done = 0; done < bytes.length;) done += Deno.stderr.writeSync(bytes.subarray(done));
-  },
-};
+export function denoAdapter(): Adapter {
+  const scope = globalThis as unknown as { WorkerGlobalScope?: abstract new () => unknown };
+  const inWorker = typeof scope.WorkerGlobalScope === "function" && globalThis instanceof scope.WorkerGlobalScope;
+  const encoder = new TextEncoder();
+  return {
+    runtime: "deno",
+    pid: Deno.pid,
+    spawn: (url, options) => spawnWebWorker(url, options, () => {}),
+    parent: () => (inWorker ? webParentPort : null),
+    exit(code) {
+      if (inWorker) postEnd(code);
+      // In a worker, Deno.exit() ends only that worker, and at once.
+      Deno.exit(code);
+    },
+    onUncaught: onUncaughtInWebWorker,
+    writeError(text) {
+      const bytes = encoder.encode(text);
+      for (let done = 0; done < bytes.length;) done += Deno.stderr.writeSync(bytes.subarray(done));
+    },
+  };
+}

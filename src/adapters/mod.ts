@@ -4,15 +4,22 @@
  *
  * @module
  */
+import { bunAdapter } from "./bun.ts";
+import { denoAdapter } from "./deno.ts";
+import { nodeAdapter } from "./node.ts";
 import type { Adapter } from "./types.ts";
 
 export type { Adapter, ParentPort, SpawnOptions, ThreadEnd, ThreadHandle } from "./types.ts";
 
 const globals = globalThis as { Deno?: unknown; Bun?: unknown };
 
-/** The adapter of the runtime this code runs on. */
+/**
+ * The adapter of the runtime this code runs on. Chosen without a top-level
+ * await: Node 24 aborts the whole program when a worker is terminated while
+ * it evaluates an async module (nodejs/node#60755).
+ */
 export const adapter: Adapter = globals.Deno !== undefined
-  ? (await import("./deno.ts")).adapter
+  ? denoAdapter()
   : globals.Bun !== undefined
-  ? (await import("./bun.ts")).adapter
-  : (await import("./node.ts")).adapter;
+  ? bunAdapter()
+  : nodeAdapter();

@@ -22,22 +22,23 @@ function spawn(url: URL, options: SpawnOptions): ThreadHandle {
   };
 }
 
-const port: ParentPort | null = isMainThread || !parentPort ? null : {
-  post: (data, transfer) => parentPort!.postMessage(data, transfer as never),
-  onMessage: (listener) => parentPort!.on("message", listener),
-};
-
 /** The adapter for Node 24's `worker_threads`. */
-export const adapter: Adapter = {
-  runtime: "node",
-  pid: process.pid,
-  spawn,
-  parent: () => port,
-  // In a worker, process.exit() ends only that thread, after delivering what it posted.
-  exit: (code) => process.exit(code),
-  onUncaught(handler) {
-    process.on("uncaughtException", handler);
-    process.on("unhandledRejection", handler);
-  },
-  writeError: (text) => void process.stderr.write(text),
-};
+export function nodeAdapter(): Adapter {
+  const port: ParentPort | null = isMainThread || !parentPort ? null : {
+    post: (data, transfer) => parentPort!.postMessage(data, transfer as never),
+    onMessage: (listener) => parentPort!.on("message", listener),
+  };
+  return {
+    runtime: "node",
+    pid: process.pid,
+    spawn,
+    parent: () => port,
+    // In a worker, process.exit() ends only that thread, after delivering what it posted.
+    exit: (code) => process.exit(code),
+    onUncaught(handler) {
+      process.on("uncaughtException", handler);
+      process.on("unhandledRejection", handler);
+    },
+    writeError: (text) => void process.stderr.write(text),
+  };
+}
