@@ -1,0 +1,70 @@
+"""multiprocessing.Pipe round-trip latency: main sends, child echoes."""
+
+import os
+import sys
+
+# queue.py in this directory would shadow the standard library module that
+# multiprocessing imports, so keep this directory off sys.path. Spawned
+# children inherit the trimmed path, so doing it once here is enough.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
+import json
+import multiprocessing as mp
+import platform
+import statistics
+import time
+
+N = 10_000
+WARMUP = 1_000
+REPS = 5
+TIMEOUT = 60
+
+
+def emit(bench, figures):
+    print(json.dumps({
+        "bench": bench,
+        "runtime": "python " + platform.python_version(),
+        "figures": figures,
+    }))
+
+
+def echo(conn):
+    while True:
+        msg = conn.recv()
+        if msg is None:
+            return
+        conn.send(msg)
+
+
+def round_trips(conn, n):
+    for i in range(n):
+        conn.send({"i": i, "s": "x"})
+        # poll() bounds the wait; recv() alone would block forever on a dead child.
+        if not conn.poll(TIMEOUT):
+            raise SystemExit("echo child stopped answering")
+        if conn.recv()["i"] != i:
+            raise SystemExit("echo out of order")
+
+
+def main():
+    here, there = mp.Pipe()
+    child = mp.Process(target=echo, args=(there,))
+    child.start()
+    round_trips(here, WARMUP)
+    samples = []
+    for _ in range(REPS):
+        t0 = time.perf_counter()
+        round_trips(here, N)
+        samples.append((time.perf_counter() - t0) / N * 1e6)
+    here.send(None)
+    child.join(TIMEOUT)
+    assert child.exitcode == 0, child.exitcode
+    emit("pipe", [
+        {"name": "pipe_round_trip", "unit": "us", "value": round(statistics.median(samples), 3)},
+    ])
+
+
+if __name__ == "__main__":
+    mp.set_start_method("spawn")
+    main()

@@ -1,0 +1,112 @@
+"""multiprocessing.Pool: task overhead (async flood, map, one at a time) and CPU scaling."""
+
+import os
+import sys
+
+# queue.py in this directory would shadow the standard library module that
+# multiprocessing imports, so keep this directory off sys.path. Spawned
+# children inherit the trimmed path, so doing it once here is enough.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
+import json
+import multiprocessing as mp
+import platform
+import statistics
+import time
+
+FLOOD = 100_000
+MAPPED = 100_000
+SERIAL = 2_000
+CPU_TASKS = 8
+CPU_LOOP = 2_000_000
+REPS = 3
+TIMEOUT = 120
+
+
+def emit(bench, figures):
+    print(json.dumps({
+        "bench": bench,
+        "runtime": "python " + platform.python_version(),
+        "figures": figures,
+    }))
+
+
+def inc(x):
+    return x + 1
+
+
+def spin(n):
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+
+
+def flood(pool):
+    t0 = time.perf_counter()
+    pending = [pool.apply_async(inc, (i,)) for i in range(FLOOD)]
+    results = [r.get(TIMEOUT) for r in pending]
+    elapsed = time.perf_counter() - t0
+    assert results[-1] == FLOOD, results[-1]
+    return FLOOD / elapsed
+
+
+def mapped(pool):
+    t0 = time.perf_counter()
+    results = pool.map(inc, range(MAPPED))
+    elapsed = time.perf_counter() - t0
+    assert results[-1] == MAPPED, results[-1]
+    return MAPPED / elapsed
+
+
+def serial(pool):
+    t0 = time.perf_counter()
+    for i in range(SERIAL):
+        assert pool.apply(inc, (i,)) == i + 1
+    return (time.perf_counter() - t0) / SERIAL * 1e6
+
+
+def cpu(pool):
+    t0 = time.perf_counter()
+    results = pool.map(spin, [CPU_LOOP] * CPU_TASKS, chunksize=1)
+    elapsed = time.perf_counter() - t0
+    assert results == [CPU_LOOP * (CPU_LOOP - 1) // 2] * CPU_TASKS
+    return elapsed
+
+
+def warm(pool, size):
+    # Pool() returns before its workers have finished importing this module;
+    # make every worker answer once so start-up stays out of the timings.
+    pool.map(inc, range(size * 4), chunksize=1)
+
+
+def main():
+    with mp.Pool(2) as pool:
+        warm(pool, 2)
+        flood_rate = statistics.median(flood(pool) for _ in range(REPS))
+        map_rate = statistics.median(mapped(pool) for _ in range(REPS))
+        serial_us = statistics.median(serial(pool) for _ in range(REPS))
+        cpu2 = statistics.median(cpu(pool) for _ in range(REPS))
+    with mp.Pool(1) as pool:
+        warm(pool, 1)
+        cpu1 = statistics.median(cpu(pool) for _ in range(REPS))
+    emit("pool", [
+        {"name": "pool_apply_async_flood", "unit": "tasks/s", "value": round(flood_rate, 1),
+         "note": f"Pool(2), {FLOOD} apply_async(inc) in flight, then get() all"},
+        {"name": "pool_map", "unit": "items/s", "value": round(map_rate, 1),
+         "note": f"Pool(2), map(inc, range({MAPPED})), default chunksize"},
+        {"name": "pool_apply_serial", "unit": "us", "value": round(serial_us, 3),
+         "note": f"Pool(2), apply(inc) one at a time, {SERIAL} times; per task"},
+        {"name": "pool_cpu_1", "unit": "s", "value": round(cpu1, 4),
+         "note": f"Pool(1), {CPU_TASKS} tasks of a {CPU_LOOP}-iteration addition loop"},
+        {"name": "pool_cpu_2", "unit": "s", "value": round(cpu2, 4),
+         "note": f"Pool(2), same {CPU_TASKS} tasks"},
+        {"name": "pool_cpu_speedup", "unit": "x", "value": round(cpu1 / cpu2, 3),
+         "note": "pool_cpu_1 / pool_cpu_2"},
+    ])
+
+
+if __name__ == "__main__":
+    mp.set_start_method("spawn")
+    main()

@@ -1,0 +1,98 @@
+"""multiprocessing.Queue one-way throughput: child -> main and child -> child."""
+
+import os
+import sys
+
+# This file is called queue.py, so with its directory on sys.path it would
+# shadow the standard library module that multiprocessing itself imports.
+# Spawned children inherit the trimmed path, so doing it once here is enough.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
+import json
+import multiprocessing as mp
+import platform
+import statistics
+import time
+
+N = 100_000
+REPS = 5
+# Generous bound so a broken run fails instead of hanging the bench runner.
+TIMEOUT = 60
+
+
+def emit(bench, figures):
+    print(json.dumps({
+        "bench": bench,
+        "runtime": "python " + platform.python_version(),
+        "figures": figures,
+    }))
+
+
+def produce(q, n, ready, go):
+    ready.set()
+    if not go.wait(TIMEOUT):
+        raise SystemExit("producer never got the go signal")
+    for i in range(n):
+        q.put({"i": i, "s": "x"})
+
+
+def consume(q, n, ready, done):
+    ready.set()
+    last = None
+    for _ in range(n):
+        last = q.get(timeout=TIMEOUT)
+    if last != {"i": n - 1, "s": "x"}:
+        raise SystemExit(f"consumer saw {last!r} last")
+    done.set()
+
+
+def child_to_main(n):
+    q = mp.Queue()
+    ready, go = mp.Event(), mp.Event()
+    p = mp.Process(target=produce, args=(q, n, ready, go))
+    p.start()
+    assert ready.wait(TIMEOUT), "producer did not start"
+    # The clock starts after the child is up: spawn cost is pool.py's business.
+    t0 = time.perf_counter()
+    go.set()
+    last = None
+    for _ in range(n):
+        last = q.get(timeout=TIMEOUT)
+    t1 = time.perf_counter()
+    assert last == {"i": n - 1, "s": "x"}, last
+    p.join(TIMEOUT)
+    assert p.exitcode == 0, p.exitcode
+    return n / (t1 - t0)
+
+
+def child_to_child(n):
+    q = mp.Queue()
+    p_ready, c_ready, go, done = mp.Event(), mp.Event(), mp.Event(), mp.Event()
+    producer = mp.Process(target=produce, args=(q, n, p_ready, go))
+    consumer = mp.Process(target=consume, args=(q, n, c_ready, done))
+    producer.start()
+    consumer.start()
+    assert p_ready.wait(TIMEOUT) and c_ready.wait(TIMEOUT), "children did not start"
+    t0 = time.perf_counter()
+    go.set()
+    assert done.wait(TIMEOUT), "consumer did not finish"
+    t1 = time.perf_counter()
+    for p in (producer, consumer):
+        p.join(TIMEOUT)
+        assert p.exitcode == 0, p.exitcode
+    return n / (t1 - t0)
+
+
+def main():
+    c2m = statistics.median(child_to_main(N) for _ in range(REPS))
+    c2c = statistics.median(child_to_child(N) for _ in range(REPS))
+    emit("queue", [
+        {"name": "queue_child_to_main", "unit": "items/s", "value": round(c2m, 1)},
+        {"name": "queue_child_to_child", "unit": "items/s", "value": round(c2c, 1)},
+    ])
+
+
+if __name__ == "__main__":
+    mp.set_start_method("spawn")
+    main()
