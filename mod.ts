@@ -54,3 +54,27 @@ export {
   TimeoutError,
 } from "./src/errors.ts";
 export type { WaitOptions } from "./src/wait.ts";
+export {
+  AbandonedLockError,
+  type AcquireOptions,
+  BoundedSemaphore,
+  HOLDER_CHECK_MS,
+  Lock,
+  type LockGuard,
+  RLock,
+  Semaphore,
+  SemLock,
+} from "./src/locks.ts";
+export { Condition } from "./src/condition.ts";
+export { Event } from "./src/event.ts";
+export { Barrier, type BarrierOptions } from "./src/barrier.ts";
+export {
+  type ItemOf,
+  type LockOption,
+  RawArray,
+  RawValue,
+  SharedArray,
+  type Typecode,
+  Value,
+  type ViewOf,
+} from "./src/sharedctypes.ts";

@@ -1,0 +1,528 @@
+/**
+ * `Lock`, `RLock`, `Semaphore` and `BoundedSemaphore`, as Python's
+ * `multiprocessing.synchronize`: one `SemLock` on a few shared Int32 cells,
+ * taken with `Atomics.compareExchange` and waited on with the futex of
+ * `wait.ts`, so any process that holds the object can use it without going
+ * through the main thread.
+ *
+ * A Lock or RLock records its holder's pid. When the holder ends without
+ * releasing it (Python deadlocks here), every acquirer fails with
+ * {@linkcode AbandonedLockError} naming that pid, within
+ * {@linkcode HOLDER_CHECK_MS} of the holder's parent seeing it end.
+ *
+ * @module
+ */
+import { TimeoutError } from "./errors.ts";
+import { awaitPlan, blockOnPlan, type Plan } from "./blocking.ts";
+import { currentProcess, hasEnded } from "./process.ts";
+import { reduce, type Reduction, registerKind } from "./reduction.ts";
+import { adopted, reviving } from "./revival.ts";
+import { assertMayBlock, deadline, readWait, remaining, type Wait } from "./wait.ts";
+
+/**
+ * How long an acquire may wait: a timeout in ms, `{ timeout, signal }`, or
+ * `{ block: false }` to try once (Python's `acquire(block=False)`).
+ */
+export type AcquireOptions = number | { block?: boolean; timeout?: number; signal?: AbortSignal };
+
+/** How often a waiter checks whether the process holding its lock has ended. */
+export const HOLDER_CHECK_MS = 100;
+
+// The cells of a SemLock.
+const STATE = 0; // Lock/RLock: the holder's pid, 0 when free. Semaphore: its value.
+const WAITERS = 1; // How many are waiting, so that release() wakes only when someone waits.
+const DEPTH = 2; // RLock: how many times its holder has acquired it.
+const MAX = 3; // BoundedSemaphore: the highest value release() may reach.
+const CELLS = 4;
+
+const LOCK = 0;
+const RLOCK = 1;
+const SEMAPHORE = 2;
+type Flavor = typeof LOCK | typeof RLOCK | typeof SEMAPHORE;
+
+const SEM_VALUE_MAX = 0x7fffffff;
+const FOREVER: Wait = { timeout: Infinity };
+
+/**
+ * The process that held a `Lock` or `RLock` ended without releasing it.
+ * Python's processes deadlock here; this library fails every acquirer with
+ * this error instead. A `Lock` (which any process may release, as in Python)
+ * can be recovered with `release()`; an abandoned `RLock` cannot.
+ *
+ * @example
+ * ```ts
+ * import { AbandonedLockError } from "@mp/multiprocessing";
+ * const e = new AbandonedLockError("Lock", 1234);
+ * console.log(e.holder); // 1234
+ * ```
+ */
+export class AbandonedLockError extends Error {
+  override name: string = "AbandonedLockError";
+  /** The pid of the process that ended while it held the lock. */
+  readonly holder: number;
+  constructor(what: string, holder: number) {
+    super(
+      `the ${what} is held by process ${holder}, which ended without releasing it` +
+        (what === "Lock" ? "; release() it to reuse it, or create a new one" : "; create a new one"),
+    );
+    this.holder = holder;
+  }
+}
+
+/** Reads {@linkcode AcquireOptions}; `{ block: false }` is a timeout of 0. */
+function readAcquire(options: AcquireOptions | undefined, what: string): Wait {
+  if (typeof options === "object" && options !== null && options.block === false) {
+    return { timeout: 0, signal: options.signal };
+  }
+  return readWait(options as number | { timeout?: number; signal?: AbortSignal } | undefined, what);
+}
+
+let pidOwner: unknown;
+let pid = 0;
+
+/** This process's pid, which locks record as their holder; cached, as acquire's fast path reads it. */
+function myPid(): number {
+  const process = currentProcess();
+  if (process !== pidOwner) (pidOwner = process, pid = process.pid!);
+  return pid;
+}
+
+/** Waits until the Lock or RLock in `cells` can be taken by `pid`. */
+function* takeOwned(cells: Int32Array, pid: number, reentrant: boolean, wait: Wait, what: string): Plan<boolean> {
+  const end = deadline(wait.timeout);
+  Atomics.add(cells, WAITERS, 1);
+  try {
+    for (;;) {
+      const holder = Atomics.compareExchange(cells, STATE, 0, pid);
+      if (holder === 0 || (reentrant && holder === pid)) {
+        if (reentrant) cells[DEPTH] = holder === 0 ? 1 : cells[DEPTH] + 1;
+        return true;
+      }
+      if (hasEnded(holder)) throw new AbandonedLockError(what, holder);
+      const left = remaining(end);
+      if (left === 0) return false;
+      // Sliced, so that a holder that ends is noticed even though nobody wakes us.
+      yield { cell: cells, index: STATE, value: holder, timeout: Math.min(left, HOLDER_CHECK_MS) };
+    }
+  } finally {
+    Atomics.sub(cells, WAITERS, 1);
+  }
+}
+
+/** Waits until the semaphore in `cells` is above zero, and decrements it. */
+function* takeCount(cells: Int32Array, wait: Wait): Plan<boolean> {
+  const end = deadline(wait.timeout);
+  Atomics.add(cells, WAITERS, 1);
+  try {
+    for (;;) {
+      const value = Atomics.load(cells, STATE);
+      if (value > 0) {
+        if (Atomics.compareExchange(cells, STATE, value, value - 1) === value) return true;
+        continue;
+      }
+      const left = remaining(end);
+      if (left === 0) return false;
+      yield { cell: cells, index: STATE, value: 0, timeout: left };
+    }
+  } finally {
+    Atomics.sub(cells, WAITERS, 1);
+  }
+}
+
+/** A lock's guard: `using held = await lock.guard()` releases it at the end of the block. */
+export interface LockGuard extends Disposable {
+  /** Releases the lock now; the end of the block then does nothing. */
+  release(): void;
+}
+
+let cellsOf: (lock: SemLock) => Int32Array;
+let flavorOf: (lock: SemLock) => Flavor;
+
+/**
+ * What `Lock`, `RLock`, `Semaphore` and `BoundedSemaphore` share (Python's
+ * `SemLock`): a value in shared memory that `acquire` takes and `release`
+ * gives back, usable from every process that holds the object.
+ *
+ * @example
+ * ```ts
+ * import { Lock, SemLock } from "@mp/multiprocessing";
+ * console.log(new Lock() instanceof SemLock); // true
+ * ```
+ */
+export class SemLock {
+  #cells: Int32Array;
+  #flavor: Flavor;
+  #what: string;
+
+  static {
+    cellsOf = (lock) => lock.#cells;
+    flavorOf = (lock) => lock.#flavor;
+  }
+
+  /** Use a subclass: `new Lock()`, `new RLock()`, `new Semaphore(n)`, `new BoundedSemaphore(n)`. */
+  protected constructor(flavor: number, value: number, max: number, what: string) {
+    const given = adopted<SharedArrayBuffer>();
+    this.#cells = new Int32Array(given ?? new SharedArrayBuffer(CELLS * 4));
+    this.#flavor = flavor as Flavor;
+    this.#what = what;
+    if (!given) {
+      this.#cells[STATE] = value;
+      this.#cells[MAX] = max;
+    }
+  }
+
+  /** Takes it now if it is free; the fast path of both acquire forms. */
+  #tryTake(): boolean {
+    const cells = this.#cells;
+    if (this.#flavor === SEMAPHORE) {
+      const value = Atomics.load(cells, STATE);
+      return value > 0 && Atomics.compareExchange(cells, STATE, value, value - 1) === value;
+    }
+    const pid = myPid();
+    if (Atomics.compareExchange(cells, STATE, 0, pid) === 0) {
+      if (this.#flavor === RLOCK) cells[DEPTH] = 1;
+      return true;
+    }
+    if (this.#flavor === RLOCK && Atomics.load(cells, STATE) === pid) {
+      cells[DEPTH]++;
+      return true;
+    }
+    return false;
+  }
+
+  #plan(wait: Wait): Plan<boolean> {
+    return takePlan(this, wait);
+  }
+
+  /**
+   * Waits until it can be taken, and takes it. Resolves `true`, or `false`
+   * when `timeout` ms pass first (or at once with `{ block: false }`).
+   *
+   * @throws {RangeError} for a NaN or negative timeout.
+   * @throws {AbandonedLockError} when a Lock's or RLock's holder ended without releasing it.
+   *
+   * @example
+   * ```ts
+   * import { Lock } from "@mp/multiprocessing";
+   * const lock = new Lock();
+   * if (await lock.acquire({ timeout: 100 })) {
+   *   try { console.log("mine"); } finally { lock.release(); }
+   * }
+   * ```
+   */
+  acquire(options?: AcquireOptions): Promise<boolean> {
+    let wait = FOREVER;
+    try {
+      if (options !== undefined) wait = readAcquire(options, `${this.#what}.acquire`);
+      wait.signal?.throwIfAborted();
+      if (this.#tryTake()) return Promise.resolve(true);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return awaitPlan(this.#plan(wait), wait.signal);
+  }
+
+  /**
+   * `acquire`, blocking this worker thread instead of returning a Promise.
+   *
+   * @throws {Error} on the main thread, which must not block.
+   *
+   * @example
+   * ```ts
+   * import { Lock } from "@mp/multiprocessing";
+   *
+   * export function work(lock: Lock) {
+   *   lock.acquireSync();
+   *   try { console.log("in the critical section"); } finally { lock.release(); }
+   * }
+   * ```
+   */
+  acquireSync(options?: AcquireOptions): boolean {
+    assertMayBlock(`${this.#what}.acquireSync`);
+    if (options === undefined) {
+      if (this.#tryTake()) return true;
+      return blockOnPlan(this.#plan(FOREVER), `${this.#what}.acquireSync`);
+    }
+    const wait = readAcquire(options, `${this.#what}.acquireSync`);
+    wait.signal?.throwIfAborted();
+    if (this.#tryTake()) return true;
+    return blockOnPlan(this.#plan(wait), `${this.#what}.acquireSync`);
+  }
+
+  /**
+   * Gives it back, waking one waiter.
+   *
+   * @throws {Error} for a Lock that is not locked, an RLock this process does
+   * not hold, or a BoundedSemaphore already at its initial value.
+   *
+   * @example
+   * ```ts
+   * import { Semaphore } from "@mp/multiprocessing";
+   * const slots = new Semaphore(2);
+   * await slots.acquire();
+   * slots.release();
+   * ```
+   */
+  release(): void {
+    const cells = this.#cells;
+    if (this.#flavor === SEMAPHORE) {
+      for (;;) {
+        const value = Atomics.load(cells, STATE);
+        const max = cells[MAX];
+        if (value >= max) {
+          throw new Error(
+            max === SEM_VALUE_MAX
+              ? `${this.#what}.release(): the value cannot go above ${SEM_VALUE_MAX}`
+              : `${this.#what} released too many times: its value is already ${max}, its initial value`,
+          );
+        }
+        if (Atomics.compareExchange(cells, STATE, value, value + 1) === value) break;
+      }
+    } else if (this.#flavor === RLOCK) {
+      if (Atomics.load(cells, STATE) !== myPid()) {
+        throw new Error("cannot release an RLock that this process does not hold");
+      }
+      if (--cells[DEPTH] > 0) return;
+      Atomics.store(cells, STATE, 0);
+    } else if (Atomics.exchange(cells, STATE, 0) === 0) {
+      throw new Error("cannot release a Lock that is not locked");
+    }
+    if (Atomics.load(cells, WAITERS) > 0) Atomics.notify(cells, STATE, 1);
+  }
+
+  /**
+   * Whether it is taken: a Lock or RLock held by some process, a semaphore at zero.
+   *
+   * @example
+   * ```ts
+   * import { Lock } from "@mp/multiprocessing";
+   * console.log(new Lock().locked()); // false
+   * ```
+   */
+  locked(): boolean {
+    const state = Atomics.load(this.#cells, STATE);
+    return this.#flavor === SEMAPHORE ? state === 0 : state !== 0;
+  }
+
+  /**
+   * Acquires and returns a guard that releases at the end of a `using`
+   * block, as Python's `with lock:`.
+   *
+   * @throws {TimeoutError} when `timeout` ms pass before it could be taken.
+   *
+   * @example
+   * ```ts
+   * import { Lock } from "@mp/multiprocessing";
+   * const lock = new Lock();
+   * {
+   *   using _held = await lock.guard();
+   *   console.log(lock.locked()); // true
+   * }
+   * console.log(lock.locked()); // false
+   * ```
+   */
+  async guard(options?: AcquireOptions): Promise<LockGuard> {
+    return this.#guarded(await this.acquire(options));
+  }
+
+  /**
+   * `guard`, blocking this worker thread.
+   *
+   * @example
+   * ```ts
+   * import { Lock } from "@mp/multiprocessing";
+   *
+   * export function work(lock: Lock) {
+   *   using _held = lock.guardSync();
+   *   console.log("in the critical section");
+   * }
+   * ```
+   */
+  guardSync(options?: AcquireOptions): LockGuard {
+    return this.#guarded(this.acquireSync(options));
+  }
+
+  #guarded(acquired: boolean): LockGuard {
+    if (!acquired) throw new TimeoutError(`${this.#what}: could not acquire it within the timeout`);
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
+      this.release();
+    };
+    return { release, [Symbol.dispose]: release };
+  }
+
+  /** Sends the shared cells; the other process gets an object of the same class on them. */
+  [reduce](): Reduction {
+    return { kind: kindNames[this.#what], state: this.#cells.buffer };
+  }
+
+  /** Shows the class and state, as Python's repr does. */
+  toString(): string {
+    const state = Atomics.load(this.#cells, STATE);
+    if (this.#flavor === SEMAPHORE) {
+      const max = this.#cells[MAX];
+      return `<${this.#what}(value=${state}${max === SEM_VALUE_MAX ? "" : `, maxvalue=${max}`})>`;
+    }
+    if (state === 0) return `<${this.#what}(owner=None)>`;
+    return `<${this.#what}(owner=${state}${this.#flavor === RLOCK ? `, count=${this.#cells[DEPTH]}` : ""})>`;
+  }
+}
+
+/**
+ * A lock that any process holding it may use: one holder at a time. As in
+ * Python, any process may release it, and acquiring it twice without a
+ * release waits (use {@linkcode RLock} to re-enter).
+ *
+ * @example
+ * ```ts
+ * import { Lock, Process } from "@mp/multiprocessing";
+ *
+ * export function f(lock: Lock, i: number) {
+ *   using _held = lock.guardSync();
+ *   console.log("hello world", i);
+ * }
+ *
+ * if (import.meta.main) {
+ *   const lock = new Lock();
+ *   for (let i = 0; i < 10; i++) new Process({ target: f, args: [lock, i] }).start();
+ * }
+ * ```
+ */
+export class Lock extends SemLock {
+  constructor() {
+    super(LOCK, 0, 1, "Lock");
+  }
+}
+
+/**
+ * A re-entrant lock: the process that holds it may acquire it again, and
+ * must release it as many times. Another process's `release()` throws.
+ * Every async task of one process counts as that process.
+ *
+ * @example
+ * ```ts
+ * import { RLock } from "@mp/multiprocessing";
+ * const lock = new RLock();
+ * await lock.acquire();
+ * await lock.acquire();
+ * lock.release();
+ * lock.release();
+ * console.log(lock.locked()); // false
+ * ```
+ */
+export class RLock extends SemLock {
+  constructor() {
+    super(RLOCK, 0, 1, "RLock");
+  }
+}
+
+function checkValue(value: number, what: string): number {
+  if (typeof value !== "number" || !Number.isInteger(value)) {
+    throw new TypeError(`${what}: value must be an integer, got ${String(value)}`);
+  }
+  if (value < 0 || value > SEM_VALUE_MAX) {
+    throw new RangeError(`${what}: value must be between 0 and ${SEM_VALUE_MAX}, got ${value}`);
+  }
+  return value;
+}
+
+/**
+ * A counter that `acquire` decrements, waiting while it is 0, and `release`
+ * increments.
+ *
+ * @throws {RangeError} for a negative value.
+ *
+ * @example
+ * ```ts
+ * import { Semaphore } from "@mp/multiprocessing";
+ * const slots = new Semaphore(2);
+ * await slots.acquire();
+ * console.log(slots.getValue()); // 1
+ * slots.release();
+ * ```
+ */
+export class Semaphore extends SemLock {
+  constructor(value = 1) {
+    const bounded = new.target === BoundedSemaphore || new.target.prototype instanceof BoundedSemaphore;
+    const what = bounded ? "BoundedSemaphore" : "Semaphore";
+    const checked = checkValue(value, `new ${what}`);
+    super(SEMAPHORE, checked, bounded ? checked : SEM_VALUE_MAX, what);
+  }
+
+  /**
+   * The current value.
+   *
+   * @example
+   * ```ts
+   * import { Semaphore } from "@mp/multiprocessing";
+   * console.log(new Semaphore(3).getValue()); // 3
+   * ```
+   */
+  getValue(): number {
+    return Atomics.load(cellsOf(this), STATE);
+  }
+}
+
+/**
+ * A {@linkcode Semaphore} whose `release` throws when it would go above the
+ * initial value.
+ *
+ * @example
+ * ```ts
+ * import { BoundedSemaphore } from "@mp/multiprocessing";
+ * const s = new BoundedSemaphore(1);
+ * try { s.release(); } catch (e) { console.log((e as Error).message); }
+ * ```
+ */
+export class BoundedSemaphore extends Semaphore {
+  constructor(value = 1) {
+    super(value);
+  }
+}
+
+const kindNames: Record<string, string> = {
+  Lock: "@mp/Lock",
+  RLock: "@mp/RLock",
+  Semaphore: "@mp/Semaphore",
+  BoundedSemaphore: "@mp/BoundedSemaphore",
+};
+
+registerKind(kindNames.Lock, (state) => reviving(state, () => new Lock()));
+registerKind(kindNames.RLock, (state) => reviving(state, () => new RLock()));
+registerKind(kindNames.Semaphore, (state) => reviving(state, () => new Semaphore()));
+registerKind(kindNames.BoundedSemaphore, (state) => reviving(state, () => new BoundedSemaphore()));
+
+/** The plan that acquires `lock`: for a Condition's wait, which takes its lock back. */
+export function takePlan(lock: SemLock, wait: Wait): Plan<boolean> {
+  const cells = cellsOf(lock);
+  const flavor = flavorOf(lock);
+  if (flavor === SEMAPHORE) return takeCount(cells, wait);
+  return takeOwned(cells, myPid(), flavor === RLOCK, wait, flavor === RLOCK ? "RLock" : "Lock");
+}
+
+/** How many times this process holds `lock` (a Lock or RLock): 0 when it does not. */
+export function heldDepth(lock: SemLock): number {
+  const cells = cellsOf(lock);
+  if (Atomics.load(cells, STATE) !== myPid()) return 0;
+  return flavorOf(lock) === RLOCK ? cells[DEPTH] : 1;
+}
+
+/** Releases every level this process holds of `lock`, for a Condition's wait. */
+export function releaseFully(lock: SemLock): void {
+  const cells = cellsOf(lock);
+  cells[DEPTH] = 0;
+  Atomics.store(cells, STATE, 0);
+  if (Atomics.load(cells, WAITERS) > 0) Atomics.notify(cells, STATE, 1);
+}
+
+/** After {@linkcode takePlan} took `lock` back: restores the depth it had. */
+export function restoreDepth(lock: SemLock, depth: number): void {
+  if (flavorOf(lock) === RLOCK) cellsOf(lock)[DEPTH] = depth;
+}
+
+/** Whether `lock` is a Lock or an RLock, which record their holder. */
+export function isOwnedLock(lock: unknown): lock is SemLock {
+  return lock instanceof SemLock && flavorOf(lock) !== SEMAPHORE;
+}

@@ -1,0 +1,500 @@
+/**
+ * `Value`, `RawValue`, `SharedArray` and `RawArray`, as Python's
+ * `multiprocessing.sharedctypes`: typed numbers in a SharedArrayBuffer that
+ * every process holding the object reads and writes directly.
+ *
+ * Typecodes are Python's ctypes letters. `q`/`Q` read as `bigint`, `c` as a
+ * one-character string; `l`/`L` are 32-bit (C's minimum, and Windows' size:
+ * use `q` for 64 bits). A value that does not fit its typecode throws instead
+ * of wrapping around as ctypes does.
+ *
+ * Each read or write of one item is a single access (atomic for integer
+ * typecodes); a read-modify-write such as `v.value += 1` needs the lock, as in
+ * Python: `using _ = v.getLock().guardSync(); v.value += 1`.
+ *
+ * @module
+ */
+import { RLock, type SemLock } from "./locks.ts";
+import { dump, load, reduce, type Reduction, registerKind } from "./reduction.ts";
+import { adopted, reviving } from "./revival.ts";
+
+/** Python's ctypes typecodes that {@linkcode Value} and {@linkcode SharedArray} accept. */
+export type Typecode = "b" | "B" | "h" | "H" | "i" | "I" | "l" | "L" | "q" | "Q" | "f" | "d" | "c";
+
+/** What one item of a typecode reads as: `bigint` for `q`/`Q`, a one-character string for `c`, else a number. */
+export type ItemOf<T extends Typecode> = T extends "q" | "Q" ? bigint : T extends "c" ? string : number;
+
+/** The typed array behind a typecode. */
+export type ViewOf<T extends Typecode> = T extends "q" ? BigInt64Array
+  : T extends "Q" ? BigUint64Array
+  : T extends "f" ? Float32Array
+  : T extends "d" ? Float64Array
+  : T extends "b" ? Int8Array
+  : T extends "B" | "c" ? Uint8Array
+  : T extends "h" ? Int16Array
+  : T extends "H" ? Uint16Array
+  : T extends "i" | "l" ? Int32Array
+  : Uint32Array;
+
+type Item = number | bigint | string;
+type AnyView =
+  | Int8Array
+  | Uint8Array
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
+  | BigInt64Array
+  | BigUint64Array
+  | Float32Array
+  | Float64Array;
+
+interface Codec {
+  array: { new (buffer: SharedArrayBuffer, offset?: number, length?: number): AnyView; BYTES_PER_ELEMENT: number };
+  /** Checks and converts a JavaScript value to what the view stores. */
+  check(value: unknown, where: string): number | bigint;
+  /** Converts what the view holds to what users read. */
+  read(raw: number | bigint): Item;
+  /** Integer views: read and written with Atomics. */
+  atomic: boolean;
+}
+
+function integer(array: Codec["array"], min: number, max: number, code: string): Codec {
+  return {
+    array,
+    atomic: true,
+    read: (raw) => raw as number,
+    check(value, where) {
+      if (typeof value !== "number" || !Number.isInteger(value)) {
+        throw new TypeError(`${where}: typecode '${code}' holds integers, got ${describe(value)}`);
+      }
+      if (value < min || value > max) {
+        throw new RangeError(`${where}: ${value} does not fit typecode '${code}' (${min} to ${max})`);
+      }
+      return value;
+    },
+  };
+}
+
+function big(array: Codec["array"], min: bigint, max: bigint, code: string): Codec {
+  return {
+    array,
+    atomic: true,
+    read: (raw) => raw as bigint,
+    check(value, where) {
+      let big: bigint;
+      if (typeof value === "bigint") big = value;
+      else if (typeof value === "number" && Number.isSafeInteger(value)) big = BigInt(value);
+      else throw new TypeError(`${where}: typecode '${code}' holds 64-bit integers (bigint), got ${describe(value)}`);
+      if (big < min || big > max) throw new RangeError(`${where}: ${big} does not fit typecode '${code}' (${min} to ${max})`);
+      return big;
+    },
+  };
+}
+
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+function float(array: Codec["array"], code: string): Codec {
+  return {
+    array,
+    atomic: false,
+    read: (raw) => raw as number,
+    check(value, where) {
+      if (typeof value !== "number") throw new TypeError(`${where}: typecode '${code}' holds numbers, got ${describe(value)}`);
+      if (code === "f" && Number.isFinite(value) && Math.abs(value) > FLOAT32_MAX) {
+        throw new RangeError(`${where}: ${value} does not fit typecode 'f' (a 32-bit float, at most ${FLOAT32_MAX})`);
+      }
+      return value;
+    },
+  };
+}
+
+const char: Codec = {
+  array: Uint8Array,
+  atomic: true,
+  read: (raw) => String.fromCharCode(raw as number),
+  check(value, where) {
+    if (typeof value === "number") return integer(Uint8Array, 0, 255, "c").check(value, where) as number;
+    if (typeof value !== "string" || value.length !== 1) {
+      throw new TypeError(`${where}: typecode 'c' holds one character (or a byte 0-255), got ${describe(value)}`);
+    }
+    const code = value.charCodeAt(0);
+    if (code > 255) throw new RangeError(`${where}: '${value}' does not fit typecode 'c' (one byte: U+0000 to U+00FF)`);
+    return code;
+  },
+};
+
+const codecs: Record<Typecode, Codec> = {
+  b: integer(Int8Array, -128, 127, "b"),
+  B: integer(Uint8Array, 0, 255, "B"),
+  h: integer(Int16Array, -32768, 32767, "h"),
+  H: integer(Uint16Array, 0, 65535, "H"),
+  i: integer(Int32Array, -2147483648, 2147483647, "i"),
+  I: integer(Uint32Array, 0, 4294967295, "I"),
+  l: integer(Int32Array, -2147483648, 2147483647, "l"),
+  L: integer(Uint32Array, 0, 4294967295, "L"),
+  q: big(BigInt64Array, -(2n ** 63n), 2n ** 63n - 1n, "q"),
+  Q: big(BigUint64Array, 0n, 2n ** 64n - 1n, "Q"),
+  f: float(Float32Array, "f"),
+  d: float(Float64Array, "d"),
+  c: char,
+};
+
+function describe(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "bigint") return `${value}n`;
+  return typeof value === "number" ? String(value) : typeof value;
+}
+
+function codecOf(typecode: unknown, what: string): Codec {
+  if (typeof typecode !== "string" || !Object.hasOwn(codecs, typecode)) {
+    throw new TypeError(
+      `${what}: unknown typecode ${describe(typecode)}; use one of ${Object.keys(codecs).map((c) => `'${c}'`).join(" ")}`,
+    );
+  }
+  return codecs[typecode as Typecode];
+}
+
+function readItem(codec: Codec, view: AnyView, index: number): Item {
+  return codec.read(codec.atomic ? Atomics.load(view as Int32Array, index) : view[index]);
+}
+
+function writeItem(codec: Codec, view: AnyView, index: number, raw: number | bigint): void {
+  if (codec.atomic) Atomics.store(view as Int32Array, index, raw as number);
+  else view[index] = raw as number;
+}
+
+/** The `lock` option: `true` for a new RLock, `false` for none, or a lock to share. */
+export type LockOption = boolean | SemLock;
+
+function lockFor(option: LockOption | undefined, what: string): SemLock | null {
+  if (option === undefined || option === true) return new RLock();
+  if (option === false) return null;
+  if (typeof option === "object" && option !== null && typeof (option as SemLock).acquire === "function") return option;
+  throw new TypeError(`${what}: lock must be true, false, or a Lock/RLock, got ${describe(option)}`);
+}
+
+interface State {
+  typecode: Typecode;
+  buffer: SharedArrayBuffer;
+  length: number;
+  lock: unknown;
+}
+
+function reduced(kind: string, typecode: Typecode, view: AnyView, lock: SemLock | null): Reduction {
+  const state: State = {
+    typecode,
+    buffer: view.buffer as SharedArrayBuffer,
+    length: view.length,
+    lock: lock && dump(lock, "lock").data,
+  };
+  return { kind, state };
+}
+
+function revivedLock(state: State): SemLock | null {
+  return state.lock === null ? null : load(state.lock, true) as SemLock;
+}
+
+function noLock(what: string): never {
+  throw new Error(`${what} was created with { lock: false } and has no lock`);
+}
+
+/**
+ * One typed number (or character) in shared memory, with a lock (an
+ * {@linkcode RLock} unless `{ lock }` says otherwise), as Python's
+ * `multiprocessing.Value`.
+ *
+ * @throws {TypeError} for an unknown typecode or a value of the wrong type.
+ * @throws {RangeError} for a value that does not fit the typecode.
+ *
+ * @example
+ * ```ts
+ * import { Process, Value } from "@mp/multiprocessing";
+ *
+ * export function bump(counter: Value<"i">) {
+ *   for (let i = 0; i < 10_000; i++) {
+ *     using _held = counter.getLock().guardSync();
+ *     counter.value += 1;
+ *   }
+ * }
+ *
+ * if (import.meta.main) {
+ *   const counter = new Value("i", 0);
+ *   const ps = [1, 2].map(() => new Process({ target: bump, args: [counter] }));
+ *   for (const p of ps) p.start();
+ *   for (const p of ps) await p.join();
+ *   console.log(counter.value); // 20000
+ * }
+ * ```
+ */
+export class Value<T extends Typecode = Typecode> {
+  #codec: Codec;
+  #view: AnyView;
+  #lock: SemLock | null;
+  #typecode: T;
+
+  constructor(typecode: T, initial?: ItemOf<T>, options: { lock?: LockOption } = {}) {
+    const given = adopted<State>();
+    if (given) {
+      this.#typecode = given.typecode as T;
+      this.#codec = codecs[given.typecode];
+      this.#view = new this.#codec.array(given.buffer);
+      this.#lock = revivedLock(given);
+      return;
+    }
+    const what = new.target === RawValue ? "new RawValue" : "new Value";
+    this.#codec = codecOf(typecode, what);
+    this.#typecode = typecode;
+    const raw = initial === undefined ? (typecode === "q" || typecode === "Q" ? 0n : 0) : this.#codec.check(initial, what);
+    this.#view = new this.#codec.array(new SharedArrayBuffer(this.#codec.array.BYTES_PER_ELEMENT));
+    writeItem(this.#codec, this.#view, 0, raw);
+    this.#lock = lockFor(options.lock, what);
+  }
+
+  /** The typecode it was created with. */
+  get typecode(): T {
+    return this.#typecode;
+  }
+
+  /** The shared value; each read and write is one access (atomic for integers). */
+  get value(): ItemOf<T> {
+    return readItem(this.#codec, this.#view, 0) as ItemOf<T>;
+  }
+  set value(value: ItemOf<T>) {
+    writeItem(this.#codec, this.#view, 0, this.#codec.check(value, "Value.value"));
+  }
+
+  /** A typed array of length 1 over the shared value. */
+  get view(): ViewOf<T> {
+    return this.#view as ViewOf<T>;
+  }
+
+  /**
+   * The lock that guards compound updates.
+   *
+   * @throws {Error} when it was created with `{ lock: false }` (a RawValue).
+   *
+   * @example
+   * ```ts
+   * import { Value } from "@mp/multiprocessing";
+   * const v = new Value("d", 1.5);
+   * await v.getLock().acquire();
+   * v.value *= 2;
+   * v.getLock().release();
+   * console.log(v.value); // 3
+   * ```
+   */
+  getLock(): SemLock {
+    return this.#lock ?? noLock("this Value");
+  }
+
+  /** Sends the shared memory and the lock. */
+  [reduce](): Reduction {
+    return reduced(this instanceof RawValue ? "@mp/RawValue" : "@mp/Value", this.#typecode, this.#view, this.#lock);
+  }
+
+  /** Shows the typecode and value, as Python's repr does. */
+  toString(): string {
+    return `<${this instanceof RawValue ? "RawValue" : "Value"}('${this.#typecode}', ${describe(this.value)})>`;
+  }
+}
+
+/**
+ * A {@linkcode Value} without a lock (Python's `RawValue`).
+ *
+ * @example
+ * ```ts
+ * import { RawValue } from "@mp/multiprocessing";
+ * const flag = new RawValue("B", 1);
+ * console.log(flag.value); // 1
+ * ```
+ */
+export class RawValue<T extends Typecode = Typecode> extends Value<T> {
+  constructor(typecode: T, initial?: ItemOf<T>) {
+    super(typecode, initial, { lock: false });
+  }
+}
+
+/**
+ * A fixed-length array of typed numbers (or characters) in shared memory,
+ * with a lock, as Python's `multiprocessing.Array` (renamed so as not to
+ * shadow the global `Array`). Negative indexes count from the end, as in
+ * Python.
+ *
+ * @throws {TypeError} for an unknown typecode or an item of the wrong type.
+ * @throws {RangeError} for a negative size or an item that does not fit.
+ *
+ * @example
+ * ```ts
+ * import { SharedArray } from "@mp/multiprocessing";
+ * const a = new SharedArray("i", [1, 2, 3]);
+ * a.set(-1, 30);
+ * console.log(a.toArray()); // [1, 2, 30]
+ * console.log(new SharedArray("d", 4).length); // 4
+ * ```
+ */
+export class SharedArray<T extends Typecode = Typecode> {
+  #codec: Codec;
+  #view: AnyView;
+  #lock: SemLock | null;
+  #typecode: T;
+
+  constructor(typecode: T, sizeOrValues: number | Iterable<ItemOf<T>>, options: { lock?: LockOption } = {}) {
+    const given = adopted<State>();
+    if (given) {
+      this.#typecode = given.typecode as T;
+      this.#codec = codecs[given.typecode];
+      this.#view = new this.#codec.array(given.buffer, 0, given.length);
+      this.#lock = revivedLock(given);
+      return;
+    }
+    const what = new.target === RawArray ? "new RawArray" : "new SharedArray";
+    this.#codec = codecOf(typecode, what);
+    this.#typecode = typecode;
+    let items: Array<number | bigint> = [];
+    let length: number;
+    if (typeof sizeOrValues === "number") {
+      if (!Number.isSafeInteger(sizeOrValues) || sizeOrValues < 0) {
+        throw new RangeError(`${what}: size must be an integer >= 0, got ${sizeOrValues}`);
+      }
+      length = sizeOrValues;
+    } else if (sizeOrValues !== null && typeof (sizeOrValues as Iterable<unknown>)?.[Symbol.iterator] === "function") {
+      items = Array.from(sizeOrValues as Iterable<unknown>, (item, i) => this.#codec.check(item, `${what}: item ${i}`));
+      length = items.length;
+    } else {
+      throw new TypeError(`${what}: give a size or an iterable of items, got ${describe(sizeOrValues)}`);
+    }
+    const bytes = Math.max(1, length) * this.#codec.array.BYTES_PER_ELEMENT;
+    this.#view = new this.#codec.array(new SharedArrayBuffer(bytes), 0, length);
+    items.forEach((raw, i) => writeItem(this.#codec, this.#view, i, raw));
+    this.#lock = lockFor(options.lock, what);
+  }
+
+  /** The typecode it was created with. */
+  get typecode(): T {
+    return this.#typecode;
+  }
+
+  /** How many items it holds. */
+  get length(): number {
+    return this.#view.length;
+  }
+
+  /** A typed array over the shared items. */
+  get view(): ViewOf<T> {
+    return this.#view as ViewOf<T>;
+  }
+
+  #index(index: number, what: string): number {
+    if (typeof index !== "number" || !Number.isInteger(index)) {
+      throw new TypeError(`SharedArray.${what}: index must be an integer, got ${describe(index)}`);
+    }
+    const length = this.#view.length;
+    const at = index < 0 ? index + length : index;
+    if (at < 0 || at >= length) {
+      throw new RangeError(`SharedArray.${what}: index ${index} is out of range for length ${length}`);
+    }
+    return at;
+  }
+
+  /**
+   * The item at `index` (negative counts from the end).
+   *
+   * @throws {RangeError} when the index is out of range.
+   *
+   * @example
+   * ```ts
+   * import { SharedArray } from "@mp/multiprocessing";
+   * console.log(new SharedArray("c", "abc").get(-1)); // "c"
+   * ```
+   */
+  get(index: number): ItemOf<T> {
+    return readItem(this.#codec, this.#view, this.#index(index, "get")) as ItemOf<T>;
+  }
+
+  /**
+   * Sets the item at `index` (negative counts from the end).
+   *
+   * @throws {RangeError} when the index is out of range or the value does not fit.
+   *
+   * @example
+   * ```ts
+   * import { SharedArray } from "@mp/multiprocessing";
+   * const a = new SharedArray("q", 2);
+   * a.set(0, 2n ** 40n);
+   * console.log(a.get(0)); // 1099511627776n
+   * ```
+   */
+  set(index: number, value: ItemOf<T>): void {
+    const at = this.#index(index, "set");
+    writeItem(this.#codec, this.#view, at, this.#codec.check(value, `SharedArray.set(${index})`));
+  }
+
+  /**
+   * A copy of the items as a plain array.
+   *
+   * @example
+   * ```ts
+   * import { SharedArray } from "@mp/multiprocessing";
+   * console.log(new SharedArray("B", [1, 2]).toArray()); // [1, 2]
+   * ```
+   */
+  toArray(): ItemOf<T>[] {
+    return Array.from({ length: this.#view.length }, (_, i) => readItem(this.#codec, this.#view, i) as ItemOf<T>);
+  }
+
+  /** The items, in order. */
+  *[Symbol.iterator](): IterableIterator<ItemOf<T>> {
+    for (let i = 0; i < this.#view.length; i++) yield readItem(this.#codec, this.#view, i) as ItemOf<T>;
+  }
+
+  /**
+   * The lock that guards compound updates.
+   *
+   * @throws {Error} when it was created with `{ lock: false }` (a RawArray).
+   *
+   * @example
+   * ```ts
+   * import { SharedArray } from "@mp/multiprocessing";
+   * const a = new SharedArray("i", 3);
+   * using _held = await a.getLock().guard();
+   * a.set(0, a.get(0) + 1);
+   * ```
+   */
+  getLock(): SemLock {
+    return this.#lock ?? noLock("this SharedArray");
+  }
+
+  /** Sends the shared memory and the lock. */
+  [reduce](): Reduction {
+    return reduced(this instanceof RawArray ? "@mp/RawArray" : "@mp/SharedArray", this.#typecode, this.#view, this.#lock);
+  }
+
+  /** Shows the typecode and items. */
+  toString(): string {
+    return `<${this instanceof RawArray ? "RawArray" : "SharedArray"}('${this.#typecode}', [${
+      this.toArray().map(describe).join(", ")
+    }])>`;
+  }
+}
+
+/**
+ * A {@linkcode SharedArray} without a lock (Python's `RawArray`).
+ *
+ * @example
+ * ```ts
+ * import { RawArray } from "@mp/multiprocessing";
+ * const a = new RawArray("d", [0.5, 1.5]);
+ * console.log(a.view[1]); // 1.5
+ * ```
+ */
+export class RawArray<T extends Typecode = Typecode> extends SharedArray<T> {
+  constructor(typecode: T, sizeOrValues: number | Iterable<ItemOf<T>>) {
+    super(typecode, sizeOrValues, { lock: false });
+  }
+}
+
+registerKind("@mp/Value", (state) => reviving(state, () => new Value("i")));
+registerKind("@mp/RawValue", (state) => reviving(state, () => new RawValue("i")));
+registerKind("@mp/SharedArray", (state) => reviving(state, () => new SharedArray("i", 0)));
+registerKind("@mp/RawArray", (state) => reviving(state, () => new RawArray("i", 0)));
