@@ -78,3 +78,5 @@ export {
   Value,
   type ViewOf,
 } from "./src/sharedctypes.ts";
+export { Connection, Pipe } from "./src/connection.ts";
+export { JoinableQueue, Queue, type QueueWaitOptions, SimpleQueue } from "./src/queues.ts";

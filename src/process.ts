@@ -579,8 +579,21 @@ async function runChild(boot: Bootstrap): Promise<never> {
     report(state.name, error);
     code = 1;
   }
-  // As Python's exit handler: daemonic children are stopped, the others awaited.
+  // As Python's exit handler: daemonic children are stopped, the others awaited, then the finalizers run.
   for (const child of running) if (child.daemon) child.terminate();
   await Promise.all([...running].map((child) => stateOf(child).ended.promise));
   return adapter.exit(code);
+}
+  await Promise.all([...exitTasks].map((task) => task()));
+
+const exitTasks = new Set<() => unknown>();
+
+/**
+ * Registers work that a child finishes before it ends normally (not when it
+ * is terminated or calls `exit`), as Python's `multiprocessing` joins queue
+ * feeder threads and closes connections at exit. Returns the unregistration.
+ */
+export function beforeChildExit(task: () => unknown): () => void {
+  exitTasks.add(task);
+  return () => exitTasks.delete(task);
 }

@@ -1,0 +1,283 @@
+/**
+ * Python's `multiprocessing.Pipe` and `Connection`: two ends, each usable
+ * from any process that has it (pass an end in a process's `args`). Each
+ * direction is a ring in shared memory (see `ring.ts`), so the two ends may
+ * sit in any two processes, including two children.
+ *
+ * End of file: each end counts its open handles (the object, and every copy
+ * sent to a process). `close()` closes one; a child closes those it still
+ * holds when it ends normally. When every handle of one end is closed, the
+ * other end reads what is left and then gets `EOFError`. A child that is
+ * terminated does not close its handles (the other end then sees no end of
+ * file), so close ends explicitly in that case.
+ *
+ * @module
+ */
+import { BufferTooShort, EOFError } from "./errors.ts";
+import { Feeder } from "./feeder.ts";
+import { pickle, unpickle } from "./pickle.ts";
+import { beforeChildExit } from "./process.ts";
+import { reduce, type Reduction, registerKind } from "./reduction.ts";
+import { Ring, TIMED_OUT } from "./ring.ts";
+import { readWait, type WaitOptions } from "./wait.ts";
+
+interface ConnectionState {
+  /** The ring this end reads from, if readable. */
+  rx?: SharedArrayBuffer;
+  /** The ring this end writes to, if writable. */
+  tx?: SharedArrayBuffer;
+}
+
+/** Set while a connection is made by `Pipe` or revived, so that `new Connection()` alone is refused. */
+let adopting: { rx?: Ring; tx?: Ring } | undefined;
+
+/** Ends this process holds open, and how to close each; a child closes them when it ends. */
+const held = new Map<Connection, () => Promise<void>>();
+beforeChildExit(() => Promise.all([...held.values()].map((shut) => shut())));
+
+const END = Symbol("end of file");
+const endOf = (ring: Ring) => (): typeof END | undefined => (ring.senders() === 0 ? END : undefined);
+
+/**
+ * One end of a pipe made by {@linkcode Pipe}: Python's `Connection`.
+ *
+ * @example
+ * ```ts
+ * import { Pipe } from "@mp/multiprocessing";
+ *
+ * const [a, b] = Pipe();
+ * await a.send({ hello: "world" });
+ * console.log(await b.recv()); // { hello: "world" }
+ * a.close();
+ * ```
+ */
+export class Connection<T = unknown> {
+  #rx?: Ring;
+  #tx?: Ring;
+  #feeder?: Feeder;
+  #closed = false;
+
+  /** Connections come from {@linkcode Pipe}. */
+  constructor() {
+    if (!adopting) throw new TypeError("a Connection is made by Pipe(), not by new Connection()");
+    const { rx, tx } = adopting;
+    adopting = undefined;
+    this.#rx = rx;
+    this.#tx = tx;
+    if (tx) this.#feeder = new Feeder(tx, 0);
+    held.set(this, () => this.#shut());
+  }
+
+  /** Whether `close()` was called on this end (in this process). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Whether this end can receive. */
+  get readable(): boolean {
+    return this.#rx !== undefined;
+  }
+
+  /** Whether this end can send. */
+  get writable(): boolean {
+    return this.#tx !== undefined;
+  }
+
+  /**
+   * Sends a copy of `obj` to the other end. Need not be awaited: messages
+   * from this process arrive in order. The Promise resolves once the
+   * message is in the pipe.
+   *
+   * @throws {Error} synchronously, when this end is closed or the other end is.
+   * @throws {TypeError} synchronously, naming what in `obj` cannot be copied.
+   */
+  send(obj: T): Promise<void> {
+    return this.#post(pickle(obj, "Connection.send(obj)"), "send");
+  }
+
+  /**
+   * Sends the bytes of `buffer` (from `offset`, `size` bytes) as one
+   * message, to be read with `recvBytes` or `recvBytesInto`.
+   *
+   * @throws {RangeError} when `offset`/`size` fall outside the buffer.
+   */
+  sendBytes(buffer: ArrayBufferView | ArrayBuffer, offset: number = 0, size?: number): Promise<void> {
+    const bytes = ArrayBuffer.isView(buffer)
+      ? new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
+      : new Uint8Array(buffer);
+    const length = size ?? bytes.length - offset;
+    if (!Number.isInteger(offset) || offset < 0 || offset > bytes.length) {
+      throw new RangeError(`sendBytes: offset ${offset} is outside the buffer of ${bytes.length} bytes`);
+    }
+    if (!Number.isInteger(length) || length < 0 || offset + length > bytes.length) {
+      throw new RangeError(`sendBytes: size ${length} from offset ${offset} runs past the buffer of ${bytes.length} bytes`);
+    }
+    return this.#post(bytes.slice(offset, offset + length), "sendBytes");
+  }
+
+  /**
+   * Receives the next object sent from the other end.
+   *
+   * @throws {EOFError} (as a rejection) when nothing is left and the other end is closed.
+   */
+  async recv(): Promise<T> {
+    return unpickle(await this.#receive("recv")) as T;
+  }
+
+  /**
+   * Receives the next object, blocking this worker until it arrives.
+   *
+   * @throws {EOFError} when nothing is left and the other end is closed.
+   * @throws {Error} on the main thread, which must not block.
+   */
+  recvSync(): T {
+    const rx = this.#readable("recvSync");
+    const bytes = rx.runSync(rx.receive(endOf(rx)), Infinity, "Connection.recvSync");
+    if (bytes === END || bytes === TIMED_OUT) throw new EOFError();
+    return unpickle(bytes) as T;
+  }
+
+  /**
+   * Receives the next message as bytes.
+   *
+   * @throws {Error} when it is longer than `maxLength`; the message is then
+   * consumed and this end closed, as in Python.
+   * @throws {EOFError} when nothing is left and the other end is closed.
+   */
+  async recvBytes(maxLength?: number): Promise<Uint8Array> {
+    if (maxLength !== undefined && !(Number.isInteger(maxLength) && maxLength >= 0)) {
+      throw new RangeError(`recvBytes: maxLength must be an integer >= 0, got ${String(maxLength)}`);
+    }
+    const bytes = await this.#receive("recvBytes");
+    if (maxLength !== undefined && bytes.length > maxLength) {
+      this.close();
+      throw new Error(`recvBytes: the message has ${bytes.length} bytes, more than maxLength ${maxLength}`);
+    }
+    return bytes;
+  }
+
+  /**
+   * Receives the next message into `buffer` from byte `offset`, and resolves
+   * its length in bytes.
+   *
+   * @throws {BufferTooShort} when it does not fit; the message is in the error's `bytes`.
+   */
+  async recvBytesInto(buffer: ArrayBufferView | ArrayBuffer, offset: number = 0): Promise<number> {
+    const target = ArrayBuffer.isView(buffer)
+      ? new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
+      : new Uint8Array(buffer);
+    if (!Number.isInteger(offset) || offset < 0 || offset > target.length) {
+      throw new RangeError(`recvBytesInto: offset ${offset} is outside the buffer of ${target.length} bytes`);
+    }
+    const bytes = await this.#receive("recvBytesInto");
+    if (bytes.length > target.length - offset) throw new BufferTooShort(bytes);
+    target.set(bytes, offset);
+    return bytes.length;
+  }
+
+  /**
+   * Whether there is something to receive (or the other end is closed, so
+   * `recv` would not wait), waiting up to `timeout` ms (default 0, as in
+   * Python; `null` or `Infinity`: as long as it takes).
+   */
+  async poll(timeout: WaitOptions | null = 0): Promise<boolean> {
+    const rx = this.#readable("poll");
+    const wait = readWait(timeout, "Connection.poll");
+    return (await rx.run(rx.ready(), wait)) === true;
+  }
+
+  /** Closes this end in this process; the other end sees end-of-file once every copy of this end is closed. */
+  close(): void {
+    void this.#shut();
+  }
+
+  /** Closes this end; what was sent before still arrives before the other end sees end-of-file. */
+  async #shut(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    held.delete(this);
+    this.#rx?.handles("receivers", -1);
+    await this.#feeder?.flushed();
+    this.#tx?.handles("senders", -1);
+  }
+
+  /** `using conn = …`: closes this end. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** How this end travels to another process: the copy holds a handle of its own. */
+  [reduce](): Reduction {
+    this.#checkOpen("send a Connection");
+    this.#tx?.handles("senders", 1);
+    this.#rx?.handles("receivers", 1);
+    const state: ConnectionState = { rx: this.#rx?.buffer, tx: this.#tx?.buffer };
+    return { kind: "@mp/Connection", state };
+  }
+
+  #post(bytes: Uint8Array, what: string): Promise<void> {
+    this.#checkOpen(what);
+    if (!this.#feeder) throw new Error(`${what}: this end of a one-way Pipe can only receive`);
+    if (this.#tx!.receivers() === 0) throw new Error(`${what}: the other end of the pipe is closed (broken pipe)`);
+    return this.#feeder.post(bytes, Infinity, undefined, `Connection.${what}`).then(() => {});
+  }
+
+  async #receive(what: string): Promise<Uint8Array> {
+    const rx = this.#readable(what);
+    const bytes = await rx.run(rx.receive(endOf(rx)), { timeout: Infinity });
+    if (bytes === END || bytes === TIMED_OUT) throw new EOFError();
+    return bytes;
+  }
+
+  #readable(what: string): Ring {
+    this.#checkOpen(what);
+    if (!this.#rx) throw new Error(`${what}: this end of a one-way Pipe can only send`);
+    return this.#rx;
+  }
+
+  #checkOpen(what: string): void {
+    if (this.#closed) throw new Error(`${what}: the connection is closed`);
+  }
+}
+
+function connect<T>(rx?: Ring, tx?: Ring): Connection<T> {
+  adopting = { rx, tx };
+  return new Connection<T>();
+}
+
+/**
+ * Makes a pipe and returns its two ends. Duplex by default: each end sends
+ * and receives. `Pipe(false)` is one-way: the first end only receives, the
+ * second only sends, as in Python.
+ *
+ * @example
+ * ```ts
+ * import { Pipe, Process, type Connection } from "@mp/multiprocessing";
+ *
+ * export async function f(conn: Connection<string>) {
+ *   await conn.send("Father, how are you doing?");
+ *   console.log("son receive:", await conn.recv());
+ *   conn.close();
+ * }
+ *
+ * if (import.meta.main) {
+ *   const [parentConn, childConn] = Pipe<string>();
+ *   const p = new Process({ target: f, args: [childConn] });
+ *   p.start();
+ *   console.log("father receive:", await parentConn.recv());
+ *   await parentConn.send("Son, how are you doing?");
+ *   await p.join();
+ * }
+ * ```
+ */
+export function Pipe<T = unknown>(duplex: boolean = true): [Connection<T>, Connection<T>] {
+  const forth = Ring.create();
+  if (!duplex) return [connect(forth, undefined), connect(undefined, forth)];
+  const back = Ring.create();
+  return [connect(back, forth), connect(forth, back)];
+}
+
+registerKind("@mp/Connection", (state) => {
+  const { rx, tx } = state as ConnectionState;
+  return connect(rx && new Ring(rx), tx && new Ring(tx));
+});

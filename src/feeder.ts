@@ -1,0 +1,127 @@
+/**
+ * The sending side of a queue or connection in one process: Python's feeder
+ * thread. Messages go into the ring at once when they can; otherwise they
+ * wait here, in order, and are written as room appears. So items from one
+ * process arrive in the order it sent them even when it does not await each
+ * `put`, and a child does not end before what it sent is in the ring
+ * (unless `cancelJoinThread()` said so).
+ *
+ * @module
+ */
+import { beforeChildExit } from "./process.ts";
+import { type Ring, type Steps, TIMED_OUT } from "./ring.ts";
+import { deadline, remaining } from "./wait.ts";
+
+interface Entry {
+  bytes: Uint8Array;
+  /** `performance.now()` after which the entry gives up (Infinity: never). */
+  end: number;
+  signal?: AbortSignal;
+  steps?: Steps<void>;
+  settle: PromiseWithResolvers<boolean>;
+}
+
+/** Feeders with messages still waiting, which a child finishes before it ends. */
+const unflushed = new Set<Feeder>();
+beforeChildExit(() => Promise.all([...unflushed].filter((f) => !f.abandonAtExit).map((f) => f.flushed())));
+
+/** One process's ordered sending into a ring. */
+export class Feeder {
+  readonly ring: Ring;
+  /** Most complete messages the ring may hold (0: no limit), a bounded queue's `maxsize`. */
+  readonly limit: number;
+  #pending: Entry[] = [];
+  #pumping = false;
+  #drained?: PromiseWithResolvers<void>;
+  /** Whether a child ends without waiting for the messages still here (Python's `cancel_join_thread`). */
+  abandonAtExit = false;
+
+  constructor(ring: Ring, limit: number) {
+    this.ring = ring;
+    this.limit = limit;
+  }
+
+  /** Messages still waiting in this process. */
+  get pending(): number {
+    return this.#pending.length;
+  }
+
+  /** Writes `bytes` now if nothing waits before it and the ring has room; never waits. */
+  tryNow(bytes: Uint8Array, what: string): boolean {
+    // A message bigger than the ring is streamed, which may wait: never here.
+    if (this.#pending.length || 4 + bytes.length > this.ring.capacity) return false;
+    return this.ring.runSync(this.ring.send(bytes, this.limit), 0, what) !== TIMED_OUT;
+  }
+
+  /**
+   * Sends `bytes` after everything this process sent before; resolves
+   * `false` if `timeout` ms pass first (then nothing was sent).
+   */
+  post(bytes: Uint8Array, timeout: number, signal: AbortSignal | undefined, what: string): Promise<boolean> {
+    if (!signal?.aborted && this.tryNow(bytes, what)) return Promise.resolve(true);
+    const entry: Entry = { bytes, end: deadline(timeout), signal, settle: Promise.withResolvers<boolean>() };
+    this.#pending.push(entry);
+    unflushed.add(this);
+    if (!this.#pumping) void this.#pump();
+    return entry.settle.promise;
+  }
+
+  /** Blocks this worker until everything waiting and then `bytes` are sent; `false` on timeout. */
+  postSync(bytes: Uint8Array, timeout: number, what: string): boolean {
+    const end = deadline(timeout);
+    while (this.#pending.length) {
+      const entry = this.#pending[0];
+      const sent = this.ring.runSync(this.#steps(entry), Math.min(remaining(entry.end), remaining(end)), what);
+      if (sent === TIMED_OUT && remaining(entry.end) > 0) return false;
+      this.#pending.shift();
+      entry.settle.resolve(sent !== TIMED_OUT);
+    }
+    this.#idle();
+    return this.ring.runSync(this.ring.send(bytes, this.limit), remaining(end), what) !== TIMED_OUT;
+  }
+
+  /** Resolves once nothing waits here any more. */
+  flushed(): Promise<void> {
+    if (!this.#pending.length) return Promise.resolve();
+    this.#drained ??= Promise.withResolvers<void>();
+    return this.#drained.promise;
+  }
+
+  #steps(entry: Entry): Steps<void> {
+    return (entry.steps ??= this.ring.send(entry.bytes, this.limit));
+  }
+
+  async #pump(): Promise<void> {
+    this.#pumping = true;
+    try {
+      while (this.#pending.length) {
+        const entry = this.#pending[0];
+        let outcome: boolean | Error;
+        try {
+          const sent = await this.ring.run(this.#steps(entry), {
+            timeout: remaining(entry.end),
+            signal: entry.signal,
+          });
+          outcome = sent !== TIMED_OUT;
+        } catch (error) {
+          outcome = error as Error;
+        }
+        // A postSync may have finished this entry while the pump waited.
+        if (this.#pending[0] !== entry) continue;
+        this.#pending.shift();
+        if (outcome instanceof Error) entry.settle.reject(outcome);
+        else entry.settle.resolve(outcome);
+      }
+    } finally {
+      this.#pumping = false;
+      this.#idle();
+    }
+  }
+
+  #idle(): void {
+    if (this.#pending.length) return;
+    unflushed.delete(this);
+    this.#drained?.resolve();
+    this.#drained = undefined;
+  }
+}

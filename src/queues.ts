@@ -1,0 +1,398 @@
+/**
+ * Python's `multiprocessing` queues: `Queue`, `SimpleQueue` and
+ * `JoinableQueue`, usable from every process that has them (pass a queue in
+ * a process's `args`). Items are copied as bytes through a ring in shared
+ * memory (see `ring.ts`), so they cross between any two processes, including
+ * two children, without the main thread's help.
+ *
+ * @module
+ */
+import { Empty, Full } from "./errors.ts";
+import { Feeder } from "./feeder.ts";
+import { pickle, unpickle } from "./pickle.ts";
+import { reduce, type Reduction, registerKind } from "./reduction.ts";
+import { Ring, TIMED_OUT } from "./ring.ts";
+import { readWait, type Wait, waitCell } from "./wait.ts";
+
+/** How `put` and `get` wait: Python's `block` and `timeout`, plus an `AbortSignal`. */
+export interface QueueWaitOptions {
+  /** `false`: do not wait at all (as the `…Nowait` methods). Default `true`. */
+  block?: boolean;
+  /** Milliseconds to wait at most; then `put` throws `Full` and `get` throws `Empty`. */
+  timeout?: number;
+  /** Stops the wait; the call rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+interface QueueState {
+  ring: SharedArrayBuffer;
+  maxsize: number;
+  /** A JoinableQueue's count of unfinished tasks. */
+  tasks?: SharedArrayBuffer;
+}
+
+/** Set while a queue is revived from its state, instead of being created. */
+let adopting: QueueState | undefined;
+
+/** A JoinableQueue's shared count of items put and not yet marked done. */
+const tasksOf = new WeakMap<Queue, Int32Array>();
+
+function readOptions(options: QueueWaitOptions | undefined, what: string): Wait {
+  const wait = readWait(options ?? null, what);
+  return options?.block === false ? { timeout: 0, signal: wait.signal } : wait;
+}
+
+function readMaxsize(maxsize: number, what: string): number {
+  if (typeof maxsize !== "number" || !Number.isInteger(maxsize)) {
+    throw new TypeError(`${what}: maxsize must be an integer, got ${String(maxsize)}`);
+  }
+  // As Python: zero or less means no limit.
+  return Math.max(0, maxsize);
+}
+
+/**
+ * A FIFO queue shared between processes: Python's `multiprocessing.Queue`.
+ * Pass it to a child in `args`; every process that has it may put and get.
+ * Items are copied (structured-clone semantics); items from one process
+ * arrive in the order it put them, with nothing lost or duplicated.
+ *
+ * `put` does not need to be awaited: an item that does not fit yet waits in
+ * this process, in order, and a child finishes sending before it ends
+ * (Python's feeder thread; see `cancelJoinThread`). Await it to wait until
+ * the item is in the queue, which a bounded queue (`maxsize` > 0) makes wait
+ * for room.
+ *
+ * @example
+ * ```ts
+ * import { Process, Queue } from "@mp/multiprocessing";
+ *
+ * export function f(q: Queue<unknown[]>) {
+ *   q.put([42, null, "hello"]);
+ * }
+ *
+ * if (import.meta.main) {
+ *   const q = new Queue<unknown[]>();
+ *   const p = new Process({ target: f, args: [q] });
+ *   p.start();
+ *   console.log(JSON.stringify(await q.get())); // [42,null,"hello"]
+ *   await p.join();
+ * }
+ * ```
+ */
+export class Queue<T = unknown> implements AsyncIterable<T> {
+  #ring: Ring;
+  #feeder: Feeder;
+  #maxsize: number;
+  #closed = false;
+  /** Aborts this process's pending gets when it closes the queue. */
+  #closing = new AbortController();
+
+  /**
+   * @param maxsize The most items the queue holds; 0 (or less) for no limit.
+   * @throws {TypeError} when `maxsize` is not an integer.
+   */
+  constructor(maxsize: number = 0) {
+    const state = adopting;
+    adopting = undefined;
+    this.#maxsize = state ? state.maxsize : readMaxsize(maxsize, `new ${new.target.name}`);
+    this.#ring = state ? new Ring(state.ring) : Ring.create();
+    if (state?.tasks) tasksOf.set(this, new Int32Array(state.tasks));
+    this.#feeder = new Feeder(this.#ring, this.#maxsize);
+  }
+
+  /**
+   * Puts `obj` on the queue. The returned Promise resolves once it is in the
+   * queue; on a bounded queue it waits for room, and rejects with `Full` when
+   * `timeout` passes or `block` is `false` and there is none. An unbounded
+   * queue never rejects with `Full`.
+   *
+   * @throws {Error} synchronously, when this process closed the queue.
+   * @throws {TypeError} synchronously, naming what in `obj` cannot be copied.
+   * @throws {RangeError} synchronously, for a NaN or negative timeout.
+   */
+  put(obj: T, options?: QueueWaitOptions): Promise<void> {
+    this.#checkOpen("put");
+    const wait = readOptions(options, "Queue.put");
+    const bytes = pickle(obj, "Queue.put(obj)");
+    const timeout = this.#maxsize ? wait.timeout : Infinity;
+    this.#countTask(1);
+    return this.#feeder.post(bytes, timeout, wait.signal, "Queue.put").then(
+      (sent) => {
+        if (!sent) throw (this.#countTask(-1), new Full());
+      },
+      (error) => {
+        this.#countTask(-1);
+        throw error;
+      },
+    );
+  }
+
+  /**
+   * Puts `obj` without waiting: Python's `put_nowait`.
+   *
+   * @throws {Full} when a bounded queue has no room now. (An unbounded queue
+   * keeps the item in this process until there is room, in order.)
+   */
+  putNowait(obj: T): void {
+    this.#checkOpen("putNowait");
+    const bytes = pickle(obj, "Queue.putNowait(obj)");
+    this.#countTask(1);
+    if (this.#feeder.tryNow(bytes, "Queue.putNowait")) return;
+    if (this.#maxsize) throw (this.#countTask(-1), new Full());
+    void this.#feeder.post(bytes, Infinity, undefined, "Queue.putNowait");
+  }
+
+  /**
+   * Puts `obj`, blocking this worker until it is in the queue: the `put` of
+   * a process that may block.
+   *
+   * @throws {Full} when a bounded queue stays full for `timeout` ms.
+   * @throws {Error} on the main thread, which must not block.
+   */
+  putSync(obj: T, options?: QueueWaitOptions): void {
+    this.#checkOpen("putSync");
+    const wait = readOptions(options, "Queue.putSync");
+    const bytes = pickle(obj, "Queue.putSync(obj)");
+    this.#countTask(1);
+    if (!this.#feeder.postSync(bytes, this.#maxsize ? wait.timeout : Infinity, "Queue.putSync")) {
+      this.#countTask(-1);
+      throw new Full();
+    }
+  }
+
+  /**
+   * Takes the next item, waiting for one. Rejects with `Empty` when
+   * `timeout` passes or `block` is `false` and the queue is empty, and with
+   * an `Error` when this process closes the queue meanwhile.
+   *
+   * @throws {RangeError} synchronously, for a NaN or negative timeout.
+   */
+  get(options?: QueueWaitOptions): Promise<T> {
+    this.#checkOpen("get");
+    const wait = readOptions(options, "Queue.get");
+    const signal = wait.signal ? AbortSignal.any([wait.signal, this.#closing.signal]) : this.#closing.signal;
+    return this.#ring.run(this.#ring.receive(noEnd), { timeout: wait.timeout, signal }).then((bytes) => {
+      if (bytes === TIMED_OUT) throw new Empty();
+      return unpickle(bytes) as T;
+    });
+  }
+
+  /**
+   * Takes the next item without waiting: Python's `get_nowait`.
+   *
+   * @throws {Empty} when no complete item is in the queue now.
+   */
+  getNowait(): T {
+    this.#checkOpen("getNowait");
+    // A streamed item not yet complete must not be waited for here.
+    if (this.#ring.items() === 0) throw new Empty();
+    const bytes = this.#ring.runSync(this.#ring.receive(noEnd), 0, "Queue.getNowait");
+    if (bytes === TIMED_OUT) throw new Empty();
+    return unpickle(bytes) as T;
+  }
+
+  /**
+   * Takes the next item, blocking this worker until there is one.
+   *
+   * @throws {Empty} when none comes within `timeout` ms, or `block` is `false`.
+   * @throws {Error} on the main thread, which must not block.
+   */
+  getSync(options?: QueueWaitOptions): T {
+    this.#checkOpen("getSync");
+    const wait = readOptions(options, "Queue.getSync");
+    const bytes = this.#ring.runSync(this.#ring.receive(noEnd), wait.timeout, "Queue.getSync");
+    if (bytes === TIMED_OUT) throw new Empty();
+    return unpickle(bytes) as T;
+  }
+
+  /** How many items are in the queue, counting those this process has not yet sent. */
+  qsize(): number {
+    return this.#ring.items() + this.#feeder.pending;
+  }
+
+  /** Whether the queue holds no item (a snapshot: other processes may change it at once). */
+  empty(): boolean {
+    return this.qsize() === 0;
+  }
+
+  /** Whether a bounded queue is at its `maxsize` (always `false` for an unbounded one). */
+  full(): boolean {
+    return this.#maxsize > 0 && this.qsize() >= this.#maxsize;
+  }
+
+  /**
+   * Says this process will neither put nor get any more, as Python's
+   * `close()`: later calls here throw, and gets still waiting reject. Items
+   * already put are still delivered (see `joinThread`). Other processes keep
+   * using the queue.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closing.abort(new Error(`the ${this.constructor.name} was closed while a get was waiting`));
+  }
+
+  /**
+   * Resolves once every item this process put is in the queue (Python's
+   * `join_thread`, which waits for the feeder thread).
+   *
+   * @throws {Error} before `close()`, as in Python.
+   */
+  joinThread(): Promise<void> {
+    if (!this.#closed) throw new Error("joinThread() may only be called after close()");
+    return this.#feeder.flushed();
+  }
+
+  /**
+   * Lets this process end without waiting until the items it put are in the
+   * queue; they may then be lost (Python's `cancel_join_thread`).
+   */
+  cancelJoinThread(): void {
+    this.#feeder.abandonAtExit = true;
+  }
+
+  /** `for await (const item of queue)`: takes items until this process closes the queue. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<T, void, undefined> {
+    while (!this.#closed) {
+      try {
+        yield await this.get();
+      } catch (error) {
+        if (this.#closed) return;
+        throw error;
+      }
+    }
+  }
+
+  /** `await using q = new Queue()`: closes the queue and waits until what it put is sent. */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return this.joinThread();
+  }
+
+  /** How the queue travels to another process (see `reduction.ts`). */
+  [reduce](): Reduction {
+    this.#checkOpen("send");
+    const tasks = tasksOf.get(this);
+    const state: QueueState = { ring: this.#ring.buffer, maxsize: this.#maxsize, tasks: tasks?.buffer as SharedArrayBuffer };
+    return { kind: tasks ? "@mp/JoinableQueue" : "@mp/Queue", state };
+  }
+
+  #countTask(change: number): void {
+    const tasks = tasksOf.get(this);
+    if (tasks && Atomics.add(tasks, 0, change) + change === 0) Atomics.notify(tasks, 0);
+  }
+
+  #checkOpen(what: string): void {
+    if (this.#closed) throw new Error(`${what}: this ${this.constructor.name} is closed in this process`);
+  }
+}
+
+const noEnd = (): undefined => undefined;
+
+/**
+ * A `Queue` whose consumers report when each item is done, so that a
+ * producer can wait until all are: Python's `JoinableQueue`.
+ *
+ * @example
+ * ```ts
+ * import { JoinableQueue } from "@mp/multiprocessing";
+ *
+ * const q = new JoinableQueue<number>();
+ * await q.put(1);
+ * console.log(await q.get()); // 1
+ * q.taskDone();
+ * await q.join(); // every item put was marked done
+ * ```
+ */
+export class JoinableQueue<T = unknown> extends Queue<T> {
+  /** @param maxsize The most items the queue holds; 0 (or less) for no limit. */
+  constructor(maxsize: number = 0) {
+    super(maxsize);
+    if (!tasksOf.has(this)) tasksOf.set(this, new Int32Array(new SharedArrayBuffer(4)));
+  }
+
+  /**
+   * Marks one item taken with `get` as done.
+   *
+   * @throws {Error} when called more times than items were put.
+   */
+  taskDone(): void {
+    const tasks = tasksOf.get(this)!;
+    const left = Atomics.sub(tasks, 0, 1) - 1;
+    if (left < 0) {
+      Atomics.add(tasks, 0, 1);
+      throw new Error("taskDone() called too many times: more than items were put");
+    }
+    if (left === 0) Atomics.notify(tasks, 0);
+  }
+
+  /** Resolves when every item put (by any process) has been marked done with `taskDone`. */
+  async join(): Promise<void> {
+    const tasks = tasksOf.get(this)!;
+    for (let left = Atomics.load(tasks, 0); left !== 0; left = Atomics.load(tasks, 0)) {
+      await waitCell(tasks, 0, left, { timeout: Infinity });
+    }
+  }
+}
+
+/**
+ * A queue with only `put`, `get`, `empty` and `close`: Python's
+ * `SimpleQueue`, without a size limit.
+ *
+ * @example
+ * ```ts
+ * import { SimpleQueue } from "@mp/multiprocessing";
+ *
+ * const q = new SimpleQueue<string>();
+ * await q.put("hello");
+ * console.log(await q.get()); // "hello"
+ * ```
+ */
+export class SimpleQueue<T = unknown> {
+  #queue: Queue<T>;
+
+  constructor() {
+    this.#queue = new Queue<T>();
+  }
+
+  /** Puts `obj`; resolves once it is in the queue (see `Queue.put`). */
+  put(obj: T): Promise<void> {
+    return this.#queue.put(obj);
+  }
+
+  /** Takes the next item, waiting for one. */
+  get(): Promise<T> {
+    return this.#queue.get();
+  }
+
+  /** Takes the next item, blocking this worker until there is one. */
+  getSync(): T {
+    return this.#queue.getSync();
+  }
+
+  /** Whether the queue holds no item now. */
+  empty(): boolean {
+    return this.#queue.empty();
+  }
+
+  /** Says this process will not use the queue any more. */
+  close(): void {
+    this.#queue.close();
+  }
+
+  /** How the queue travels to another process. */
+  [reduce](): Reduction {
+    return { kind: "@mp/SimpleQueue", state: this.#queue[reduce]().state };
+  }
+}
+
+function adopt<Q>(create: () => Q): (state: unknown) => Q {
+  return (state) => {
+    adopting = state as QueueState;
+    return create();
+  };
+}
+
+registerKind("@mp/Queue", adopt(() => new Queue()));
+registerKind("@mp/JoinableQueue", adopt(() => new JoinableQueue()));
+registerKind("@mp/SimpleQueue", adopt(() => new SimpleQueue()));

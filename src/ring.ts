@@ -1,0 +1,405 @@
+/**
+ * The transport under `Queue`, `SimpleQueue` and `Connection`: a ring of
+ * bytes in a SharedArrayBuffer that carries whole messages between any
+ * processes, with no thread in between.
+ *
+ * Why a shared ring and not message ports: a queue is shared by any number
+ * of processes, including two children while the main thread is busy, and a
+ * MessagePort can be handed to exactly one receiver; a broker on the main
+ * thread would stall whenever the main thread computes. Measured on small
+ * objects, a ring plus {@linkcode pickle} is at least as fast as raw
+ * `postMessage` (see bench/queues.ts).
+ *
+ * Layout: a header of Int32 cells, then `capacity` bytes (a power of two).
+ * `head` and `tail` count bytes read and written, wrapping at 2^32. A
+ * message is one or more chunks, each a 4-byte header (length << 2 | flags)
+ * and its payload padded to 4 bytes. A message that fits in the ring is one
+ * chunk; a bigger one is streamed in chunks while the writer holds the write
+ * lock and the reader the read lock (Python's pipes stream the same way).
+ *
+ * Faults: the write and read locks hold the pid of their holder. A process
+ * that ended while holding one (terminated mid-`put`) is detected with
+ * `hasEnded`, and the next process takes the lock over: a writer that died
+ * before publishing left nothing visible; one that died in the middle of a
+ * streamed message gets an `ABORT` chunk written after it, and readers drop
+ * the part they hold. A reader that died in the middle of a streamed message
+ * took that one message with it: the next reader skips its remaining chunks.
+ *
+ * @module
+ */
+import { adapter } from "./adapters/mod.ts";
+import { currentProcess, hasEnded } from "./process.ts";
+import { deadline, remaining, type Wait, waitCell, waitCellSync } from "./wait.ts";
+
+const HEAD = 0;
+const TAIL = 1;
+/** Complete messages in the ring; may read one low after a process died between publishing and counting. */
+const ITEMS = 2;
+const WRITE_LOCK = 3;
+const READ_LOCK = 4;
+/** 1 while a streamed message is being written. */
+const WRITING = 5;
+/** 1 while a reader is in the middle of a streamed message. */
+const READING = 6;
+/** How many wait for data (on TAIL), for space (on HEAD), for a lock: wakers skip `Atomics.notify` when none. */
+const DATA_SLEEPERS = 7;
+const SPACE_SLEEPERS = 8;
+const LOCK_SLEEPERS = 9;
+/** Open handles of the sending and the receiving end, for a Connection's end-of-file. */
+const SENDERS = 10;
+const RECEIVERS = 11;
+const CELLS = 12;
+
+const MORE = 1;
+const ABORT = 2;
+
+/** How often a waiter re-checks whether the holder it waits for has ended. */
+const RECHECK_MS = 100;
+/** A process seen to have ended may still be finishing its last instructions (Web Workers stop a moment after terminate()). */
+const GRACE_MS = 20;
+
+/** The default ring size: 1 MiB; messages that do not fit are streamed. */
+export const DEFAULT_CAPACITY: number = 1 << 20;
+
+/** What a step of a ring operation waits for: `cell` to move away from `expected`. */
+export interface Park {
+  cell: number;
+  expected: number;
+  /** The cell counting such waiters, if wakers check it. */
+  sleepers?: number;
+  /** Holding a lock in the middle of a message: neither a timeout nor an abort may end this wait. */
+  firm: boolean;
+  /** The longest single wait, after which the operation re-checks for ended processes. */
+  slice?: number;
+}
+
+/** An operation on the ring, as steps that yield what they wait for; run by {@linkcode Ring.run} or {@linkcode Ring.runSync}. */
+export type Steps<T> = Generator<Park, T, void>;
+
+/** Returned by the drivers when the wait ran out. */
+export const TIMED_OUT: unique symbol = Symbol("timed out");
+
+const pad = (n: number): number => (n + 3) & ~3;
+
+/** A message ring in shared memory. Every process that has the buffer can send and receive. */
+export class Ring {
+  readonly buffer: SharedArrayBuffer;
+  readonly cells: Int32Array;
+  readonly bytes: Uint8Array;
+  readonly capacity: number;
+  /** The data as words: chunk headers are 4-byte aligned. */
+  #words: Int32Array;
+  #mask: number;
+
+  constructor(buffer: SharedArrayBuffer) {
+    this.buffer = buffer;
+    this.cells = new Int32Array(buffer, 0, CELLS);
+    this.bytes = new Uint8Array(buffer, CELLS * 4);
+    this.#words = new Int32Array(buffer, CELLS * 4);
+    this.capacity = this.bytes.length;
+    this.#mask = this.capacity - 1;
+  }
+
+  /** A new, empty ring whose ends each have one open handle. */
+  static create(capacity: number = DEFAULT_CAPACITY): Ring {
+    const ring = new Ring(new SharedArrayBuffer(CELLS * 4 + capacity));
+    ring.cells[SENDERS] = 1;
+    ring.cells[RECEIVERS] = 1;
+    return ring;
+  }
+
+  /** Complete messages waiting (never negative). */
+  items(): number {
+    return Math.max(0, Atomics.load(this.cells, ITEMS));
+  }
+
+  /** Whether any byte is waiting to be read. */
+  hasData(): boolean {
+    return Atomics.load(this.cells, HEAD) !== Atomics.load(this.cells, TAIL);
+  }
+
+  /** Opens (+1) or closes (-1) a handle on the sending or receiving end; returns how many stay open. */
+  handles(end: "senders" | "receivers", change: number): number {
+    const cell = end === "senders" ? SENDERS : RECEIVERS;
+    const open = Atomics.add(this.cells, cell, change) + change;
+    // A closed end changes what waiters on the other side should do: wake them to re-check.
+    if (open === 0) (Atomics.notify(this.cells, TAIL), Atomics.notify(this.cells, HEAD));
+    return open;
+  }
+
+  /** Open handles on the sending end. */
+  senders(): number {
+    return Atomics.load(this.cells, SENDERS);
+  }
+
+  /** Open handles on the receiving end. */
+  receivers(): number {
+    return Atomics.load(this.cells, RECEIVERS);
+  }
+
+  /** The steps of sending one message; waits while `items() >= limit` (0: no limit) before it starts. */
+  *send(message: Uint8Array, limit: number): Steps<void> {
+    const cells = this.cells;
+    const whole = 4 + pad(message.length);
+    for (;;) {
+      yield* this.#lock(WRITE_LOCK);
+      const head = Atomics.load(cells, HEAD);
+      const used = (Atomics.load(cells, TAIL) - head) >>> 0;
+      const roomy = limit === 0 || Atomics.load(cells, ITEMS) < limit;
+      if (roomy && whole <= this.capacity - used) {
+        this.#writeChunk(message, 0, message.length, 0);
+        Atomics.add(cells, ITEMS, 1);
+        this.#unlock(WRITE_LOCK);
+        return;
+      }
+      if (roomy && whole > this.capacity) return yield* this.#stream(message);
+      this.#unlock(WRITE_LOCK);
+      yield { cell: HEAD, expected: head, sleepers: SPACE_SLEEPERS, firm: false };
+    }
+  }
+
+  /** Writes a message bigger than the ring, chunk by chunk, as readers make room. */
+  *#stream(message: Uint8Array): Steps<void> {
+    const cells = this.cells;
+    Atomics.store(cells, WRITING, 1);
+    let offset = 0;
+    while (offset < message.length) {
+      const head = Atomics.load(cells, HEAD);
+      const free = this.capacity - ((Atomics.load(cells, TAIL) - head) >>> 0);
+      if (free < 8) {
+        yield { cell: HEAD, expected: head, sleepers: SPACE_SLEEPERS, firm: true };
+        continue;
+      }
+      const size = Math.min(message.length - offset, (free - 4) & ~3);
+      const last = offset + size === message.length;
+      this.#writeChunk(message, offset, size, last ? 0 : MORE);
+      offset += size;
+    }
+    Atomics.add(cells, ITEMS, 1);
+    Atomics.store(cells, WRITING, 0);
+    this.#unlock(WRITE_LOCK);
+  }
+
+  /** Copies a chunk in after `tail` and publishes it with one store. */
+  #writeChunk(message: Uint8Array, offset: number, size: number, flags: number): void {
+    const tail = Atomics.load(this.cells, TAIL);
+    const at = tail & this.#mask;
+    this.#words[at >> 2] = (size << 2) | flags;
+    const start = (at + 4) & this.#mask;
+    const first = Math.min(size, this.capacity - start);
+    this.bytes.set(message.subarray(offset, offset + first), start);
+    if (first < size) this.bytes.set(message.subarray(offset + first, offset + size), 0);
+    Atomics.store(this.cells, TAIL, (tail + 4 + pad(size)) | 0);
+    if (Atomics.load(this.cells, DATA_SLEEPERS) > 0) Atomics.notify(this.cells, TAIL);
+  }
+
+  /**
+   * The steps of receiving one message. When the ring is empty, `idle`
+   * decides: return a value instead of waiting (end of file), or `undefined`
+   * to wait for data.
+   */
+  *receive<E>(idle: () => E | undefined): Steps<Uint8Array | E> {
+    const cells = this.cells;
+    for (;;) {
+      const skipping = yield* this.#lock(READ_LOCK);
+      const parts: Uint8Array[] = [];
+      let dropping = skipping;
+      for (;;) {
+        const head = Atomics.load(cells, HEAD);
+        const tail = Atomics.load(cells, TAIL);
+        if (head === tail) {
+          if (Atomics.load(cells, READING) === 0) break;
+          yield* this.#awaitChunk(tail);
+          continue;
+        }
+        const at = head & this.#mask;
+        const header = this.#words[at >> 2];
+        const size = header >>> 2;
+        const next = (head + 4 + pad(size)) | 0;
+        if (header & ABORT) {
+          parts.length = 0;
+          dropping = false;
+          Atomics.store(cells, READING, 0);
+          this.#advance(next);
+          continue;
+        }
+        if (!dropping) parts.push(this.#readChunk(at, size));
+        if (header & MORE) {
+          Atomics.store(cells, READING, 1);
+          this.#advance(next);
+          continue;
+        }
+        // Counted out before the head moves: dying in between leaves the count low, never high (a full queue forever).
+        Atomics.sub(cells, ITEMS, 1);
+        Atomics.store(cells, READING, 0);
+        this.#advance(next);
+        if (dropping) {
+          dropping = false;
+          parts.length = 0;
+          continue;
+        }
+        this.#unlock(READ_LOCK);
+        return parts.length === 1 ? parts[0] : concat(parts);
+      }
+      const tail = Atomics.load(cells, TAIL);
+      // An empty ring should count no items; a count left low by a dead process heals here.
+      const items = Atomics.load(cells, ITEMS);
+      if (items < 0) Atomics.compareExchange(cells, ITEMS, items, 0);
+      this.#unlock(READ_LOCK);
+      const result = idle();
+      // Data sent just before the other end closed is still read before the end of file.
+      if (result !== undefined && !this.hasData()) return result;
+      if (result !== undefined) continue;
+      yield { cell: TAIL, expected: tail, sleepers: DATA_SLEEPERS, firm: false, slice: RECHECK_MS };
+    }
+  }
+
+  /** The steps of waiting until a message can be read, or the sending end has closed. */
+  *ready(): Steps<true> {
+    for (;;) {
+      const tail = Atomics.load(this.cells, TAIL);
+      if (tail !== Atomics.load(this.cells, HEAD) || this.senders() === 0) return true;
+      yield { cell: TAIL, expected: tail, sleepers: DATA_SLEEPERS, firm: false, slice: RECHECK_MS };
+    }
+  }
+
+  /** Waits, holding the read lock, for the next chunk of a streamed message; ends a message whose writer died. */
+  *#awaitChunk(tail: number): Steps<void> {
+    const writer = Atomics.load(this.cells, WRITE_LOCK);
+    if (writer !== 0 && hasEnded(writer)) {
+      // Take the write lock over: that writes the ABORT chunk which ends the message.
+      yield* this.#lock(WRITE_LOCK, true);
+      this.#unlock(WRITE_LOCK);
+      return;
+    }
+    yield { cell: TAIL, expected: tail, sleepers: DATA_SLEEPERS, firm: true, slice: RECHECK_MS };
+  }
+
+  #readChunk(at: number, size: number): Uint8Array {
+    const start = (at + 4) & this.#mask;
+    const first = Math.min(size, this.capacity - start);
+    if (first === size) return this.bytes.slice(start, start + size);
+    const copy = new Uint8Array(size);
+    copy.set(this.bytes.subarray(start, start + first));
+    copy.set(this.bytes.subarray(0, size - first), first);
+    return copy;
+  }
+
+  #advance(head: number): void {
+    Atomics.store(this.cells, HEAD, head);
+    if (Atomics.load(this.cells, SPACE_SLEEPERS) > 0) Atomics.notify(this.cells, HEAD);
+  }
+
+  /**
+   * Takes a lock, taking it over from a holder that has ended. Returns
+   * whether the read lock was taken over from a reader in the middle of a
+   * streamed message (whose remaining chunks must then be skipped).
+   */
+  *#lock(lock: number, firm = false): Steps<boolean> {
+    const cells = this.cells;
+    const me = currentProcess().pid!;
+    let suspect = 0;
+    for (;;) {
+      const holder = Atomics.compareExchange(cells, lock, 0, me);
+      if (holder === 0) return false;
+      if (holder === suspect && hasEnded(holder) && Atomics.compareExchange(cells, lock, holder, me) === holder) {
+        return yield* this.#recover(lock);
+      }
+      const grace = hasEnded(holder);
+      if (grace) suspect = holder;
+      yield { cell: lock, expected: holder, sleepers: LOCK_SLEEPERS, firm, slice: grace ? GRACE_MS : RECHECK_MS };
+    }
+  }
+
+  /** Repairs what a lock's dead holder left half done. */
+  *#recover(lock: number): Steps<boolean> {
+    const cells = this.cells;
+    if (lock === READ_LOCK) return Atomics.load(cells, READING) === 1;
+    if (Atomics.load(cells, WRITING) === 0) return false;
+    for (;;) {
+      const head = Atomics.load(cells, HEAD);
+      if (this.capacity - ((Atomics.load(cells, TAIL) - head) >>> 0) >= 4) break;
+      yield { cell: HEAD, expected: head, sleepers: SPACE_SLEEPERS, firm: true };
+    }
+    this.#writeChunk(new Uint8Array(0), 0, 0, ABORT);
+    Atomics.store(cells, WRITING, 0);
+    return false;
+  }
+
+  #unlock(lock: number): void {
+    Atomics.store(this.cells, lock, 0);
+    if (Atomics.load(this.cells, LOCK_SLEEPERS) > 0) Atomics.notify(this.cells, lock, 1);
+  }
+
+  /** Runs `steps` without blocking the thread; `TIMED_OUT` when the wait runs out before a step that may end. */
+  async run<T>(steps: Steps<T>, wait: Wait): Promise<T | typeof TIMED_OUT> {
+    wait.signal?.throwIfAborted();
+    const end = deadline(wait.timeout);
+    for (let step = steps.next(); ; step = steps.next()) {
+      if (step.done) return step.value;
+      const park = step.value;
+      const left = park.firm ? Infinity : remaining(end);
+      if (left === 0) return abandon(steps);
+      const sleepers = park.sleepers;
+      if (sleepers !== undefined) Atomics.add(this.cells, sleepers, 1);
+      try {
+        await waitCell(this.cells, park.cell, park.expected, {
+          timeout: Math.min(left, park.slice ?? Infinity),
+          signal: park.firm ? undefined : wait.signal,
+        });
+      } catch (error) {
+        abandon(steps);
+        throw error;
+      } finally {
+        if (sleepers !== undefined) Atomics.sub(this.cells, sleepers, 1);
+      }
+    }
+  }
+
+  /**
+   * Runs `steps`, blocking this worker thread while it waits; `TIMED_OUT`
+   * when `timeout` runs out. With `timeout` 0 it never blocks, except to
+   * finish a streamed message it has begun (then only a worker may call it).
+   */
+  runSync<T>(steps: Steps<T>, timeout: number, what: string): T | typeof TIMED_OUT {
+    const end = deadline(timeout);
+    for (let step = steps.next(); ; step = steps.next()) {
+      if (step.done) return step.value;
+      const park = step.value;
+      const left = park.firm ? Infinity : remaining(end);
+      if (left === 0) return abandon(steps);
+      const slice = Math.min(left, park.slice ?? Infinity);
+      const sleepers = park.sleepers;
+      if (sleepers !== undefined) Atomics.add(this.cells, sleepers, 1);
+      try {
+        if (park.firm && adapter.parent() === null) spin(this.cells, park.cell, park.expected, slice);
+        else waitCellSync(this.cells, park.cell, park.expected, slice, what);
+      } finally {
+        if (sleepers !== undefined) Atomics.sub(this.cells, sleepers, 1);
+      }
+    }
+  }
+}
+
+/**
+ * The main thread may not block, but a non-blocking receive that has begun a
+ * streamed message must finish it: it spins, in short rounds.
+ */
+function spin(cells: Int32Array, cell: number, expected: number, timeout: number): void {
+  const end = deadline(Math.min(timeout, 10));
+  while (Atomics.load(cells, cell) === expected && remaining(end) > 0);
+}
+
+function abandon<T>(steps: Steps<T>): typeof TIMED_OUT {
+  steps.return(undefined as T);
+  return TIMED_OUT;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const whole = new Uint8Array(length);
+  let at = 0;
+  for (const part of parts) (whole.set(part, at), at += part.length);
+  return whole;
+}
