@@ -582,9 +582,9 @@ async function runChild(boot: Bootstrap): Promise<never> {
   // As Python's exit handler: daemonic children are stopped, the others awaited, then the finalizers run.
   for (const child of running) if (child.daemon) child.terminate();
   await Promise.all([...running].map((child) => stateOf(child).ended.promise));
+  await Promise.all([...exitTasks].map((task) => task()));
   return adapter.exit(code);
 }
-  await Promise.all([...exitTasks].map((task) => task()));
 
 const exitTasks = new Set<() => unknown>();
 
