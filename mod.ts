@@ -78,5 +78,14 @@ export {
   Value,
   type ViewOf,
 } from "./src/sharedctypes.ts";
+export {
+  type ApplyAsyncOptions,
+  AsyncResult,
+  type MapAsyncOptions,
+  type MapOptions,
+  Pool,
+  type PoolOptions,
+  type TaskOptions,
+} from "./src/pool.ts";
 export { Connection, Pipe } from "./src/connection.ts";
 export { JoinableQueue, Queue, type QueueWaitOptions, SimpleQueue } from "./src/queues.ts";

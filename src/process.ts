@@ -364,6 +364,15 @@ export class Process {
   }
 }
 
+/**
+ * Settles when `process` has ended. Unlike `join()` it does not keep the
+ * program alive meanwhile, so a supervisor (the Pool) can watch its workers
+ * for their whole life without holding an idle program open.
+ */
+export function whenEnded(process: Process): Promise<void> {
+  return stateOf(process).ended.promise;
+}
+
 function markEnded(pid: number, ended: boolean): void {
   const slot = (pid - self.pids.base) & (PID_SLOTS - 1);
   const bit = 1 << (slot & 31);

@@ -1,0 +1,1275 @@
+/**
+ * `Pool`: Python's `multiprocessing.Pool`, a fixed set of worker processes
+ * that run submitted tasks, and `AsyncResult`, the handle of one submission.
+ *
+ * Where the speed comes from (measured, see bench/pool.ts): a task costs a
+ * few microseconds, a message between threads tens of microseconds. So
+ * everything submitted in one turn of the event loop is coalesced (a
+ * microtask flushes it) into one message per worker, and a worker sends its
+ * results back in batches too, once per millisecond of work or when it runs
+ * out of tasks. How many tasks a worker may hold is a window sized from the
+ * measured time per task: about {@linkcode TARGET_MS} of work, so tiny tasks
+ * travel thousands to a message while long ones go one at a time and stay
+ * balanced across workers.
+ *
+ * Where the safety comes from: each worker shares memory with the pool: the
+ * number of tasks it has started, of messages it has posted, and a claim slot
+ * per task in its window. When a worker dies, the pool knows which of its
+ * tasks had started (they reject with `BrokenPoolError`; no task runs twice)
+ * and which had not (they go to another worker), and waits for results still
+ * in flight before deciding. Python's pool hangs here. A cancelled task is
+ * withdrawn by winning its claim slot before the worker does; when the
+ * worker won, the task is running and only killing the worker stops it.
+ *
+ * @module
+ */
+import { cpuCount } from "./context.ts";
+import { BrokenPoolError, TimeoutError } from "./errors.ts";
+import { Process, whenEnded } from "./process.ts";
+import { dump, type Dumped, load, reduce, type ReducedError, reduceError, registerKind, reviveError } from "./reduction.ts";
+import type { Reduction } from "./reduction.ts";
+import { callerModule, describeTarget, moduleSpecifier, resolveTarget, type TargetSpec } from "./spawn.ts";
+import { readWait, type Wait, type WaitOptions, within } from "./wait.ts";
+
+// deno-lint-ignore no-explicit-any
+type AnyFunction = (...args: any[]) => unknown;
+type Callable = (...args: unknown[]) => unknown;
+
+/** Options of {@linkcode Pool}, as the keyword arguments of Python's `Pool(...)`. */
+export interface PoolOptions {
+  /** How many worker processes; `cpuCount()` by default. */
+  processes?: number;
+  /** Runs once in each worker, with `initargs`, before its first task. */
+  initializer?: AnyFunction | string;
+  /** Arguments for `initializer`; this library's objects (a Lock, a Queue …) arrive shared. */
+  initargs?: readonly unknown[];
+  /** A worker is replaced by a fresh one after this many tasks (a map chunk counts as one). */
+  maxtasksperchild?: number | null;
+  /** The module that exports the task functions and the initializer (`import.meta.url`, a URL or a specifier). */
+  module?: string | URL;
+}
+
+/**
+ * Per-task limits, beyond Python: when one fires, the task rejects (with
+ * `TimeoutError`, or with the signal's reason) and, if it is running, its
+ * worker is killed and replaced. The time counts from submission, as
+ * `get(timeout)` does; a task that has not started yet is simply withdrawn.
+ */
+export interface TaskOptions {
+  /** Milliseconds from submission. */
+  timeout?: number;
+  /** Aborting it cancels the task. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@linkcode Pool.applyAsync}. */
+export interface ApplyAsyncOptions<R> extends TaskOptions {
+  /** Called with the result when the task succeeds. */
+  callback?: (result: R) => void;
+  /** Called with the error when the task fails. */
+  errorCallback?: (error: unknown) => void;
+}
+
+/** Options of {@linkcode Pool.map}, {@linkcode Pool.imap} and their kin. */
+export interface MapOptions extends TaskOptions {
+  /** Items per task; `map` picks Python's default, `imap` uses 1. */
+  chunksize?: number;
+}
+
+/** Options of {@linkcode Pool.mapAsync} and {@linkcode Pool.starmapAsync}. */
+export interface MapAsyncOptions<R> extends MapOptions {
+  /** Called with the list of results when every item succeeded. */
+  callback?: (results: R[]) => void;
+  /** Called with the first error. */
+  errorCallback?: (error: unknown) => void;
+}
+
+/** About this much work (ms) is kept queued at each worker: enough to hide a message's round trip. */
+const TARGET_MS = 2;
+/** A worker reports its results at least this often (ms) while it works through a batch. */
+const FLUSH_MS = 1;
+/** The most tasks a worker holds, however tiny they are. */
+const MAX_WINDOW = 8192;
+/** How long to wait for results that a dead worker posted just before it ended. */
+const IN_FLIGHT_MS = 1_000;
+/** How many chunks an `imap` keeps submitted but not yet consumed, at least. */
+const IMAP_AHEAD = 64;
+
+/** The counters each worker shares with the pool (Int32 cells), followed by its claim slots (bytes). */
+const STARTED = 0;
+const POSTED = 1;
+const READY = 2;
+const COUNTERS = 3;
+/** A task's claim slot (index: its number at the worker, modulo the largest window). */
+const QUEUED = 0;
+const CLAIMED = 1;
+const CANCELLED = 2;
+
+function counters(shared: SharedArrayBuffer): Int32Array {
+  return new Int32Array(shared, 0, COUNTERS);
+}
+
+function claims(shared: SharedArrayBuffer): Uint8Array {
+  return new Uint8Array(shared, COUNTERS * Int32Array.BYTES_PER_ELEMENT, MAX_WINDOW);
+}
+
+/** How a task's data is applied to its function. */
+const APPLY = 0;
+const MAP = 1;
+const STARMAP = 2;
+type Mode = typeof APPLY | typeof MAP | typeof STARMAP;
+
+/** Main → worker: a batch of tasks; `h` packs function id, mode and whether `d` needs reviving. */
+interface RunMessage {
+  t: "run";
+  f?: [number, TargetSpec][];
+  h: number[];
+  d: unknown[];
+}
+/** Worker → main: the results of the next `v.length` tasks, in order; `bad` and `rev` index into `v`. */
+interface DoneMessage {
+  t: "done";
+  v: unknown[];
+  ms: number;
+  bad?: number[];
+  rev?: number[];
+}
+interface InitErrorMessage {
+  t: "init-error";
+  error: ReducedError;
+}
+
+const NO_TRANSFER: Transferable[] = [];
+
+function isPrimitive(value: unknown): boolean {
+  return (typeof value !== "object" || value === null) && typeof value !== "function" && typeof value !== "symbol";
+}
+
+/** `dump`, with a fast way out for a list of plain numbers and strings, the common case. */
+function pack(values: readonly unknown[], path: string): Dumped {
+  for (let i = 0; i < values.length; i++) if (!isPrimitive(values[i])) return dump(values, path);
+  return { data: values, transfer: NO_TRANSFER, reduced: false };
+}
+
+/** Chunks at least this long that hold only numbers travel as a transferred Float64Array. */
+const NUMERIC_CHUNK = 16;
+
+/**
+ * A chunk of numbers as a Float64Array whose buffer is transferred, or
+ * undefined. Structured clone copies a number array element by element
+ * (about 70 ns each on Node); moving a buffer costs nothing per element.
+ */
+function numeric(items: ArrayLike<unknown>): Float64Array<ArrayBuffer> | undefined {
+  if (items.length < NUMERIC_CHUNK) return undefined;
+  for (let i = 0; i < items.length; i++) if (typeof items[i] !== "number") return undefined;
+  return new Float64Array(items as ArrayLike<number>);
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === "object" && value !== null || typeof value === "function") &&
+    typeof (value as { then?: unknown }).then === "function";
+}
+
+/** Carries a MessagePort into a worker's `args`: the port is transferred, not copied. */
+class PortCarrier {
+  #port: MessagePort;
+  constructor(port: MessagePort) {
+    this.#port = port;
+  }
+  [reduce](): Reduction {
+    return { kind: "pool.port", state: this.#port, transfer: [this.#port] };
+  }
+}
+registerKind("pool.port", (port) => port);
+
+/** Lets a port (or a timer) stop holding the program open, where the runtime allows it. */
+function unref(handle: unknown): void {
+  (handle as { unref?: () => void }).unref?.();
+}
+
+/**
+ * The loop every pool worker runs: a `Process` whose target is this export.
+ * It runs the initializer, then batches of tasks in order, and reports results
+ * in batches. Not for direct use.
+ */
+export async function poolWorker(
+  port: MessagePort,
+  shared: SharedArrayBuffer,
+  initializer: TargetSpec | null,
+  initargs: readonly unknown[],
+  maxtasks: number,
+): Promise<void> {
+  const control = counters(shared);
+  const slots = claims(shared);
+  try {
+    if (initializer) await (await resolveTarget(initializer))(...initargs);
+  } catch (error) {
+    port.postMessage({ t: "init-error", error: reduceError(error) } satisfies InitErrorMessage);
+    Atomics.store(control, POSTED, 1);
+    throw error;
+  }
+  Atomics.store(control, READY, 1);
+
+  const finished = Promise.withResolvers<void>();
+  const fns = new Map<number, Callable | Promise<Callable>>();
+  let heads: number[] = [];
+  let datas: unknown[] = [];
+  let head = 0;
+  let seq = 0;
+  let posted = 0;
+  let running = false;
+  let closing = false;
+
+  let values: unknown[] = [];
+  let bad: number[] | undefined;
+  let rev: number[] | undefined;
+  let transfer: Transferable[] = [];
+  let since = 0;
+
+  const succeed = (value: unknown) => {
+    if (isPrimitive(value)) return void values.push(value);
+    try {
+      const dumped = Array.isArray(value) ? pack(value, "the task's result") : dump(value, "the task's result");
+      if (dumped.reduced) (rev ??= []).push(values.length);
+      if (dumped.transfer.length) transfer.push(...dumped.transfer);
+      values.push(dumped.data);
+    } catch (error) {
+      fail(error);
+    }
+  };
+  const fail = (error: unknown) => {
+    (bad ??= []).push(values.length);
+    values.push(reduceError(error));
+  };
+
+  const flush = () => {
+    if (values.length === 0) return;
+    const now = performance.now();
+    const message: DoneMessage = { t: "done", v: values, ms: now - since, bad, rev };
+    try {
+      port.postMessage(message, transfer);
+    } catch (error) {
+      // A value that passed dump() but not structured clone: every task of the batch reports why.
+      const reduced = reduceError(error);
+      port.postMessage({ t: "done", v: values.map(() => reduced), ms: message.ms, bad: values.map((_, i) => i) });
+    }
+    Atomics.store(control, POSTED, ++posted);
+    values = [];
+    bad = rev = undefined;
+    transfer = [];
+    since = now;
+  };
+
+  /** Runs one task; returns a Promise only when the task is asynchronous. */
+  const run = (code: number, data: unknown): Promise<void> | void => {
+    const fn = fns.get(code >> 3);
+    if (typeof fn !== "function") {
+      return fn!.then(() => run(code, data), fail);
+    }
+    try {
+      const args = code & 1 ? load(data, true) : data;
+      const mode = (code >> 1) & 3;
+      if (mode === APPLY) {
+        const result = fn(...(args as unknown[]));
+        if (isThenable(result)) return Promise.resolve(result).then(succeed, fail);
+        return succeed(result);
+      }
+      const items = args as unknown[];
+      const out = new Array(items.length);
+      for (let i = 0; i < items.length; i++) {
+        const result = mode === MAP ? fn(items[i]) : fn(...(items[i] as unknown[]));
+        if (isThenable(result)) return finishChunk(fn, mode, items, out, i, result).then(succeedChunk, fail);
+        out[i] = result;
+      }
+      succeedChunk(out);
+    } catch (error) {
+      fail(error);
+    }
+  };
+  const succeedChunk = (out: unknown[]) => {
+    const numbers = numeric(out);
+    if (!numbers) return succeed(out);
+    transfer.push(numbers.buffer);
+    values.push(numbers);
+  };
+  const finishChunk = async (fn: Callable, mode: number, items: unknown[], out: unknown[], at: number, first: unknown) => {
+    out[at] = await first;
+    for (let i = at + 1; i < items.length; i++) out[i] = await (mode === MAP ? fn(items[i]) : fn(...(items[i] as unknown[])));
+    return out;
+  };
+
+  const drain = async () => {
+    running = true;
+    since = performance.now();
+    while (head < heads.length) {
+      const code = heads[head];
+      const data = datas[head];
+      datas[head++] = undefined;
+      Atomics.store(control, STARTED, ++seq);
+      if (Atomics.compareExchange(slots, seq % MAX_WINDOW, QUEUED, CLAIMED) === CANCELLED) values.push(undefined);
+      else {
+        const pending = run(code, data);
+        if (pending) await pending;
+      }
+      if (seq === maxtasks) break;
+      if (performance.now() - since >= FLUSH_MS) flush();
+    }
+    flush();
+    if (head === heads.length) (heads = [], datas = [], head = 0);
+    running = false;
+    if (seq === maxtasks || (closing && head === heads.length)) {
+      port.close();
+      finished.resolve();
+    }
+  };
+
+  port.onmessage = (event: MessageEvent) => {
+    const message = event.data as RunMessage | { t: "close" };
+    if (message.t === "run") {
+      for (const [id, spec] of message.f ?? []) {
+        const resolving = resolveTarget(spec);
+        resolving.then((fn) => fns.set(id, fn), () => {});
+        fns.set(id, resolving);
+      }
+      heads.push(...message.h);
+      datas.push(...message.d);
+      if (!running) void drain();
+    } else {
+      closing = true;
+      if (!running) void drain();
+    }
+  };
+  await finished.promise;
+}
+
+interface Task {
+  fn: number;
+  mode: Mode;
+  data: unknown;
+  reduced: boolean;
+  transfer: Transferable[];
+  /** Receives the outcome, once. */
+  sink: (ok: boolean, value: unknown) => void;
+  done: boolean;
+  worker?: Member;
+  /** The task's number at its worker: the worker's STARTED cell reaches it when the task starts. */
+  seq: number;
+  timer?: ReturnType<typeof setTimeout>;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
+/** One worker process as the pool sees it. */
+interface Member {
+  process: Process;
+  port: MessagePort;
+  control: Int32Array;
+  claims: Uint8Array;
+  /** Tasks sent and not yet answered, in the order the worker runs them, from `head` on. */
+  queue: (Task | undefined)[];
+  head: number;
+  sent: number;
+  received: number;
+  messages: number;
+  /** Function ids this worker has been told about. */
+  known: Set<number>;
+  closing: boolean;
+  initError?: Error;
+  caughtUp?: () => void;
+}
+
+const RUN = 0;
+const CLOSE = 1;
+const TERMINATE = 2;
+
+let settleResult: (result: AsyncResult<unknown>, ok: boolean, value: unknown) => void;
+
+/**
+ * The result of a task submitted with `applyAsync`, `mapAsync` or
+ * `starmapAsync`, as Python's `AsyncResult`.
+ *
+ * @example
+ * ```ts
+ * import { Pool } from "@mp/multiprocessing";
+ *
+ * export function square(x: number) {
+ *   return x * x;
+ * }
+ *
+ * if (import.meta.main) {
+ *   await using pool = new Pool(2);
+ *   const result = pool.applyAsync(square, [7]);
+ *   console.log(await result.get(1000)); // 49
+ *   console.log(result.ready(), result.successful()); // true true
+ * }
+ * ```
+ */
+export class AsyncResult<T> {
+  #state: "pending" | "ok" | "failed" = "pending";
+  #value: unknown;
+  #settled?: PromiseWithResolvers<void>;
+
+  static {
+    settleResult = (result, ok, value) => {
+      result.#state = ok ? "ok" : "failed";
+      result.#value = value;
+      result.#settled?.resolve();
+    };
+  }
+
+  /** Whether the task has finished, successfully or not. */
+  ready(): boolean {
+    return this.#state !== "pending";
+  }
+
+  /**
+   * Whether the task finished without an error.
+   *
+   * @throws {Error} when the task has not finished yet.
+   */
+  successful(): boolean {
+    if (this.#state === "pending") throw new Error("AsyncResult.successful(): the result is not ready yet; await wait() first");
+    return this.#state === "ok";
+  }
+
+  /**
+   * Waits until the task finishes or `timeout` ms pass; resolves to whether
+   * it finished.
+   *
+   * @throws {RangeError} for a NaN or negative timeout.
+   */
+  async wait(timeout?: WaitOptions): Promise<boolean> {
+    return await this.#within(readWait(timeout, "AsyncResult.wait"));
+  }
+
+  /**
+   * The task's result; rejects with the task's error (its class name,
+   * message, stack and cause kept) or, after `timeout` ms, with
+   * `TimeoutError`. A timeout here does not stop the task.
+   */
+  async get(timeout?: WaitOptions): Promise<T> {
+    const wait = readWait(timeout, "AsyncResult.get");
+    if (!(await this.#within(wait))) throw new TimeoutError(`AsyncResult.get: no result within ${wait.timeout} ms`);
+    if (this.#state === "failed") throw this.#value;
+    return this.#value as T;
+  }
+
+  #within(wait: Wait): Promise<boolean> | boolean {
+    if (this.#state !== "pending") return true;
+    return within((this.#settled ??= Promise.withResolvers<void>()).promise, wait);
+  }
+}
+
+/** Calls a user's callback; an error it throws surfaces as uncaught, as from an event listener. */
+function call<A>(callback: ((arg: A) => void) | undefined, arg: A): void {
+  if (!callback) return;
+  try {
+    callback(arg);
+  } catch (error) {
+    queueMicrotask(() => {
+      throw error;
+    });
+  }
+}
+
+function readChunksize(value: unknown, what: string): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
+    throw new RangeError(`${what}: chunksize must be an integer >= 1, got ${String(value)}`);
+  }
+  return value;
+}
+
+function readMapOptions<O extends MapOptions>(chunksize: number | O | undefined, what: string): O {
+  const options = typeof chunksize === "object" && chunksize !== null ? chunksize : { chunksize } as O;
+  readChunksize(options.chunksize, what);
+  return options;
+}
+
+function readTaskWait(options: TaskOptions | undefined, what: string): Wait | undefined {
+  if (options === undefined || (options.timeout === undefined && options.signal === undefined)) return undefined;
+  return readWait(options, what);
+}
+
+function isIterable(value: unknown): value is Iterable<unknown> {
+  return value !== null && value !== undefined && typeof (value as Iterable<unknown>)[Symbol.iterator] === "function";
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return value !== null && value !== undefined &&
+    typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function";
+}
+
+/**
+ * A pool of worker processes, as Python's `multiprocessing.Pool`: `apply`,
+ * `map`, `imap`, `starmap` and their async forms. Task functions are found
+ * in the workers as a `Process` target is: exported from the calling module
+ * (or the `module` option), or self-contained and sent as source.
+ *
+ * Beyond Python: a worker that dies mid-task rejects that task with
+ * `BrokenPoolError` and is replaced (Python hangs), and every task may have
+ * a `timeout` and a `signal`.
+ *
+ * `await using pool = new Pool()` terminates the pool at the end of the
+ * block, as Python's `with Pool() as pool:` does; to let queued tasks finish,
+ * call `close()` and `await join()` instead.
+ *
+ * @example
+ * ```ts
+ * import { Pool } from "@mp/multiprocessing";
+ *
+ * export function square(x: number) {
+ *   return x * x;
+ * }
+ *
+ * if (import.meta.main) {
+ *   const pool = new Pool(4);
+ *   console.log(await pool.map(square, [1, 2, 3])); // [1, 4, 9]
+ *   for await (const y of pool.imapUnordered(square, [4, 5])) console.log(y);
+ *   pool.close();
+ *   await pool.join();
+ * }
+ * ```
+ */
+export class Pool {
+  #state: typeof RUN | typeof CLOSE | typeof TERMINATE = RUN;
+  #broken?: BrokenPoolError;
+  readonly #size: number;
+  readonly #module: string | undefined;
+  readonly #initializer: TargetSpec | null;
+  readonly #initargs: readonly unknown[];
+  readonly #maxtasks: number;
+  #members: Member[] = [];
+  #pending: (Task | undefined)[] = [];
+  #pendingHead = 0;
+  #flushQueued = false;
+  #turn = 0;
+  /** Measured milliseconds per task (EWMA); unknown until the first results. */
+  #taskMs: number | undefined;
+  #fnIds = new Map<unknown, number>();
+  #specs: TargetSpec[] = [];
+  /** Tasks not yet settled. */
+  #live = 0;
+  /** Calls to join() still waiting. */
+  #joins = 0;
+  /** While there are live tasks or joins, this timer holds the program open (the workers and ports do not). */
+  #holder: ReturnType<typeof setInterval> | undefined;
+  /** `imap` iterations still reading their input. */
+  #feeders = 0;
+  #finished = Promise.withResolvers<void>();
+
+  constructor(options: number | PoolOptions = {}) {
+    const given: PoolOptions = typeof options === "number" ? { processes: options } : options ?? {};
+    if (typeof given !== "object") {
+      throw new TypeError(`new Pool(processes | options): expected a number or an object, got ${typeof options}`);
+    }
+    const { processes = cpuCount(), initializer, initargs = [], maxtasksperchild } = given;
+    if (typeof processes !== "number" || !Number.isInteger(processes) || processes < 1) {
+      throw new RangeError(`new Pool: the number of processes must be an integer >= 1, got ${String(processes)}`);
+    }
+    if (maxtasksperchild !== undefined && maxtasksperchild !== null) {
+      if (!Number.isInteger(maxtasksperchild) || maxtasksperchild < 1) {
+        throw new RangeError(`new Pool: maxtasksperchild must be an integer >= 1, got ${String(maxtasksperchild)}`);
+      }
+    }
+    if (!Array.isArray(initargs)) throw new TypeError("new Pool: initargs must be an array");
+    this.#module = given.module === undefined ? undefined : moduleSpecifier(given.module, callerModule());
+    this.#initializer = initializer === undefined || initializer === null
+      ? null
+      : describeTarget(initializer, this.#module ?? callerModule(), "new Pool: initializer");
+    dump(initargs, "initargs");
+    this.#initargs = initargs;
+    this.#size = processes;
+    this.#maxtasks = maxtasksperchild ?? 0;
+    for (let i = 0; i < processes; i++) this.#spawn();
+  }
+
+  /**
+   * Runs `fn(...args)` in a worker and resolves to its result.
+   *
+   * @throws {Error} after `close()` or `terminate()`.
+   * @throws {TypeError} for a target that is not a function or an export's name,
+   * or arguments that cannot be sent (the message names the argument).
+   *
+   * @example
+   * ```ts
+   * const pool = new Pool(2);
+   * console.log(await pool.apply(square, [3])); // 9
+   * ```
+   */
+  apply<A extends unknown[], R>(fn: ((...args: A) => R) | string, args?: A, options?: TaskOptions): Promise<Awaited<R>> {
+    return this.applyAsync(fn, args, options).get();
+  }
+
+  /**
+   * Submits `fn(...args)` and returns its {@linkcode AsyncResult} at once;
+   * `callback` or `errorCallback` is called when the task finishes.
+   *
+   * @throws {Error} after `close()` or `terminate()`.
+   * @throws {TypeError} for a bad target or arguments that cannot be sent.
+   *
+   * @example
+   * ```ts
+   * const result = pool.applyAsync(square, [4], { callback: (y) => console.log("done", y) });
+   * console.log(await result.get()); // 16
+   * ```
+   */
+  applyAsync<A extends unknown[], R>(
+    fn: ((...args: A) => R) | string,
+    args?: A,
+    options?: ApplyAsyncOptions<Awaited<R>>,
+  ): AsyncResult<Awaited<R>> {
+    this.#checkRunning("applyAsync");
+    const id = this.#fnId(fn, "Pool.applyAsync");
+    if (args !== undefined && !Array.isArray(args)) throw new TypeError("Pool.applyAsync: args must be an array");
+    const packed = pack(args ?? [], "args");
+    const wait = readTaskWait(options, "Pool.applyAsync");
+    const result = new AsyncResult<Awaited<R>>();
+    const callback = options?.callback;
+    const errorCallback = options?.errorCallback;
+    const sink = callback || errorCallback
+      ? (ok: boolean, value: unknown) => {
+        settleResult(result, ok, value);
+        if (ok) call(callback, value as Awaited<R>);
+        else call(errorCallback, value);
+      }
+      : (ok: boolean, value: unknown) => settleResult(result, ok, value);
+    this.#submit(id, APPLY, packed, sink, wait);
+    return result;
+  }
+
+  /**
+   * Applies `fn` to every item of `iterable` and resolves to the list of
+   * results, in order. Items travel in chunks of `chunksize`; by default
+   * Python's choice, about four chunks per worker.
+   *
+   * @throws {TypeError} when `iterable` is not iterable, or an item cannot be sent.
+   * @throws {RangeError} for a chunksize below 1.
+   *
+   * @example
+   * ```ts
+   * console.log(await pool.map(square, [1, 2, 3])); // [1, 4, 9]
+   * ```
+   */
+  map<T, R>(fn: ((item: T) => R) | string, iterable: Iterable<T>, chunksize?: number | MapOptions): Promise<Awaited<R>[]> {
+    return this.#mapAsync<Awaited<R>>(fn, iterable, chunksize, MAP, "Pool.map").get();
+  }
+
+  /**
+   * `map`, returning an {@linkcode AsyncResult} of the whole list at once.
+   *
+   * @example
+   * ```ts
+   * const result = pool.mapAsync(square, [1, 2], { callback: (ys) => console.log(ys) });
+   * await result.wait();
+   * ```
+   */
+  mapAsync<T, R>(
+    fn: ((item: T) => R) | string,
+    iterable: Iterable<T>,
+    chunksize?: number | MapAsyncOptions<Awaited<R>>,
+  ): AsyncResult<Awaited<R>[]> {
+    return this.#mapAsync(fn, iterable, chunksize, MAP, "Pool.mapAsync");
+  }
+
+  /**
+   * `map` for functions of several arguments: each item is the list of
+   * arguments, as Python's `starmap`.
+   *
+   * @example
+   * ```ts
+   * export const add = (a: number, b: number) => a + b;
+   * console.log(await pool.starmap(add, [[1, 2], [3, 4]])); // [3, 7]
+   * ```
+   */
+  starmap<A extends unknown[], R>(
+    fn: ((...args: A) => R) | string,
+    iterable: Iterable<A>,
+    chunksize?: number | MapOptions,
+  ): Promise<Awaited<R>[]> {
+    return this.#mapAsync<Awaited<R>>(fn, iterable, chunksize, STARMAP, "Pool.starmap").get();
+  }
+
+  /**
+   * `starmap`, returning an {@linkcode AsyncResult} of the whole list at once.
+   *
+   * @example
+   * ```ts
+   * const sums = await pool.starmapAsync(add, [[1, 2]]).get(); // [3]
+   * ```
+   */
+  starmapAsync<A extends unknown[], R>(
+    fn: ((...args: A) => R) | string,
+    iterable: Iterable<A>,
+    chunksize?: number | MapAsyncOptions<Awaited<R>>,
+  ): AsyncResult<Awaited<R>[]> {
+    return this.#mapAsync(fn, iterable, chunksize, STARMAP, "Pool.starmapAsync");
+  }
+
+  /**
+   * Applies `fn` to each item and yields the results in order, each as soon
+   * as it and those before it are done. The input (any iterable or async
+   * iterable, even an endless one) is read lazily, only as far ahead as the
+   * pool can use: leaving the loop early stops reading it.
+   *
+   * @example
+   * ```ts
+   * for await (const y of pool.imap(square, [1, 2, 3])) console.log(y); // 1 4 9
+   * ```
+   */
+  imap<T, R>(
+    fn: ((item: T) => R) | string,
+    iterable: Iterable<T> | AsyncIterable<T>,
+    chunksize?: number | MapOptions,
+  ): AsyncIterableIterator<Awaited<R>> {
+    return this.#imap(fn, iterable, chunksize, true, "Pool.imap") as AsyncIterableIterator<Awaited<R>>;
+  }
+
+  /**
+   * `imap`, yielding each result as soon as it is done, in any order.
+   *
+   * @example
+   * ```ts
+   * const ys = [];
+   * for await (const y of pool.imapUnordered(square, [1, 2, 3])) ys.push(y);
+   * ```
+   */
+  imapUnordered<T, R>(
+    fn: ((item: T) => R) | string,
+    iterable: Iterable<T> | AsyncIterable<T>,
+    chunksize?: number | MapOptions,
+  ): AsyncIterableIterator<Awaited<R>> {
+    return this.#imap(fn, iterable, chunksize, false, "Pool.imapUnordered") as AsyncIterableIterator<Awaited<R>>;
+  }
+
+  /**
+   * Accepts no more tasks; the workers exit once the submitted ones are done
+   * (running `imap` iterations may still read their input).
+   *
+   * @example
+   * ```ts
+   * pool.close();
+   * await pool.join();
+   * ```
+   */
+  close(): void {
+    if (this.#state !== RUN) return;
+    this.#state = CLOSE;
+    this.#closeIdle();
+    this.#checkFinished();
+  }
+
+  /**
+   * Stops the workers at once; tasks not yet finished reject with
+   * `BrokenPoolError`.
+   *
+   * @example
+   * ```ts
+   * pool.terminate();
+   * await pool.join();
+   * ```
+   */
+  terminate(): void {
+    if (this.#state === TERMINATE) return;
+    this.#state = TERMINATE;
+    this.#failAll(new BrokenPoolError("the pool was terminated before this task finished"));
+    for (const member of this.#members) member.process.terminate();
+    this.#checkFinished();
+  }
+
+  /**
+   * Waits until every worker has exited: after `close()`, once all tasks are
+   * done; after `terminate()`, at once.
+   *
+   * @throws {Error} while the pool is still running (call `close()` or `terminate()` first).
+   *
+   * @example
+   * ```ts
+   * pool.close();
+   * await pool.join();
+   * ```
+   */
+  async join(): Promise<void> {
+    if (this.#state === RUN) throw new Error("Pool.join(): the pool is still running; call close() or terminate() first");
+    this.#joins++;
+    this.#holdOpen();
+    try {
+      await this.#finished.promise;
+    } finally {
+      this.#joins--;
+      this.#holdOpen();
+    }
+  }
+
+  /** `await using pool = new Pool()`: terminates the pool and waits for its workers, as Python's `with`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.terminate();
+    await this.join();
+  }
+
+  /** Shows the state and size, as Python's repr does. */
+  toString(): string {
+    const state = ["RUN", "CLOSE", "TERMINATE"][this.#state];
+    return `<Pool state=${state} pool_size=${this.#size}>`;
+  }
+
+  #checkRunning(what: string): void {
+    if (this.#broken) throw this.#broken;
+    if (this.#state !== RUN) throw new Error(`Pool.${what}: the pool is not running (it was closed or terminated)`);
+  }
+
+  #fnId(fn: unknown, what: string): number {
+    let id = this.#fnIds.get(fn);
+    if (id === undefined) {
+      // Looked up once per function: finding the calling module costs a stack trace.
+      const spec = describeTarget(fn, this.#module ?? (typeof fn === "function" ? callerModule() : undefined), what);
+      id = this.#specs.push(spec) - 1;
+      this.#fnIds.set(fn, id);
+    }
+    return id;
+  }
+
+  #spawn(): void {
+    const { port1, port2 } = new MessageChannel();
+    const shared = new SharedArrayBuffer(COUNTERS * Int32Array.BYTES_PER_ELEMENT + MAX_WINDOW);
+    const process = new Process({
+      target: poolWorker,
+      module: import.meta.url,
+      args: [new PortCarrier(port2), shared, this.#initializer, this.#initargs, this.#maxtasks],
+      daemon: true,
+    });
+    process.name = process.name.replace("Process", "SpawnPoolWorker");
+    const member: Member = {
+      process,
+      port: port1,
+      control: counters(shared),
+      claims: claims(shared),
+      queue: [],
+      head: 0,
+      sent: 0,
+      received: 0,
+      messages: 0,
+      known: new Set(),
+      closing: false,
+    };
+    port1.onmessage = (event: MessageEvent) => this.#receive(member, event.data);
+    unref(port1);
+    process.start();
+    this.#members.push(member);
+    void whenEnded(process).then(() => this.#ended(member));
+  }
+
+  #holdOpen(): void {
+    const busy = this.#live + this.#joins > 0;
+    if (busy && this.#holder === undefined) this.#holder = setInterval(() => {}, 1 << 30);
+    else if (!busy && this.#holder !== undefined) {
+      clearInterval(this.#holder);
+      this.#holder = undefined;
+    }
+  }
+
+  #submit(fn: number, mode: Mode, packed: Dumped, sink: Task["sink"], wait: Wait | undefined): void {
+    const task: Task = {
+      fn,
+      mode,
+      data: packed.data,
+      reduced: packed.reduced,
+      transfer: packed.transfer,
+      sink,
+      done: false,
+      seq: 0,
+    };
+    if (this.#live++ === 0) this.#holdOpen();
+    if (this.#state === TERMINATE || this.#broken) {
+      return this.#settle(task, false, this.#broken ?? new BrokenPoolError("the pool was terminated"));
+    }
+    this.#pending.push(task);
+    if (wait) this.#arm(task, wait);
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(this.#flush);
+    }
+  }
+
+  #arm(task: Task, wait: Wait): void {
+    if (wait.signal?.aborted) return this.#expire(task, wait.signal.reason);
+    if (wait.timeout !== Infinity) {
+      const ms = wait.timeout;
+      task.timer = setTimeout(() => this.#expire(task, new TimeoutError(`the task did not finish within ${ms} ms`)), ms);
+    }
+    if (wait.signal) {
+      const signal = wait.signal;
+      task.signal = signal;
+      task.onAbort = () => this.#expire(task, signal.reason);
+      signal.addEventListener("abort", task.onAbort, { once: true });
+    }
+  }
+
+  /** A task's timeout or signal fired: withdraw it if it has not started, else stop its worker. */
+  #expire(task: Task, reason: unknown): void {
+    if (task.done) return;
+    const member = task.worker;
+    this.#settle(task, false, reason);
+    if (member && Atomics.compareExchange(member.claims, task.seq % MAX_WINDOW, QUEUED, CANCELLED) === CLAIMED) {
+      member.process.kill();
+    }
+  }
+
+  #settle(task: Task, ok: boolean, value: unknown): void {
+    if (task.done) return;
+    task.done = true;
+    clearTimeout(task.timer);
+    if (task.onAbort) task.signal!.removeEventListener("abort", task.onAbort);
+    if (--this.#live === 0) this.#holdOpen();
+    task.sink(ok, value);
+  }
+
+  /** Sends pending tasks to workers with room, spread evenly. */
+  #flush = (): void => {
+    this.#flushQueued = false;
+    if (this.#pending.length === this.#pendingHead) return;
+    const window = this.#taskMs === undefined
+      ? 1
+      : Math.max(1, Math.min(MAX_WINDOW, Math.floor(TARGET_MS / Math.max(this.#taskMs, 1e-4))));
+    const open: [Member, number][] = [];
+    for (const member of this.#members) {
+      let room = window - (member.sent - member.received);
+      if (this.#maxtasks) room = Math.min(room, this.#maxtasks - member.sent);
+      if (room > 0 && !member.closing) open.push([member, room]);
+    }
+    for (let k = 0; k < open.length && this.#pending.length > this.#pendingHead; k++) {
+      const [member, room] = open[(k + this.#turn) % open.length];
+      const left = this.#pending.length - this.#pendingHead;
+      this.#send(member, Math.min(room, Math.ceil(left / (open.length - k))));
+    }
+    this.#turn++;
+  };
+
+  /** Sends up to `count` pending tasks to `member` in one message. */
+  #send(member: Member, count: number): void {
+    const heads: number[] = [];
+    const datas: unknown[] = [];
+    let transfer = NO_TRANSFER;
+    let fns: [number, TargetSpec][] | undefined;
+    while (heads.length < count && this.#pendingHead < this.#pending.length) {
+      const task = this.#pending[this.#pendingHead]!;
+      this.#pending[this.#pendingHead++] = undefined;
+      if (task.done) continue;
+      if (!member.known.has(task.fn)) {
+        member.known.add(task.fn);
+        (fns ??= []).push([task.fn, this.#specs[task.fn]]);
+      }
+      heads.push(task.fn * 8 + task.mode * 2 + (task.reduced ? 1 : 0));
+      datas.push(task.data);
+      if (task.transfer.length) transfer = [...transfer, ...task.transfer];
+      task.worker = member;
+      task.seq = ++member.sent;
+      // Free: the slot's previous task is answered, since no more than MAX_WINDOW are outstanding.
+      Atomics.store(member.claims, task.seq % MAX_WINDOW, QUEUED);
+      member.queue.push(task);
+    }
+    if (this.#pendingHead === this.#pending.length) (this.#pending = [], this.#pendingHead = 0);
+    if (heads.length) member.port.postMessage({ t: "run", f: fns, h: heads, d: datas } satisfies RunMessage, transfer);
+  }
+
+  #receive(member: Member, message: DoneMessage | InitErrorMessage): void {
+    member.messages++;
+    if (message.t === "init-error") {
+      member.initError = reviveError(message.error);
+    } else {
+      const { v, bad, rev } = message;
+      const sample = message.ms / v.length;
+      this.#taskMs = this.#taskMs === undefined ? sample : (this.#taskMs + sample) / 2;
+      let b = 0;
+      let r = 0;
+      for (let i = 0; i < v.length; i++) {
+        const task = member.queue[member.head]!;
+        member.queue[member.head++] = undefined;
+        if (bad && bad[b] === i) (b++, this.#settle(task, false, reviveError(v[i] as ReducedError)));
+        else if (rev && rev[r] === i) (r++, this.#settle(task, true, load(v[i], true)));
+        else this.#settle(task, true, v[i]);
+      }
+      member.received += v.length;
+      if (member.head === member.queue.length) (member.queue = [], member.head = 0);
+    }
+    if (member.caughtUp && member.messages >= Atomics.load(member.control, POSTED)) member.caughtUp();
+    this.#flush();
+    this.#closeIdle();
+  }
+
+  /** A worker ended, by design or not: settle or re-queue its tasks, and replace it if work remains. */
+  async #ended(member: Member): Promise<void> {
+    // Results it posted just before it ended may still be on their way.
+    if (this.#state !== TERMINATE && member.messages < Atomics.load(member.control, POSTED)) {
+      const caughtUp = new Promise<void>((resolve) => (member.caughtUp = resolve));
+      await within(caughtUp, { timeout: IN_FLIGHT_MS });
+    }
+    member.port.close();
+    this.#members.splice(this.#members.indexOf(member), 1);
+    const { name, pid, exitCode } = member.process;
+    const started = Atomics.load(member.control, STARTED);
+    const unstarted: Task[] = [];
+    for (let i = member.head; i < member.queue.length; i++) {
+      const task = member.queue[i]!;
+      if (task.done) continue;
+      if (task.seq <= started) {
+        this.#settle(
+          task,
+          false,
+          new BrokenPoolError(`the pool worker ${name} (pid ${pid}) ended with exit code ${exitCode} while it ran this task`),
+        );
+      } else {
+        task.worker = undefined;
+        unstarted.push(task);
+      }
+    }
+    this.#pending.splice(this.#pendingHead, 0, ...unstarted);
+    if (this.#state !== TERMINATE && !this.#broken && Atomics.load(member.control, READY) === 0) {
+      const cause = member.initError;
+      this.#break(
+        new BrokenPoolError(
+          cause
+            ? `the pool's initializer failed in ${name}: ${cause.message}`
+            : `the pool worker ${name} (pid ${pid}) ended with exit code ${exitCode} before it was ready to run tasks`,
+          { cause },
+        ),
+      );
+    }
+    if (!this.#broken && (this.#state === RUN || (this.#state === CLOSE && (this.#live > 0 || this.#feeders > 0)))) this.#spawn();
+    this.#flush();
+    this.#closeIdle();
+    this.#checkFinished();
+  }
+
+  /** Initialization failed: nothing submitted can run, so every task fails and no worker is replaced. */
+  #break(error: BrokenPoolError): void {
+    this.#broken = error;
+    this.#failAll(error);
+    for (const member of this.#members) member.process.terminate();
+  }
+
+  #failAll(error: Error): void {
+    const tasks = this.#pending.slice(this.#pendingHead);
+    this.#pending = [];
+    this.#pendingHead = 0;
+    for (const member of this.#members) tasks.push(...member.queue.slice(member.head) as Task[]);
+    for (const task of tasks) if (task) this.#settle(task, false, error);
+  }
+
+  /** After close(): tells each worker with nothing left to do to exit. */
+  #closeIdle(): void {
+    if (this.#state !== CLOSE || this.#feeders > 0 || this.#pending.length > this.#pendingHead) return;
+    for (const member of this.#members) {
+      if (!member.closing && member.sent === member.received) {
+        member.closing = true;
+        member.port.postMessage({ t: "close" });
+      }
+    }
+  }
+
+  #checkFinished(): void {
+    if (this.#state !== RUN && this.#members.length === 0) this.#finished.resolve();
+  }
+
+  #mapAsync<R>(
+    fn: unknown,
+    iterable: unknown,
+    chunksize: number | MapAsyncOptions<R> | undefined,
+    mode: Mode,
+    what: string,
+  ): AsyncResult<R[]> {
+    this.#checkRunning(what.slice("Pool.".length));
+    const id = this.#fnId(fn, what);
+    if (!isIterable(iterable)) {
+      throw new TypeError(`${what}: the items must be iterable (an array, a Set, a generator …), got ${typeof iterable}`);
+    }
+    const options = readMapOptions(chunksize, what);
+    const wait = readTaskWait(options, what);
+    const items = Array.from(iterable);
+    const size = options.chunksize ?? Math.ceil(items.length / (this.#size * 4));
+    const chunks: Dumped[] = [];
+    for (let start = 0; start < items.length; start += size) {
+      chunks.push(this.#packChunk(items.slice(start, start + size), start, mode, what));
+    }
+    const result = new AsyncResult<R[]>();
+    const finish = (ok: boolean, value: unknown) => {
+      if (result.ready()) return;
+      settleResult(result, ok, value);
+      if (ok) call(options.callback, value as R[]);
+      else call(options.errorCallback, value);
+    };
+    const out = new Array(items.length);
+    let left = chunks.length;
+    if (left === 0) finish(true, out);
+    for (let c = 0; c < chunks.length; c++) {
+      this.#submit(id, mode, chunks[c], (ok, value) => {
+        if (!ok) return finish(false, value);
+        const values = value as R[];
+        for (let i = 0, at = c * size; i < values.length; i++) out[at + i] = values[i];
+        if (--left === 0) finish(true, out);
+      }, wait);
+    }
+    return result;
+  }
+
+  /** Prepares one chunk; an item that cannot be sent is named by its index in the input. */
+  #packChunk(items: unknown[], offset: number, mode: Mode, what: string): Dumped {
+    const numbers = mode === MAP ? numeric(items) : undefined;
+    if (numbers) return { data: numbers, transfer: [numbers.buffer], reduced: false };
+    let reduced = false;
+    let transfer = NO_TRANSFER;
+    for (let k = 0; k < items.length; k++) {
+      const item = items[k];
+      if (mode === STARMAP && !Array.isArray(item)) {
+        throw new TypeError(`${what}: iterable[${offset + k}] must be an array of arguments, got ${typeof item}`);
+      }
+      if (isPrimitive(item)) continue;
+      const dumped = dump(item, `iterable[${offset + k}]`);
+      items[k] = dumped.data;
+      reduced ||= dumped.reduced;
+      if (dumped.transfer.length) transfer = [...transfer, ...dumped.transfer];
+    }
+    return { data: items, transfer, reduced };
+  }
+
+  #imap(
+    fn: unknown,
+    iterable: unknown,
+    chunksize: number | MapOptions | undefined,
+    ordered: boolean,
+    what: string,
+  ): AsyncIterableIterator<unknown> {
+    this.#checkRunning(what.slice("Pool.".length));
+    const id = this.#fnId(fn, what);
+    const asynchronous = isAsyncIterable(iterable);
+    if (!asynchronous && !isIterable(iterable)) {
+      throw new TypeError(`${what}: the items must be iterable or async iterable, got ${typeof iterable}`);
+    }
+    const options = readMapOptions(chunksize, what);
+    const wait = readTaskWait(options, what);
+    const size = options.chunksize ?? 1;
+    const ahead = Math.max(IMAP_AHEAD, 2 * this.#size);
+    const source: Iterator<unknown> | AsyncIterator<unknown> = asynchronous
+      ? iterable[Symbol.asyncIterator]()
+      : (iterable as Iterable<unknown>)[Symbol.iterator]();
+
+    /** Outcomes of finished chunks: by chunk number when ordered, else in the order they finished. */
+    const outcomes = new Map<number, [boolean, unknown]>();
+    let submitted = 0;
+    let consumed = 0;
+    let finishedCount = 0;
+    let exhausted = false;
+    let stopped = false;
+    let reading = false;
+    let wake: (() => void) | undefined;
+    let items: unknown[] = [];
+    let at = 0;
+    this.#feeders++;
+
+    const stopFeeding = () => {
+      if (exhausted) return;
+      exhausted = true;
+      this.#feeders--;
+      this.#closeIdle();
+      wake?.();
+    };
+    const deliver = (chunk: number, ok: boolean, value: unknown) => {
+      outcomes.set(ordered ? chunk : finishedCount++, [ok, value]);
+      wake?.();
+    };
+    const feed = async () => {
+      if (reading) return;
+      reading = true;
+      try {
+        while (!exhausted && !stopped && submitted - consumed < ahead) {
+          const chunk: unknown[] = [];
+          while (chunk.length < size) {
+            const step = asynchronous ? await source.next() : source.next() as IteratorResult<unknown>;
+            if (step.done) {
+              stopFeeding();
+              break;
+            }
+            chunk.push(step.value);
+          }
+          if (chunk.length === 0 || stopped) break;
+          const n = submitted++;
+          const offset = n * size;
+          let packed: Dumped;
+          try {
+            packed = this.#packChunk(chunk, offset, MAP, what);
+          } catch (error) {
+            deliver(n, false, error);
+            continue;
+          }
+          this.#submit(id, MAP, packed, (ok, value) => deliver(n, ok, value), wait);
+        }
+      } catch (error) {
+        // The input itself failed: its error takes the next place in the results.
+        deliver(submitted++, false, error);
+        stopFeeding();
+      } finally {
+        reading = false;
+      }
+    };
+
+    const step = async (): Promise<IteratorResult<unknown>> => {
+      for (;;) {
+        if (at < items.length) return { value: items[at++], done: false };
+        if (stopped) return { value: undefined, done: true };
+        const outcome = outcomes.get(consumed);
+        if (outcome) {
+          outcomes.delete(consumed++);
+          void feed();
+          if (!outcome[0]) {
+            finish();
+            throw outcome[1];
+          }
+          items = outcome[1] as unknown[];
+          at = 0;
+          continue;
+        }
+        if (exhausted && consumed === submitted) {
+          finish();
+          return { value: undefined, done: true };
+        }
+        const woken = new Promise<void>((resolve) => (wake = resolve));
+        void feed();
+        await woken;
+        wake = undefined;
+      }
+    };
+    const finish = () => {
+      if (stopped) return;
+      stopped = true;
+      items = [];
+      outcomes.clear();
+      if (!exhausted) {
+        stopFeeding();
+        void Promise.resolve(source.return?.()).catch(() => {});
+      }
+    };
+
+    // Calls to next() run one after another, as an async generator's do.
+    let last: Promise<unknown> = Promise.resolve();
+    const iterator: AsyncIterableIterator<unknown> = {
+      next: () => {
+        const result = last.then(step);
+        last = result.catch(() => {});
+        return result;
+      },
+      return: (value?: unknown) => {
+        const result = last.then(() => {
+          finish();
+          return { value, done: true as const };
+        });
+        last = result;
+        return result;
+      },
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+    void feed();
+    return iterator;
+  }
+}
