@@ -17,6 +17,7 @@
  */
 import { awaitPlan, blockOnPlan, type Plan } from "./blocking.ts";
 import { BrokenBarrierError } from "./errors.ts";
+import { prepareBeforeRun } from "./process.ts";
 import { reduce, type Reduction, registerKind } from "./reduction.ts";
 import { adopted, reviving } from "./revival.ts";
 import { callerModule, describeTarget, moduleSpecifier, resolveTarget, type TargetSpec } from "./spawn.ts";
@@ -95,6 +96,7 @@ export class Barrier {
   #action?: () => unknown;
   #loading?: Promise<unknown>;
 
+  /** A barrier for `parties` waiters, with an optional action and default timeout. */
   constructor(parties: number, options: BarrierOptions = {}) {
     const given = adopted<State>();
     if (given) {
@@ -106,6 +108,8 @@ export class Barrier {
         this.#loading = resolveTarget(given.action).then((fn) => (this.#action = fn as () => unknown));
         // A failure is reported by the wait that needs the action.
         this.#loading.catch(() => {});
+        // So that a child's target can call waitSync() at once.
+        prepareBeforeRun(this.#loading);
       }
       return;
     }
@@ -238,8 +242,8 @@ export class Barrier {
     const wait = this.#readTimeout(timeout, "Barrier.waitSync");
     if (this.#spec && !this.#action) {
       throw new Error(
-        `Barrier.waitSync: the barrier's action ${this.#spec.name} is still being imported in this process; ` +
-          "await barrier.wait() once, or export the action from the process's own module",
+        `Barrier.waitSync: the barrier's action ${this.#spec.name} is still being imported in this process ` +
+          "(the barrier did not arrive in a Process's args); await barrier.wait() once first",
       );
     }
     return blockOnPlan(this.#plan(wait.timeout), "Barrier.waitSync");
@@ -289,7 +293,11 @@ export class Barrier {
     }
   }
 
-  /** Sends the shared state, the settings and the action's description. */
+  /**
+   * Sends the shared state, the settings and the action's description.
+   *
+   * @ignore
+   */
   [reduce](): Reduction {
     const state: State = {
       cells: this.#cells.buffer as SharedArrayBuffer,

@@ -75,6 +75,7 @@ export class Condition {
   #cells: Int32Array;
   #lock: SemLock;
 
+  /** A condition on `lock` (a `Lock` or `RLock`), or on a new `RLock`. */
   constructor(lock?: SemLock) {
     const given = adopted<State>();
     if (given) {
@@ -336,7 +337,11 @@ export class Condition {
     this.notify(Infinity);
   }
 
-  /** Sends the shared cells and the lock. */
+  /**
+   * Sends the shared cells and the lock.
+   *
+   * @ignore
+   */
   [reduce](): Reduction {
     const state: State = { cells: this.#cells.buffer as SharedArrayBuffer, lock: dump(this.#lock, "lock").data };
     return { kind: "@mp/Condition", state };

@@ -128,7 +128,11 @@ export class Event {
     return blockOnPlan(waitSet(this.#cells, wait), "Event.waitSync");
   }
 
-  /** Sends the shared flag. */
+  /**
+   * Sends the shared flag.
+   *
+   * @ignore
+   */
   [reduce](): Reduction {
     return { kind: "@mp/Event", state: this.#cells.buffer };
   }

@@ -57,9 +57,11 @@ const FOREVER: Wait = { timeout: Infinity };
  * ```
  */
 export class AbandonedLockError extends Error {
+  /** Always `"AbandonedLockError"`. */
   override name: string = "AbandonedLockError";
   /** The pid of the process that ended while it held the lock. */
   readonly holder: number;
+  /** `what` is the kind of lock ("Lock" or "RLock"), `holder` the pid of the process that ended. */
   constructor(what: string, holder: number) {
     super(
       `the ${what} is held by process ${holder}, which ended without releasing it` +
@@ -353,7 +355,11 @@ export class SemLock {
     return { release, [Symbol.dispose]: release };
   }
 
-  /** Sends the shared cells; the other process gets an object of the same class on them. */
+  /**
+   * Sends the shared cells; the other process gets an object of the same class on them.
+   *
+   * @ignore
+   */
   [reduce](): Reduction {
     return { kind: kindNames[this.#what], state: this.#cells.buffer };
   }
@@ -444,6 +450,7 @@ function checkValue(value: number, what: string): number {
  * ```
  */
 export class Semaphore extends SemLock {
+  /** A semaphore whose value starts at `value` (an integer >= 0). */
   constructor(value = 1) {
     const bounded = new.target === BoundedSemaphore || new.target.prototype instanceof BoundedSemaphore;
     const what = bounded ? "BoundedSemaphore" : "Semaphore";
@@ -477,6 +484,7 @@ export class Semaphore extends SemLock {
  * ```
  */
 export class BoundedSemaphore extends Semaphore {
+  /** A semaphore that starts at, and may never go above, `value`. */
   constructor(value = 1) {
     super(value);
   }

@@ -389,6 +389,17 @@ export function hasEnded(pid: number): boolean {
   return pid !== self.pids.base && (Atomics.load(self.pids.ended, slot >> 5) & (1 << (slot & 31))) !== 0;
 }
 
+const preparing: Promise<unknown>[] = [];
+
+/**
+ * For a revived object that needs async work (such as importing a module)
+ * before its synchronous methods can be used: a child runs its target only
+ * once every such piece of work has settled.
+ */
+export function prepareBeforeRun(work: Promise<unknown>): void {
+  preparing.push(work);
+}
+
 interface Inherited {
   get(): unknown;
   set(value: unknown): void;
@@ -582,6 +593,7 @@ async function runChild(boot: Bootstrap): Promise<never> {
     states.set(process, state);
     self.process = process;
     if (boot.target) state.resolved = await resolveTarget(boot.target);
+    await Promise.allSettled(preparing.splice(0));
     adapter.parent()!.post({ t: "running" });
     await process.run();
   } catch (error) {

@@ -24,6 +24,11 @@ export type Typecode = "b" | "B" | "h" | "H" | "i" | "I" | "l" | "L" | "q" | "Q"
 /** What one item of a typecode reads as: `bigint` for `q`/`Q`, a one-character string for `c`, else a number. */
 export type ItemOf<T extends Typecode> = T extends "q" | "Q" ? bigint : T extends "c" ? string : number;
 
+/** What an item of a typecode accepts: also a safe integer for `q`/`Q`, and a byte (0-255) for `c`. */
+export type InputOf<T extends Typecode> = T extends "q" | "Q" ? bigint | number
+  : T extends "c" ? string | number
+  : number;
+
 /** The typed array behind a typecode. */
 export type ViewOf<T extends Typecode> = T extends "q" ? BigInt64Array
   : T extends "Q" ? BigUint64Array
@@ -86,7 +91,9 @@ function big(array: Codec["array"], min: bigint, max: bigint, code: string): Cod
       if (typeof value === "bigint") big = value;
       else if (typeof value === "number" && Number.isSafeInteger(value)) big = BigInt(value);
       else throw new TypeError(`${where}: typecode '${code}' holds 64-bit integers (bigint), got ${describe(value)}`);
-      if (big < min || big > max) throw new RangeError(`${where}: ${big} does not fit typecode '${code}' (${min} to ${max})`);
+      if (big < min || big > max) {
+        throw new RangeError(`${where}: ${big} does not fit typecode '${code}' (${min} to ${max})`);
+      }
       return big;
     },
   };
@@ -100,7 +107,9 @@ function float(array: Codec["array"], code: string): Codec {
     atomic: false,
     read: (raw) => raw as number,
     check(value, where) {
-      if (typeof value !== "number") throw new TypeError(`${where}: typecode '${code}' holds numbers, got ${describe(value)}`);
+      if (typeof value !== "number") {
+        throw new TypeError(`${where}: typecode '${code}' holds numbers, got ${describe(value)}`);
+      }
       if (code === "f" && Number.isFinite(value) && Math.abs(value) > FLOAT32_MAX) {
         throw new RangeError(`${where}: ${value} does not fit typecode 'f' (a 32-bit float, at most ${FLOAT32_MAX})`);
       }
@@ -149,7 +158,9 @@ function describe(value: unknown): string {
 function codecOf(typecode: unknown, what: string): Codec {
   if (typeof typecode !== "string" || !Object.hasOwn(codecs, typecode)) {
     throw new TypeError(
-      `${what}: unknown typecode ${describe(typecode)}; use one of ${Object.keys(codecs).map((c) => `'${c}'`).join(" ")}`,
+      `${what}: unknown typecode ${describe(typecode)}; use one of ${
+        Object.keys(codecs).map((c) => `'${c}'`).join(" ")
+      }`,
     );
   }
   return codecs[typecode as Typecode];
@@ -233,7 +244,8 @@ export class Value<T extends Typecode = Typecode> {
   #lock: SemLock | null;
   #typecode: T;
 
-  constructor(typecode: T, initial?: ItemOf<T>, options: { lock?: LockOption } = {}) {
+  /** One item of `typecode`, set to `initial` (zero by default), guarded by `lock` (a new RLock by default). */
+  constructor(typecode: T, initial?: InputOf<T>, options: { lock?: LockOption } = {}) {
     const given = adopted<State>();
     if (given) {
       this.#typecode = given.typecode as T;
@@ -245,7 +257,9 @@ export class Value<T extends Typecode = Typecode> {
     const what = new.target === RawValue ? "new RawValue" : "new Value";
     this.#codec = codecOf(typecode, what);
     this.#typecode = typecode;
-    const raw = initial === undefined ? (typecode === "q" || typecode === "Q" ? 0n : 0) : this.#codec.check(initial, what);
+    const raw = initial === undefined
+      ? (typecode === "q" || typecode === "Q" ? 0n : 0)
+      : this.#codec.check(initial, what);
     this.#view = new this.#codec.array(new SharedArrayBuffer(this.#codec.array.BYTES_PER_ELEMENT));
     writeItem(this.#codec, this.#view, 0, raw);
     this.#lock = lockFor(options.lock, what);
@@ -260,7 +274,7 @@ export class Value<T extends Typecode = Typecode> {
   get value(): ItemOf<T> {
     return readItem(this.#codec, this.#view, 0) as ItemOf<T>;
   }
-  set value(value: ItemOf<T>) {
+  set value(value: InputOf<T>) {
     writeItem(this.#codec, this.#view, 0, this.#codec.check(value, "Value.value"));
   }
 
@@ -288,7 +302,11 @@ export class Value<T extends Typecode = Typecode> {
     return this.#lock ?? noLock("this Value");
   }
 
-  /** Sends the shared memory and the lock. */
+  /**
+   * Sends the shared memory and the lock.
+   *
+   * @ignore
+   */
   [reduce](): Reduction {
     return reduced(this instanceof RawValue ? "@mp/RawValue" : "@mp/Value", this.#typecode, this.#view, this.#lock);
   }
@@ -310,7 +328,8 @@ export class Value<T extends Typecode = Typecode> {
  * ```
  */
 export class RawValue<T extends Typecode = Typecode> extends Value<T> {
-  constructor(typecode: T, initial?: ItemOf<T>) {
+  /** One item of `typecode`, set to `initial` (zero by default), without a lock. */
+  constructor(typecode: T, initial?: InputOf<T>) {
     super(typecode, initial, { lock: false });
   }
 }
@@ -339,7 +358,8 @@ export class SharedArray<T extends Typecode = Typecode> {
   #lock: SemLock | null;
   #typecode: T;
 
-  constructor(typecode: T, sizeOrValues: number | Iterable<ItemOf<T>>, options: { lock?: LockOption } = {}) {
+  /** `size` zeros, or the given items, of `typecode`, guarded by `lock` (a new RLock by default). */
+  constructor(typecode: T, sizeOrValues: number | Iterable<InputOf<T>>, options: { lock?: LockOption } = {}) {
     const given = adopted<State>();
     if (given) {
       this.#typecode = given.typecode as T;
@@ -425,7 +445,7 @@ export class SharedArray<T extends Typecode = Typecode> {
    * console.log(a.get(0)); // 1099511627776n
    * ```
    */
-  set(index: number, value: ItemOf<T>): void {
+  set(index: number, value: InputOf<T>): void {
     const at = this.#index(index, "set");
     writeItem(this.#codec, this.#view, at, this.#codec.check(value, `SharedArray.set(${index})`));
   }
@@ -465,9 +485,18 @@ export class SharedArray<T extends Typecode = Typecode> {
     return this.#lock ?? noLock("this SharedArray");
   }
 
-  /** Sends the shared memory and the lock. */
+  /**
+   * Sends the shared memory and the lock.
+   *
+   * @ignore
+   */
   [reduce](): Reduction {
-    return reduced(this instanceof RawArray ? "@mp/RawArray" : "@mp/SharedArray", this.#typecode, this.#view, this.#lock);
+    return reduced(
+      this instanceof RawArray ? "@mp/RawArray" : "@mp/SharedArray",
+      this.#typecode,
+      this.#view,
+      this.#lock,
+    );
   }
 
   /** Shows the typecode and items. */
@@ -489,7 +518,8 @@ export class SharedArray<T extends Typecode = Typecode> {
  * ```
  */
 export class RawArray<T extends Typecode = Typecode> extends SharedArray<T> {
-  constructor(typecode: T, sizeOrValues: number | Iterable<ItemOf<T>>) {
+  /** `size` zeros, or the given items, of `typecode`, without a lock. */
+  constructor(typecode: T, sizeOrValues: number | Iterable<InputOf<T>>) {
     super(typecode, sizeOrValues, { lock: false });
   }
 }

@@ -42,7 +42,9 @@ async function elapsed(body: () => Promise<unknown>): Promise<number> {
   return performance.now() - t0;
 }
 
-test("lock: two processes increment a Value 10,000 times each under its lock, and the total is exact", { timeout: 40_000 }, async () => {
+test("lock: two processes increment a Value 10,000 times each under its lock, and the total is exact", {
+  timeout: 40_000,
+}, async () => {
   const counter = new Value("i", 0);
   await joinAll(start("bump", counter, 10_000), start("bump", counter, 10_000));
   assert.equal(counter.value, 20_000);
@@ -60,21 +62,27 @@ test("lock: async acquire in two children and the main thread keeps the count ex
   assert.equal(counter.value, 6_000);
 });
 
-test("lock: acquire with a timeout resolves false after about that long, { block: false } at once", { timeout: 10_000 }, async () => {
-  const lock = new Lock();
-  assert.equal(await lock.acquire(), true);
-  let result: boolean | undefined;
-  const ms = await elapsed(async () => (result = await lock.acquire(150)));
-  assert.equal(result, false);
-  assert.ok(ms >= 140 && ms < 1_000, `waited ${ms} ms for a 150 ms timeout`);
-  assert.equal(await lock.acquire({ block: false }), false);
-  assert.equal(await lock.acquire({ timeout: 0 }), false);
-  lock.release();
-  assert.equal(await lock.acquire({ block: false }), true);
-  lock.release();
-});
+test(
+  "lock: acquire with a timeout resolves false after about that long, { block: false } at once",
+  { timeout: 10_000 },
+  async () => {
+    const lock = new Lock();
+    assert.equal(await lock.acquire(), true);
+    let result: boolean | undefined;
+    const ms = await elapsed(async () => (result = await lock.acquire(150)));
+    assert.equal(result, false);
+    assert.ok(ms >= 140 && ms < 1_000, `waited ${ms} ms for a 150 ms timeout`);
+    assert.equal(await lock.acquire({ block: false }), false);
+    assert.equal(await lock.acquire({ timeout: 0 }), false);
+    lock.release();
+    assert.equal(await lock.acquire({ block: false }), true);
+    lock.release();
+  },
+);
 
-test("lock: bad timeouts throw RangeError, release of an unlocked Lock throws, Sync on the main thread throws", { timeout: 10_000 }, async () => {
+test("lock: bad timeouts throw RangeError, release of an unlocked Lock throws, Sync on the main thread throws", {
+  timeout: 10_000,
+}, async () => {
   const lock = new Lock();
   await assert.rejects(lock.acquire(NaN), RangeError);
   await assert.rejects(lock.acquire({ timeout: -1 }), /timeout must be a number of milliseconds >= 0, got -1/);
@@ -83,7 +91,9 @@ test("lock: bad timeouts throw RangeError, release of an unlocked Lock throws, S
   assert.equal(lock.locked(), false);
 });
 
-test("lock: guard() releases at the end of a using block; a guard that times out throws TimeoutError", { timeout: 10_000 }, async () => {
+test("lock: guard() releases at the end of a using block; a guard that times out throws TimeoutError", {
+  timeout: 10_000,
+}, async () => {
   const lock = new Lock();
   {
     using _held = await lock.guard();
@@ -97,7 +107,9 @@ test("lock: guard() releases at the end of a using block; a guard that times out
   assert.equal(lock.locked(), false, "a guard releases once");
 });
 
-test("lock: an abort signal rejects a waiting acquire with its reason and leaves the lock as it was", { timeout: 10_000 }, async () => {
+test("lock: an abort signal rejects a waiting acquire with its reason and leaves the lock as it was", {
+  timeout: 10_000,
+}, async () => {
   const lock = new Lock();
   await lock.acquire();
   const controller = new AbortController();
@@ -153,7 +165,9 @@ test("lock: every async wait works on the fallback without Atomics.waitAsync", {
   });
 });
 
-test("lock: a holder that ends without releasing fails the waiters with AbandonedLockError naming its pid", { timeout: 20_000 }, async () => {
+test("lock: a holder that ends without releasing fails the waiters with AbandonedLockError naming its pid", {
+  timeout: 20_000,
+}, async () => {
   const lock = new Lock();
   const held = new Event();
   const child = start("holdAndEnd", lock, held, 0);
@@ -173,22 +187,28 @@ test("lock: a holder that ends without releasing fails the waiters with Abandone
   lock.release();
 });
 
-test("lock: a waiter already blocked when the holder is killed fails within the holder check", { timeout: 20_000 }, async () => {
-  const lock = new RLock();
-  const held = new Event();
-  const child = start("holdUntil", lock, held, new Event());
-  assert.equal(await held.wait(10_000), true);
-  const waiting = lock.acquire(10_000);
-  const t0 = performance.now();
-  child.kill();
-  await assert.rejects(waiting, AbandonedLockError);
-  const ms = performance.now() - t0;
-  assert.ok(ms < HOLDER_CHECK_MS + 1_000, `noticed after ${ms} ms`);
-  await child.join(10_000);
-  assert.equal(child.exitCode, -9);
-});
+test(
+  "lock: a waiter already blocked when the holder is killed fails within the holder check",
+  { timeout: 20_000 },
+  async () => {
+    const lock = new RLock();
+    const held = new Event();
+    const child = start("holdUntil", lock, held, new Event());
+    assert.equal(await held.wait(10_000), true);
+    const waiting = lock.acquire(10_000);
+    const t0 = performance.now();
+    child.kill();
+    await assert.rejects(waiting, AbandonedLockError);
+    const ms = performance.now() - t0;
+    assert.ok(ms < HOLDER_CHECK_MS + 1_000, `noticed after ${ms} ms`);
+    await child.join(10_000);
+    assert.equal(child.exitCode, -9);
+  },
+);
 
-test("rlock: the holder re-enters; another process's release throws; release to the last level frees it", { timeout: 20_000 }, async () => {
+test("rlock: the holder re-enters; another process's release throws; release to the last level frees it", {
+  timeout: 20_000,
+}, async () => {
   const lock = new RLock();
   assert.equal(await lock.acquire(), true);
   assert.equal(await lock.acquire({ block: false }), true);
@@ -223,7 +243,9 @@ test("semaphore: Semaphore(2) lets at most two of three processes in at once", {
   assert.equal(sem.getValue(), 2);
 });
 
-test("semaphore: bad values throw, acquire counts down, BoundedSemaphore refuses to go above its start", { timeout: 10_000 }, async () => {
+test("semaphore: bad values throw, acquire counts down, BoundedSemaphore refuses to go above its start", {
+  timeout: 10_000,
+}, async () => {
   assert.throws(() => new Semaphore(-1), RangeError);
   assert.throws(() => new Semaphore(1.5), TypeError);
   assert.throws(() => new BoundedSemaphore(-1), /new BoundedSemaphore: value must be between 0/);
@@ -241,56 +263,70 @@ test("semaphore: bad values throw, acquire counts down, BoundedSemaphore refuses
   assert.equal(String(bounded), "<BoundedSemaphore(value=2, maxvalue=2)>");
 });
 
-test("condition: notify(1) wakes exactly one of three waiting processes, notifyAll the rest", { timeout: 30_000 }, async () => {
-  const cond = new Condition();
-  const waiting = new Value("i", 0);
-  const woken = new Value("i", 0);
-  const children = [0, 1, 2].map(() => start("await1", cond, waiting, woken, 10_000));
-  const deadline = Date.now() + 10_000;
-  while (waiting.value < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-  // Each child counts itself before its wait releases the lock: holding it proves all three wait.
-  await cond.acquire();
-  cond.notify(1);
-  cond.release();
-  await new Promise((r) => setTimeout(r, 300));
-  assert.equal(woken.value, 1, "one waiter woke");
-  await cond.acquire();
-  cond.notifyAll();
-  cond.release();
-  await joinAll(...children);
-  assert.equal(woken.value, 3);
-});
+test(
+  "condition: notify(1) wakes exactly one of three waiting processes, notifyAll the rest",
+  { timeout: 30_000 },
+  async () => {
+    const cond = new Condition();
+    const waiting = new Value("i", 0);
+    const woken = new Value("i", 0);
+    const children = [0, 1, 2].map(() => start("await1", cond, waiting, woken, 10_000));
+    const deadline = Date.now() + 10_000;
+    while (waiting.value < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    // Each child counts itself before its wait releases the lock: holding it proves all three wait.
+    await cond.acquire();
+    cond.notify(1);
+    cond.release();
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(woken.value, 1, "one waiter woke");
+    await cond.acquire();
+    cond.notifyAll();
+    cond.release();
+    await joinAll(...children);
+    assert.equal(woken.value, 3);
+  },
+);
 
-test("condition: wait times out with false and keeps the lock; wait/notify without the lock throw", { timeout: 10_000 }, async () => {
-  const cond = new Condition(new Lock());
-  await assert.rejects(cond.wait(10), /Condition\.wait: this process must hold the condition's lock/);
-  assert.throws(() => cond.notify(), /Condition\.notify: this process must hold/);
-  assert.throws(() => new Condition(new Semaphore() as never), /lock must be a Lock or an RLock/);
-  await cond.acquire();
-  let result: boolean | undefined;
-  const ms = await elapsed(async () => (result = await cond.wait(100)));
-  assert.equal(result, false);
-  assert.ok(ms >= 90 && ms < 1_000, `waited ${ms} ms`);
-  assert.equal(await new Lock().acquire({ block: false }), true);
-  cond.notify();
-  cond.release();
-  await assert.rejects(cond.wait(NaN), RangeError);
-});
+test(
+  "condition: wait times out with false and keeps the lock; wait/notify without the lock throw",
+  { timeout: 10_000 },
+  async () => {
+    const cond = new Condition(new Lock());
+    await assert.rejects(cond.wait(10), /Condition\.wait: this process must hold the condition's lock/);
+    assert.throws(() => cond.notify(), /Condition\.notify: this process must hold/);
+    assert.throws(() => new Condition(new Semaphore() as never), /lock must be a Lock or an RLock/);
+    await cond.acquire();
+    let result: boolean | undefined;
+    const ms = await elapsed(async () => (result = await cond.wait(100)));
+    assert.equal(result, false);
+    assert.ok(ms >= 90 && ms < 1_000, `waited ${ms} ms`);
+    assert.equal(await new Lock().acquire({ block: false }), true);
+    cond.notify();
+    cond.release();
+    await assert.rejects(cond.wait(NaN), RangeError);
+  },
+);
 
-test("condition: with an RLock held twice, wait releases both levels and restores them", { timeout: 20_000 }, async () => {
-  const cond = new Condition();
-  const count = new Value("i", 0);
-  await cond.acquire();
-  await cond.acquire();
-  const raiser = start("raise", cond, count, 2);
-  assert.equal(await cond.waitFor(() => count.value >= 2, 10_000), true);
-  cond.release();
-  cond.release();
-  assert.throws(() => cond.release(), /does not hold/, "both levels were restored, and only both");
-  await joinAll(raiser);
-});
+test(
+  "condition: with an RLock held twice, wait releases both levels and restores them",
+  { timeout: 20_000 },
+  async () => {
+    const cond = new Condition();
+    const count = new Value("i", 0);
+    await cond.acquire();
+    await cond.acquire();
+    const raiser = start("raise", cond, count, 2);
+    assert.equal(await cond.waitFor(() => count.value >= 2, 10_000), true);
+    cond.release();
+    cond.release();
+    assert.throws(() => cond.release(), /does not hold/, "both levels were restored, and only both");
+    await joinAll(raiser);
+  },
+);
 
-test("condition: waitFor in a child resolves when the main thread raises the count, false on timeout", { timeout: 20_000 }, async () => {
+test("condition: waitFor in a child resolves when the main thread raises the count, false on timeout", {
+  timeout: 20_000,
+}, async () => {
   const cond = new Condition();
   const count = new Value("i", 0);
   const result = new Value("i", 0);
@@ -315,96 +351,120 @@ test("condition: an abort while waiting rejects and still gives the lock back", 
   assert.equal(cond.toString(), "<Condition(<RLock(owner=None)>, 0)>", "no waiter is left behind");
 });
 
-test("event: wait resolves false on timeout, true once a child sets it; clear resets it", { timeout: 20_000 }, async () => {
-  const event = new Event();
-  let result: boolean | undefined;
-  const ms = await elapsed(async () => (result = await event.wait(100)));
-  assert.equal(result, false);
-  assert.ok(ms >= 90 && ms < 1_000, `waited ${ms} ms`);
-  const child = start("setLater", event, 50);
-  assert.equal(await event.wait(10_000), true);
-  assert.equal(event.isSet(), true);
-  await joinAll(child);
-  event.clear();
-  assert.equal(event.isSet(), false);
-  const seen = new Value("i", 0);
-  const waiter = start("waitEvent", event, 10_000, seen);
-  await new Promise((r) => setTimeout(r, 50));
-  event.set();
-  await joinAll(waiter);
-  assert.equal(seen.value, 1);
-  await assert.rejects(event.wait(-5), RangeError);
-});
+test(
+  "event: wait resolves false on timeout, true once a child sets it; clear resets it",
+  { timeout: 20_000 },
+  async () => {
+    const event = new Event();
+    let result: boolean | undefined;
+    const ms = await elapsed(async () => (result = await event.wait(100)));
+    assert.equal(result, false);
+    assert.ok(ms >= 90 && ms < 1_000, `waited ${ms} ms`);
+    const child = start("setLater", event, 50);
+    assert.equal(await event.wait(10_000), true);
+    assert.equal(event.isSet(), true);
+    await joinAll(child);
+    event.clear();
+    assert.equal(event.isSet(), false);
+    const seen = new Value("i", 0);
+    const waiter = start("waitEvent", event, 10_000, seen);
+    await new Promise((r) => setTimeout(r, 50));
+    event.set();
+    await joinAll(waiter);
+    assert.equal(seen.value, 1);
+    await assert.rejects(event.wait(-5), RangeError);
+  },
+);
 
-test("barrier: three parties in three processes get the indexes 0, 1, 2 and the action runs once", { timeout: 20_000 }, async () => {
-  const tally = new Value("i", 0);
-  setTally(tally);
-  const barrier = new Barrier(3, { action: countTrips, module });
-  const children = [0, 1].map(() => start("partyWithTally", barrier, tally));
-  const mine = await barrier.wait(10_000);
-  await joinAll(...children);
-  assert.equal(tally.value, 1);
-  assert.ok([0, 1, 2].includes(mine));
-});
+test(
+  "barrier: three parties in three processes get the indexes 0, 1, 2 and the action runs once",
+  { timeout: 20_000 },
+  async () => {
+    const tally = new Value("i", 0);
+    setTally(tally);
+    const barrier = new Barrier(3, { action: countTrips, module });
+    const children = [0, 1].map(() => start("partyWithTally", barrier, tally));
+    const mine = await barrier.wait(10_000);
+    await joinAll(...children);
+    assert.equal(tally.value, 1);
+    assert.ok([0, 1, 2].includes(mine));
+  },
+);
 
-test("barrier: parties meet again and again; nWaiting, parties and broken report the state", { timeout: 20_000 }, async () => {
-  const barrier = new Barrier(3);
-  const slots = new SharedArray("i", 2);
-  const children = [0, 1].map((slot) => start("rounds", barrier, slots, slot, 20));
-  for (let i = 0; i < 20; i++) await barrier.wait(10_000);
-  await joinAll(...children);
-  assert.deepEqual(slots.toArray(), [20, 20]);
-  assert.equal(barrier.parties, 3);
-  assert.equal(barrier.nWaiting, 0);
-  assert.equal(barrier.broken, false);
-});
+test(
+  "barrier: parties meet again and again; nWaiting, parties and broken report the state",
+  { timeout: 20_000 },
+  async () => {
+    const barrier = new Barrier(3);
+    const slots = new SharedArray("i", 2);
+    const children = [0, 1].map((slot) => start("rounds", barrier, slots, slot, 20));
+    for (let i = 0; i < 20; i++) await barrier.wait(10_000);
+    await joinAll(...children);
+    assert.deepEqual(slots.toArray(), [20, 20]);
+    assert.equal(barrier.parties, 3);
+    assert.equal(barrier.nWaiting, 0);
+    assert.equal(barrier.broken, false);
+  },
+);
 
-test("barrier: a wait that times out breaks it for every waiter; abort breaks it; reset mends it", { timeout: 20_000 }, async () => {
-  assert.throws(() => new Barrier(0), RangeError);
-  assert.throws(() => new Barrier(2.5), /parties must be an integer from 1/);
-  const barrier = new Barrier(3);
-  const slots = new SharedArray("i", [9]);
-  const child = start("party", barrier, slots, 0, 10_000);
-  const deadline = Date.now() + 10_000;
-  while (barrier.nWaiting < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-  await assert.rejects(barrier.wait(100), BrokenBarrierError);
-  await joinAll(child);
-  assert.equal(slots.get(0), -1, "the other waiter got BrokenBarrierError too");
-  assert.equal(barrier.broken, true);
-  await assert.rejects(barrier.wait(), BrokenBarrierError);
-  barrier.reset();
-  assert.equal(barrier.broken, false);
-  barrier.abort();
-  await assert.rejects(barrier.wait(), BrokenBarrierError);
-  barrier.reset();
-  const one = new Barrier(1, { timeout: 50 });
-  assert.equal(await one.wait(), 0);
-});
+test(
+  "barrier: a wait that times out breaks it for every waiter; abort breaks it; reset mends it",
+  { timeout: 20_000 },
+  async () => {
+    assert.throws(() => new Barrier(0), RangeError);
+    assert.throws(() => new Barrier(2.5), /parties must be an integer from 1/);
+    const barrier = new Barrier(3);
+    const slots = new SharedArray("i", [9]);
+    const child = start("party", barrier, slots, 0, 10_000);
+    const deadline = Date.now() + 10_000;
+    while (barrier.nWaiting < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await assert.rejects(barrier.wait(100), BrokenBarrierError);
+    await joinAll(child);
+    assert.equal(slots.get(0), -1, "the other waiter got BrokenBarrierError too");
+    assert.equal(barrier.broken, true);
+    await assert.rejects(barrier.wait(), BrokenBarrierError);
+    barrier.reset();
+    assert.equal(barrier.broken, false);
+    barrier.abort();
+    await assert.rejects(barrier.wait(), BrokenBarrierError);
+    barrier.reset();
+    const one = new Barrier(1, { timeout: 50 });
+    assert.equal(await one.wait(), 0);
+  },
+);
 
-test("barrier: reset while a party waits gives it BrokenBarrierError; the barrier then works", { timeout: 20_000 }, async () => {
-  const barrier = new Barrier(2);
-  const slots = new SharedArray("i", [9, 9]);
-  const first = start("party", barrier, slots, 0, 10_000);
-  const deadline = Date.now() + 10_000;
-  while (barrier.nWaiting < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-  barrier.reset();
-  await joinAll(first);
-  assert.equal(slots.get(0), -1);
-  const second = start("party", barrier, slots, 1, 10_000);
-  const index = await barrier.wait(10_000);
-  await joinAll(second);
-  assert.deepEqual([index, slots.get(1)].sort(), [0, 1]);
-});
+test(
+  "barrier: reset while a party waits gives it BrokenBarrierError; the barrier then works",
+  { timeout: 20_000 },
+  async () => {
+    const barrier = new Barrier(2);
+    const slots = new SharedArray("i", [9, 9]);
+    const first = start("party", barrier, slots, 0, 10_000);
+    const deadline = Date.now() + 10_000;
+    while (barrier.nWaiting < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    barrier.reset();
+    await joinAll(first);
+    assert.equal(slots.get(0), -1);
+    const second = start("party", barrier, slots, 1, 10_000);
+    const index = await barrier.wait(10_000);
+    await joinAll(second);
+    assert.deepEqual([index, slots.get(1)].sort(), [0, 1]);
+  },
+);
 
-test("barrier: an action that throws breaks the barrier; its error goes to the last party", { timeout: 10_000 }, async () => {
-  const barrier = new Barrier(1, {
-    action: () => {
-      throw new Error("action failed");
-    },
-  });
-  await assert.rejects(barrier.wait(), /action failed/);
-  assert.equal(barrier.broken, true);
-});
+test(
+  "barrier: an action that throws breaks the barrier; its error goes to the last party",
+  { timeout: 10_000 },
+  async () => {
+    const barrier = new Barrier(1, {
+      action: () => {
+        throw new Error("action failed");
+      },
+    });
+    await assert.rejects(barrier.wait(), /action failed/);
+    assert.equal(barrier.broken, true);
+  },
+);
 
 test("sync: a pending async wait keeps the program alive until it ends", { timeout: 30_000 }, async () => {
   const result = await runScript(new URL("./fixtures/pending_wait.ts", import.meta.url).pathname);

@@ -1,0 +1,129 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Event, Process, ShareableList, SharedMemory } from "../mod.ts";
+import { checkNoLeaks } from "./leaks.ts";
+
+checkNoLeaks();
+
+const module = new URL("./fixtures/shared_memory.ts", import.meta.url);
+
+async function run(target: string, ...args: unknown[]): Promise<void> {
+  const p = new Process({ target, args, module });
+  p.start();
+  await p.join(20_000);
+  assert.equal(p.exitCode, 0, `${target} ended with exit code ${p.exitCode}`);
+}
+
+test(
+  "shared memory: a child attaches to a block by name and writes what the parent reads",
+  { timeout: 20_000 },
+  async () => {
+    const shm = new SharedMemory({ create: true, size: 16 });
+    assert.match(shm.name, /^psm_[0-9a-f]{8}$/);
+    assert.equal(shm.size, 16);
+    assert.deepEqual([...shm.buf], new Array(16).fill(0), "a new block reads as zeros");
+    await run("writeByName", shm.name, [1, 2, 3]);
+    assert.deepEqual([...shm.buf.subarray(0, 4)], [1, 2, 3, 0]);
+    shm.close();
+    shm.unlink();
+  },
+);
+
+test("shared memory: a block sent in args is shared, and the child's close leaves the parent's handle", {
+  timeout: 20_000,
+}, async () => {
+  using shm = new SharedMemory({ name: "mp-test-args", create: true, size: 8 });
+  await run("writeReceived", shm, 5, 42);
+  assert.equal(shm.buf[5], 42);
+  shm.unlink();
+});
+
+test(
+  "shared memory: the parent attaches to a block that a child created after it started",
+  { timeout: 20_000 },
+  async () => {
+    const created = new Event();
+    await run("createNamed", "mp-test-from-child", "made by the child", created);
+    assert.equal(created.isSet(), true);
+    using shm = new SharedMemory({ name: "mp-test-from-child" });
+    assert.equal(shm.size, 64);
+    assert.equal(new TextDecoder().decode(shm.buf.slice(0, 17)), "made by the child");
+    shm.unlink();
+  },
+);
+
+test(
+  "shared memory: names are unique, unlink removes the name, a closed handle refuses buf",
+  { timeout: 10_000 },
+  () => {
+    const shm = new SharedMemory({ name: "mp-test-names", create: true, size: 4 });
+    assert.throws(
+      () => new SharedMemory({ name: "mp-test-names", create: true, size: 4 }),
+      /a block named 'mp-test-names' already exists/,
+    );
+    const other = new SharedMemory({ name: "mp-test-names" });
+    other.buf[0] = 9;
+    assert.equal(shm.buf[0], 9);
+    other.close();
+    other.close();
+    assert.throws(() => other.buf, /SharedMemory 'mp-test-names' is closed/);
+    shm.unlink();
+    assert.throws(() => shm.unlink(), /was already unlinked/);
+    assert.throws(() => new SharedMemory({ name: "mp-test-names" }), /no block is named 'mp-test-names'/);
+    assert.equal(shm.buf[0], 9, "a handle still open keeps its memory after unlink");
+    shm.close();
+  },
+);
+
+test("shared memory: bad sizes and names throw; freed memory is reused and zeroed", { timeout: 10_000 }, () => {
+  assert.throws(() => new SharedMemory({ create: true, size: 0 }), RangeError);
+  assert.throws(() => new SharedMemory({ create: true, size: -1 }), /size must be a positive integer/);
+  assert.throws(() => new SharedMemory({ create: true, size: 2 ** 32 }), RangeError);
+  assert.throws(() => new SharedMemory(), /give the name of a block to attach to/);
+  assert.throws(() => new SharedMemory({ name: "x".repeat(200), create: true, size: 1 }), /name is longer than/);
+  const first = new SharedMemory({ create: true, size: 1000 });
+  first.buf.fill(5);
+  const offset = first.buf.byteOffset;
+  first.close();
+  first.unlink();
+  const second = new SharedMemory({ create: true, size: 900 });
+  assert.equal(second.buf.byteOffset, offset, "the freed block's memory is reused");
+  assert.equal(second.buf.every((byte) => byte === 0), true);
+  second.close();
+  second.unlink();
+  const big = new SharedMemory({ create: true, size: 8 * 1024 * 1024 });
+  big.buf[big.size - 1] = 1;
+  assert.equal(big.buf[big.size - 1], 1, "the arena grows for a large block");
+  big.close();
+  big.unlink();
+});
+
+test("shareable list: items of every type round-trip, a child edits them by name, the parent sees it", {
+  timeout: 20_000,
+}, async () => {
+  const bytes = new Uint8Array([1, 2, 3]);
+  using list = new ShareableList([7, "hello", 2n ** 62n, true, null, bytes, -0.5]);
+  assert.equal(list.length, 7);
+  assert.deepEqual(list.toArray(), [7, "hello", 2n ** 62n, true, null, bytes, -0.5]);
+  assert.equal(list.get(-1), -0.5);
+  await run("editList", list.shm.name);
+  assert.deepEqual(list.toArray().slice(0, 3), [70, "changed", null]);
+  assert.equal(list.count(null), 2);
+  assert.equal(list.index(true), 3);
+  assert.throws(() => list.index("absent"), /is not in the list/);
+  list.shm.unlink();
+});
+
+test("shareable list: an item must fit its room; bad indexes and types throw", { timeout: 10_000 }, () => {
+  using list = new ShareableList(["abc", 1]);
+  list.set(0, "12345678");
+  assert.equal(list.get(0), "12345678");
+  assert.throws(() => list.set(0, "123456789"), /needs 9 bytes, but this place holds 8/);
+  assert.throws(() => list.get(2), RangeError);
+  assert.throws(() => list.set(-3, 1), /index -3 is out of range for length 2/);
+  assert.throws(() => list.set(1, {} as never), TypeError);
+  assert.throws(() => new ShareableList([2n ** 64n]), /does not fit in 64 bits/);
+  assert.throws(() => new ShareableList(), /give items to create one, or \{ name \} to attach/);
+  assert.equal(String(list), `ShareableList(["12345678",1], name='${list.shm.name}')`);
+  list.shm.unlink();
+});
