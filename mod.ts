@@ -69,7 +69,6 @@ export { Condition } from "./src/condition.ts";
 export { Event } from "./src/event.ts";
 export { Barrier, type BarrierOptions } from "./src/barrier.ts";
 export {
-  type InputOf,
   type ItemOf,
   type LockOption,
   RawArray,
@@ -79,8 +78,6 @@ export {
   Value,
   type ViewOf,
 } from "./src/sharedctypes.ts";
-export { SharedMemory, type SharedMemoryOptions } from "./src/shared_memory.ts";
-export { ShareableList, type ShareableItem } from "./src/shareable_list.ts";
 export {
   type ApplyAsyncOptions,
   AsyncResult,
@@ -92,3 +89,11 @@ export {
 } from "./src/pool.ts";
 export { Connection, Pipe } from "./src/connection.ts";
 export { JoinableQueue, Queue, type QueueWaitOptions, SimpleQueue } from "./src/queues.ts";
+export {
+  BaseProxy,
+  DictProxy,
+  ListProxy,
+  Manager,
+  NamespaceProxy,
+  SyncManager,
+} from "./src/managers.ts";

@@ -1,0 +1,165 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { BoundedSemaphore, Condition, JoinableQueue, Manager, Process, RLock } from "../mod.ts";
+import { checkNoLeaks } from "./leaks.ts";
+
+checkNoLeaks();
+
+const module = new URL("./fixtures/managers.ts", import.meta.url);
+
+async function run(target: string, args: unknown[]): Promise<number | null> {
+  const p = new Process({ target, args, module });
+  p.start();
+  await p.join(15_000);
+  return p.exitCode;
+}
+
+test("managers: seed program 5, ten children write a dict and a list; keys keep their types", { timeout: 30_000 }, async () => {
+  await using manager = await Manager();
+  const d = manager.dict<number | string, unknown>();
+  const l = manager.list([0, 1, 2, 3, 4]);
+  const ps = Array.from({ length: 10 }, () => new Process({ target: "fill", args: [d, l], module }));
+  for (const p of ps) p.start();
+  for (const p of ps) await p.join(15_000);
+  assert.deepEqual(ps.map((p) => p.exitCode), Array(10).fill(0));
+  assert.deepEqual(await d.entries(), [[1, "1"], ["2", 2], [0.25, null]]);
+  assert.deepEqual(await d.toMap(), new Map<unknown, unknown>([[1, "1"], ["2", 2], [0.25, null]]));
+  const items = await l.toArray();
+  assert.deepEqual(items.slice(0, 5), [0, 1, 2, 3, 4]);
+  assert.deepEqual(items.slice(5).sort(), ps.map((p) => p.pid).sort());
+});
+
+test("managers: the server is a process of its own, and shutdown ends it", { timeout: 20_000 }, async () => {
+  const manager = await Manager();
+  assert.equal(manager.process.isAlive(), true);
+  assert.match(manager.process.name, /^SyncManager-\d+$/);
+  assert.equal(typeof manager.process.pid, "number");
+  await manager.shutdown();
+  assert.equal(manager.process.exitCode, 0);
+  await manager.shutdown();
+});
+
+test("managers: dict methods behave as Python's dict", { timeout: 20_000 }, async () => {
+  await using manager = await Manager();
+  const d = manager.dict<string | number, number>([["a", 1]]);
+  assert.equal(await d.get("a"), 1);
+  assert.equal(await d.get("zz"), undefined);
+  assert.equal(await d.get("zz", 7), 7);
+  assert.equal(await d.has("a"), true);
+  assert.equal(await d.has(1), false);
+  assert.equal(await d.setDefault("b", 2), 2);
+  assert.equal(await d.setDefault("b", 3), 2);
+  await d.update([["c", 3], [4, 4]]);
+  assert.deepEqual(await d.keys(), ["a", "b", "c", 4]);
+  assert.deepEqual(await d.values(), [1, 2, 3, 4]);
+  assert.equal(await d.size(), 4);
+  assert.equal(await d.pop("a"), 1);
+  assert.equal(await d.pop("a", 9), 9);
+  await assert.rejects(d.pop("a"), { name: "RangeError", message: "dict.pop: no key a" });
+  assert.equal(await d.delete("b"), true);
+  assert.equal(await d.delete("b"), false);
+  await d.clear();
+  assert.equal(await d.size(), 0);
+});
+
+test("managers: list methods behave as Python's list, negative indexes included", { timeout: 20_000 }, async () => {
+  await using manager = await Manager();
+  const l = manager.list<unknown>([0, 1, 2]);
+  await l.append([3, "x"]);
+  await l.extend([4, 5]);
+  await l.insert(0, -1);
+  await l.insert(-100, -2);
+  assert.deepEqual(await l.toArray(), [-2, -1, 0, 1, 2, [3, "x"], 4, 5]);
+  assert.equal(await l.get(-1), 5);
+  assert.equal(await l.index([3, "x"]), 5);
+  assert.equal(await l.count(4), 1);
+  await l.remove([3, "x"]);
+  await l.set(-1, 50);
+  assert.equal(await l.pop(), 50);
+  assert.equal(await l.pop(0), -2);
+  await l.delete(0);
+  await l.reverse();
+  assert.deepEqual(await l.toArray(), [4, 2, 1, 0]);
+  assert.equal(await l.size(), 4);
+  await assert.rejects(l.get(4), { name: "RangeError", message: "list.get: index 4 out of range" });
+  await assert.rejects(l.remove(99), { message: "list.remove: 99 is not in the list" });
+  await l.clear();
+  await assert.rejects(l.pop(), { name: "RangeError", message: "list.pop: pop from empty list" });
+});
+
+test("managers: Namespace gets, sets and deletes attributes", { timeout: 20_000 }, async () => {
+  await using manager = await Manager();
+  const ns = manager.Namespace<{ x: number; y: string }>({ x: 1 });
+  await ns.set("y", "two");
+  assert.equal(await ns.get("x"), 1);
+  assert.deepEqual(await ns.toObject(), { x: 1, y: "two" });
+  await ns.delete("x");
+  assert.equal(await ns.has("x"), false);
+  await assert.rejects(ns.get("x"), { message: "'Namespace' object has no attribute 'x'" });
+});
+
+test("managers: a proxy travels on from a child to a grandchild", { timeout: 30_000 }, async () => {
+  await using manager = await Manager();
+  const l = manager.list<string>();
+  assert.equal(await run("relay", [l]), 0);
+  const names = await l.toArray();
+  assert.equal(names.length, 1);
+  assert.match(names[0], /^Process-\d+:1$/);
+});
+
+test("managers: Lock, Event, Queue, Value and Array from a manager work across processes", { timeout: 20_000 }, async () => {
+  await using manager = await Manager();
+  const lock = manager.Lock();
+  assert.equal(await lock.acquire(), true);
+  lock.release();
+  const event = manager.Event();
+  event.set();
+  assert.equal(event.isSet(), true);
+  const q = manager.Queue<number>();
+  q.put(3);
+  assert.equal(await q.get(), 3);
+  assert.equal(manager.Value("i", 7).value, 7);
+  assert.deepEqual(manager.Array("i", [1, 2]).toArray(), [1, 2]);
+  assert.ok(manager.RLock() instanceof RLock);
+  assert.equal(manager.Semaphore(2).getValue(), 2);
+  assert.ok(manager.BoundedSemaphore() instanceof BoundedSemaphore);
+  assert.ok(manager.Condition() instanceof Condition);
+  assert.equal(manager.Barrier(2).parties, 2);
+  assert.ok(manager.JoinableQueue() instanceof JoinableQueue);
+});
+
+test("managers: bad input gets a clear error, never a hang", { timeout: 20_000 }, async () => {
+  await using manager = await Manager();
+  const d = manager.dict();
+  await assert.rejects(d.callMethod("frobnicate"), { name: "TypeError", message: "a dict proxy has no method 'frobnicate'" });
+  await assert.rejects(d.set("f", () => 1), {
+    name: "TypeError",
+    message: /^dict\.set\(\) args\[1\] is a function \(anonymous\), which cannot be sent/,
+  });
+  assert.throws(() => manager.list([Symbol("s")]), { name: "TypeError", message: /manager\.list\(\) initial value\[0\] is a symbol/ });
+  await d.set("ok", 1);
+  assert.equal(await d.get("ok"), 1, "the proxy still works after refused calls");
+});
+
+test("managers: calls after shutdown, and calls pending when the server dies, reject at once", { timeout: 20_000 }, async () => {
+  const manager = await Manager();
+  const d = manager.dict();
+  await d.set("a", 1);
+  await manager.shutdown();
+  const started = performance.now();
+  await assert.rejects(d.get("a"), { message: "the manager has been shut down" });
+  assert.throws(() => manager.dict(), { message: "manager.dict(): the manager has been shut down" });
+  assert.ok(performance.now() - started < 1_000);
+
+  const other = await Manager();
+  const l = other.list();
+  await l.append(1);
+  const calls = Array.from({ length: 50 }, (_, i) => l.append(i));
+  other.process.kill();
+  const outcomes = await Promise.allSettled(calls);
+  await other.process.join(5_000);
+  const failed = outcomes.filter((o) => o.status === "rejected");
+  for (const o of failed) assert.match(String(o.reason), /the manager's server process \(pid \d+\) has ended/);
+  await assert.rejects(l.size(), { message: `the manager's server process (pid ${other.process.pid}) has ended` });
+  await other.shutdown();
+});
