@@ -69,6 +69,7 @@ export { Condition } from "./src/condition.ts";
 export { Event } from "./src/event.ts";
 export { Barrier, type BarrierOptions } from "./src/barrier.ts";
 export {
+  type InputOf,
   type ItemOf,
   type LockOption,
   RawArray,
@@ -78,6 +79,8 @@ export {
   Value,
   type ViewOf,
 } from "./src/sharedctypes.ts";
+export { SharedMemory, type SharedMemoryOptions } from "./src/shared_memory.ts";
+export { ShareableList, type ShareableItem } from "./src/shareable_list.ts";
 export {
   type ApplyAsyncOptions,
   AsyncResult,
