@@ -1,0 +1,49 @@
+/**
+ * Manager: dict set+get round trips made from a child process, beside Python
+ * 3.11's Manager doing the same (bench/python/manager.py).
+ */
+import { execFileSync } from "node:child_process";
+import { type DictProxy, Manager, Process, Value } from "../mod.ts";
+
+const N = 5_000;
+const REPS = 5;
+
+/** In the child: `N` set+get pairs after one warm-up call; the seconds taken go into `seconds`. */
+export async function hammer(d: DictProxy<string, number>, seconds: Value<"d">): Promise<void> {
+  await d.set("warm", 0);
+  const t0 = performance.now();
+  for (let i = 0; i < N; i++) {
+    await d.set(`k${i % 100}`, i);
+    if ((await d.get(`k${i % 100}`)) !== i) throw new Error("the manager dict lost a write");
+  }
+  seconds.value = (performance.now() - t0) / 1_000;
+}
+
+if (import.meta.main) {
+  const samples: number[] = [];
+  {
+    await using manager = await Manager();
+    const d = manager.dict<string, number>();
+    for (let rep = 0; rep < REPS; rep++) {
+      const seconds = new Value("d", 0);
+      const child = new Process({ target: hammer, args: [d, seconds] });
+      child.start();
+      await child.join();
+      if (child.exitCode !== 0) throw new Error(`the child failed with exit code ${child.exitCode}`);
+      samples.push(seconds.value);
+    }
+  }
+  const median = samples.sort((a, b) => a - b)[Math.floor(REPS / 2)];
+  const python = JSON.parse(
+    execFileSync("python3", [new URL("./python/manager.py", import.meta.url).pathname], { encoding: "utf8" })
+      .split("\n").find((line) => line.startsWith("{"))!,
+  ) as { figures: { name: string; value: number }[] };
+  console.log(JSON.stringify({
+    area: "managers",
+    name: "dict set+get round trips from a child",
+    unit: "pairs/s",
+    better: "higher",
+    ours: Math.round(N / median),
+    against: { "python 3.11 Manager": python.figures.find((f) => f.name === "manager_dict_set_get")!.value },
+  }));
+}
