@@ -450,20 +450,25 @@ function stop(process: Process, signal: number): void {
   void state.ended.promise.then(() => clearTimeout(grace));
 }
 
-function mainProcess(): Process {
-  const main = Object.create(Process.prototype) as Process;
-  states.set(main, {
-    name: "MainProcess",
-    daemon: false,
-    pid: adapter.pid,
-    identity: [],
+/** The state of the process this thread runs: started, and already loaded. */
+function ownState(name: string, daemon: boolean, pid: number, identity: number[]): State {
+  return {
+    name,
+    daemon,
+    pid,
+    identity,
     args: [],
     started: true,
     closed: false,
     exitCode: null,
     loaded: true,
     ended: Promise.withResolvers<void>(),
-  });
+  };
+}
+
+function mainProcess(): Process {
+  const main = Object.create(Process.prototype) as Process;
+  states.set(main, ownState("MainProcess", false, adapter.pid, []));
   return main;
 }
 
@@ -566,18 +571,7 @@ export function serveChild(): void {
 }
 
 async function runChild(boot: Bootstrap): Promise<never> {
-  const state: State = {
-    name: boot.name,
-    daemon: boot.daemon,
-    pid: boot.pid,
-    identity: boot.identity,
-    args: [],
-    started: true,
-    closed: false,
-    exitCode: null,
-    loaded: true,
-    ended: Promise.withResolvers<void>(),
-  };
+  const state = ownState(boot.name, boot.daemon, boot.pid, boot.identity);
   self.parent = boot.parent;
   self.pids = boot.pids;
   for (const [key, value] of Object.entries(boot.inherited)) inherited.get(key)?.set(value);
