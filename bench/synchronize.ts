@@ -150,7 +150,7 @@ if (import.meta.main) {
   const raw = await atomicsLock();
   const rawOf = (name: string) => raw.figures.find((f) => f.name === name)!.value;
   const py = python();
-  const pyAgainst = (name: string) => (name in py ? { "Python 3.11": py[name] } : {});
+  const pyAgainst = (name: string): Record<string, number> => (name in py ? { "Python 3.11": py[name] } : {});
   const row = (name: string, ours: number, against: Record<string, number>, notes?: string) =>
     console.log(JSON.stringify({
       area: "synchronize",
