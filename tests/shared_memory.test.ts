@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Event, Process, ShareableList, SharedMemory } from "../mod.ts";
+import { Event, Process, RawValue, ShareableList, SharedMemory } from "../mod.ts";
 import { checkNoLeaks } from "./leaks.ts";
 
 checkNoLeaks();
@@ -111,6 +111,15 @@ test("shareable list: items of every type round-trip, a child edits them by name
   assert.equal(list.count(null), 2);
   assert.equal(list.index(true), 3);
   assert.throws(() => list.index("absent"), /is not in the list/);
+  list.shm.unlink();
+});
+
+test("shareable list: a list and a RawValue sent in args are shared with the child", { timeout: 20_000 }, async () => {
+  using list = new ShareableList([1, 2.5, -3]);
+  const flag = new RawValue("B", 0);
+  await run("doubleList", list, flag);
+  assert.deepEqual(list.toArray(), [2, 5, -6]);
+  assert.equal(flag.value, 1);
   list.shm.unlink();
 });
 

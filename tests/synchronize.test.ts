@@ -156,6 +156,11 @@ test("lock: every async wait works on the fallback without Atomics.waitAsync", {
     cond.release();
     await joinAll(raiser);
 
+    const sem = new Semaphore(0);
+    const releaser = start("releaseLater", sem, 30);
+    assert.equal(await sem.acquire(10_000), true);
+    await joinAll(releaser);
+
     const barrier = new Barrier(2);
     const slots = new SharedArray("i", 1);
     const partner = start("party", barrier, slots, 0);
@@ -261,6 +266,15 @@ test("semaphore: bad values throw, acquire counts down, BoundedSemaphore refuses
   await bounded.acquire();
   bounded.release();
   assert.equal(String(bounded), "<BoundedSemaphore(value=2, maxvalue=2)>");
+});
+
+test("semaphore: a BoundedSemaphore sent to a child keeps its bound there", { timeout: 20_000 }, async () => {
+  const sem = new BoundedSemaphore(1);
+  await sem.acquire();
+  const result = new Value("i", 0);
+  await joinAll(start("releaseTwice", sem, result));
+  assert.equal(result.value, 1);
+  assert.equal(sem.getValue(), 1);
 });
 
 test(
