@@ -348,7 +348,7 @@ class Reader {
         return this.keep(this.bytesCopy());
       case T.view: {
         const type = views[this.bytes[this.at++]];
-        return this.keep(new type(this.bytesCopy()));
+        return this.keep(new (type as new (buffer: ArrayBuffer) => ArrayBufferView)(this.bytesCopy()));
       }
       case T.error: {
         const index = this.refs.push(undefined) - 1;

@@ -171,7 +171,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#checkOpen("get");
     const wait = readOptions(options, "Queue.get");
     const signal = wait.signal ? AbortSignal.any([wait.signal, this.#closing.signal]) : this.#closing.signal;
-    return this.#ring.run(this.#ring.receive(noEnd), { timeout: wait.timeout, signal }).then((bytes) => {
+    return this.#ring.run(this.#ring.receive<never>(noEnd), { timeout: wait.timeout, signal }).then((bytes) => {
       if (bytes === TIMED_OUT) throw new Empty();
       return unpickle(bytes) as T;
     });
@@ -186,7 +186,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#checkOpen("getNowait");
     // A streamed item not yet complete must not be waited for here.
     if (this.#ring.items() === 0) throw new Empty();
-    const bytes = this.#ring.runSync(this.#ring.receive(noEnd), 0, "Queue.getNowait");
+    const bytes = this.#ring.runSync(this.#ring.receive<never>(noEnd), 0, "Queue.getNowait");
     if (bytes === TIMED_OUT) throw new Empty();
     return unpickle(bytes) as T;
   }
@@ -200,7 +200,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   getSync(options?: QueueWaitOptions): T {
     this.#checkOpen("getSync");
     const wait = readOptions(options, "Queue.getSync");
-    const bytes = this.#ring.runSync(this.#ring.receive(noEnd), wait.timeout, "Queue.getSync");
+    const bytes = this.#ring.runSync(this.#ring.receive<never>(noEnd), wait.timeout, "Queue.getSync");
     if (bytes === TIMED_OUT) throw new Empty();
     return unpickle(bytes) as T;
   }

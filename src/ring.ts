@@ -20,9 +20,10 @@
  * Faults: the write and read locks hold the pid of their holder. A process
  * that ended while holding one (terminated mid-`put`) is detected with
  * `hasEnded`, and the next process takes the lock over: a writer that died
- * before publishing left nothing visible; one that died in the middle of a
- * streamed message gets an `ABORT` chunk written after it, and readers drop
- * the part they hold. A reader that died in the middle of a streamed message
+ * before publishing left nothing visible; the part of a streamed message
+ * that a dead writer left is taken back if no reader has begun it, and
+ * otherwise ended by an `ABORT` chunk, so the reader drops it. A reader that
+ * died in the middle of a streamed message
  * took that one message with it: the next reader skips its remaining chunks.
  *
  * @module
@@ -48,7 +49,9 @@ const LOCK_SLEEPERS = 9;
 /** Open handles of the sending and the receiving end, for a Connection's end-of-file. */
 const SENDERS = 10;
 const RECEIVERS = 11;
-const CELLS = 12;
+/** Where the streamed message being written began (its first chunk's `tail`). */
+const MESSAGE_START = 12;
+const CELLS = 13;
 
 const MORE = 1;
 const ABORT = 2;
@@ -161,6 +164,7 @@ export class Ring {
   /** Writes a message bigger than the ring, chunk by chunk, as readers make room. */
   *#stream(message: Uint8Array): Steps<void> {
     const cells = this.cells;
+    Atomics.store(cells, MESSAGE_START, Atomics.load(cells, TAIL));
     Atomics.store(cells, WRITING, 1);
     let offset = 0;
     while (offset < message.length) {
@@ -316,6 +320,16 @@ export class Ring {
     const cells = this.cells;
     if (lock === READ_LOCK) return Atomics.load(cells, READING) === 1;
     if (Atomics.load(cells, WRITING) === 0) return false;
+    // No reader has begun the dead writer's message: take it back, so it does not fill the ring until one comes.
+    if (Atomics.compareExchange(cells, READ_LOCK, 0, currentProcess().pid!) === 0) {
+      const unread = Atomics.load(cells, READING) === 0;
+      if (unread) {
+        Atomics.store(cells, TAIL, Atomics.load(cells, MESSAGE_START));
+        Atomics.store(cells, WRITING, 0);
+      }
+      this.#unlock(READ_LOCK);
+      if (unread) return false;
+    }
     for (;;) {
       const head = Atomics.load(cells, HEAD);
       if (this.capacity - ((Atomics.load(cells, TAIL) - head) >>> 0) >= 4) break;
