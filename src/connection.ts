@@ -19,7 +19,7 @@ import { pickle, unpickle } from "./pickle.ts";
 import { beforeChildExit } from "./process.ts";
 import { reduce, type Reduction, registerKind } from "./reduction.ts";
 import { Ring, TIMED_OUT } from "./ring.ts";
-import { readWait, type WaitOptions } from "./wait.ts";
+import { assertMayBlock, readWait, type WaitOptions } from "./wait.ts";
 
 interface ConnectionState {
   /** The ring this end reads from, if readable. */
@@ -120,8 +120,8 @@ export class Connection<T = unknown> {
    *
    * @throws {EOFError} (as a rejection) when nothing is left and the other end is closed.
    */
-  async recv(): Promise<T> {
-    return unpickle(await this.#receive("recv")) as T;
+  recv(): Promise<T> {
+    return this.#receive("recv").then((bytes) => unpickle(bytes) as T);
   }
 
   /**
@@ -131,6 +131,7 @@ export class Connection<T = unknown> {
    * @throws {Error} on the main thread, which must not block.
    */
   recvSync(): T {
+    assertMayBlock("Connection.recvSync");
     const rx = this.#readable("recvSync");
     const bytes = rx.runSync(rx.receive(endOf(rx)), Infinity, "Connection.recvSync");
     if (bytes === END || bytes === TIMED_OUT) throw new EOFError();
@@ -144,16 +145,17 @@ export class Connection<T = unknown> {
    * consumed and this end closed, as in Python.
    * @throws {EOFError} when nothing is left and the other end is closed.
    */
-  async recvBytes(maxLength?: number): Promise<Uint8Array> {
+  recvBytes(maxLength?: number): Promise<Uint8Array> {
     if (maxLength !== undefined && !(Number.isInteger(maxLength) && maxLength >= 0)) {
       throw new RangeError(`recvBytes: maxLength must be an integer >= 0, got ${String(maxLength)}`);
     }
-    const bytes = await this.#receive("recvBytes");
-    if (maxLength !== undefined && bytes.length > maxLength) {
-      this.close();
-      throw new Error(`recvBytes: the message has ${bytes.length} bytes, more than maxLength ${maxLength}`);
-    }
-    return bytes;
+    return this.#receive("recvBytes").then((bytes) => {
+      if (maxLength !== undefined && bytes.length > maxLength) {
+        this.close();
+        throw new Error(`recvBytes: the message has ${bytes.length} bytes, more than maxLength ${maxLength}`);
+      }
+      return bytes;
+    });
   }
 
   /**
@@ -162,17 +164,18 @@ export class Connection<T = unknown> {
    *
    * @throws {BufferTooShort} when it does not fit; the message is in the error's `bytes`.
    */
-  async recvBytesInto(buffer: ArrayBufferView | ArrayBuffer, offset: number = 0): Promise<number> {
+  recvBytesInto(buffer: ArrayBufferView | ArrayBuffer, offset: number = 0): Promise<number> {
     const target = ArrayBuffer.isView(buffer)
       ? new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
       : new Uint8Array(buffer);
     if (!Number.isInteger(offset) || offset < 0 || offset > target.length) {
       throw new RangeError(`recvBytesInto: offset ${offset} is outside the buffer of ${target.length} bytes`);
     }
-    const bytes = await this.#receive("recvBytesInto");
-    if (bytes.length > target.length - offset) throw new BufferTooShort(bytes);
-    target.set(bytes, offset);
-    return bytes.length;
+    return this.#receive("recvBytesInto").then((bytes) => {
+      if (bytes.length > target.length - offset) throw new BufferTooShort(bytes);
+      target.set(bytes, offset);
+      return bytes.length;
+    });
   }
 
   /**
@@ -180,10 +183,10 @@ export class Connection<T = unknown> {
    * `recv` would not wait), waiting up to `timeout` ms (default 0, as in
    * Python; `null` or `Infinity`: as long as it takes).
    */
-  async poll(timeout: WaitOptions | null = 0): Promise<boolean> {
+  poll(timeout: WaitOptions | null = 0): Promise<boolean> {
     const rx = this.#readable("poll");
     const wait = readWait(timeout, "Connection.poll");
-    return (await rx.run(rx.ready(), wait)) === true;
+    return rx.run(rx.ready(), wait).then((ready) => ready === true);
   }
 
   /** Closes this end in this process; the other end sees end-of-file once every copy of this end is closed. */
@@ -222,11 +225,13 @@ export class Connection<T = unknown> {
     return this.#feeder.post(bytes, Infinity, undefined, `Connection.${what}`).then(() => {});
   }
 
-  async #receive(what: string): Promise<Uint8Array> {
+  /** Checks at once (misuse throws synchronously), then receives. */
+  #receive(what: string): Promise<Uint8Array> {
     const rx = this.#readable(what);
-    const bytes = await rx.run(rx.receive(endOf(rx)), { timeout: Infinity });
-    if (bytes === END || bytes === TIMED_OUT) throw new EOFError();
-    return bytes;
+    return rx.run(rx.receive(endOf(rx)), { timeout: Infinity }).then((bytes) => {
+      if (bytes === END || bytes === TIMED_OUT) throw new EOFError();
+      return bytes;
+    });
   }
 
   #readable(what: string): Ring {

@@ -12,7 +12,7 @@ import { Feeder } from "./feeder.ts";
 import { pickle, unpickle } from "./pickle.ts";
 import { reduce, type Reduction, registerKind } from "./reduction.ts";
 import { Ring, TIMED_OUT } from "./ring.ts";
-import { readWait, type Wait, waitCell } from "./wait.ts";
+import { assertMayBlock, readWait, type Wait, waitCell } from "./wait.ts";
 
 /** How `put` and `get` wait: Python's `block` and `timeout`, plus an `AbortSignal`. */
 export interface QueueWaitOptions {
@@ -150,6 +150,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
    * @throws {Error} on the main thread, which must not block.
    */
   putSync(obj: T, options?: QueueWaitOptions): void {
+    assertMayBlock("Queue.putSync");
     this.#checkOpen("putSync");
     const wait = readOptions(options, "Queue.putSync");
     const bytes = pickle(obj, "Queue.putSync(obj)");
@@ -198,6 +199,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
    * @throws {Error} on the main thread, which must not block.
    */
   getSync(options?: QueueWaitOptions): T {
+    assertMayBlock("Queue.getSync");
     this.#checkOpen("getSync");
     const wait = readOptions(options, "Queue.getSync");
     const bytes = this.#ring.runSync(this.#ring.receive<never>(noEnd), wait.timeout, "Queue.getSync");
