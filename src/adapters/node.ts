@@ -6,7 +6,7 @@
  * @module
  */
 import process from "node:process";
-import { isMainThread, parentPort, Worker } from "node:worker_threads";
+import { isMainThread, parentPort, receiveMessageOnPort, Worker } from "node:worker_threads";
 import type { Adapter, ParentPort, SpawnOptions, ThreadHandle } from "./types.ts";
 
 function spawn(url: URL, options: SpawnOptions): ThreadHandle {
@@ -40,5 +40,6 @@ export function nodeAdapter(): Adapter {
       process.on("unhandledRejection", handler);
     },
     writeError: (text) => void process.stderr.write(text),
+    receiveNow: (port) => receiveMessageOnPort(port as never),
   };
 }

@@ -55,4 +55,12 @@ export interface Adapter {
   onUncaught(handler: (error: unknown) => void): void;
   /** Writes text to the program's standard error without a trailing newline. */
   writeError(text: string): void;
+  /**
+   * Takes the next message waiting on `port` at once, without the event loop,
+   * where the runtime can (Node's `receiveMessageOnPort`). An idle pool worker
+   * waits for work in `Atomics.wait` and takes its tasks with this: on Node
+   * that cuts a task's round trip from ~34 to ~12 µs. Absent where it does
+   * not pay (Deno and Bun wake a worker's event loop about as fast).
+   */
+  receiveNow?(port: MessagePort): { message: unknown } | undefined;
 }
