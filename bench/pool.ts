@@ -1,0 +1,195 @@
+/**
+ * Pool throughput and latency beside piscina and tinypool, in the same run,
+ * each with two workers:
+ *
+ * - 100,000 tiny tasks (`x => x + 1`) all in flight (`applyAsync` / `run`);
+ * - `map` of 100,000 tiny items with the default chunksize, beside piscina
+ *   and tinypool given the same work as 8 chunks (arrays in, arrays out);
+ * - one tiny task awaited at a time (latency);
+ * - a CPU-bound workload (8 tasks of a long loop) on 1 and 2 workers.
+ *
+ * Run: deno run -A bench/pool.ts | bun bench/pool.ts | node bench/pool.ts
+ * Pool workers import this module, so everything heavy is in the main block.
+ */
+import { Pool } from "../mod.ts";
+
+export function inc(x: number): number {
+  return x + 1;
+}
+
+export function spin(n: number): number {
+  let total = 0;
+  for (let i = 0; i < n; i++) total = (total + (i ^ (i >>> 3))) | 0;
+  return total;
+}
+
+const FLOOD = 100_000;
+const MAPPED = 100_000;
+const SERIAL = 2_000;
+const CPU_TASKS = 8;
+const CPU_LOOP = 200_000_000;
+const REPS = 3;
+const WORKERS = 2;
+
+/** What each contender offers: submit one task, map a list, and shut down. */
+interface Contender {
+  name: string;
+  run(x: number): Promise<number>;
+  map(items: number[]): Promise<number[]>;
+  spin(n: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+async function medianOf(measure: () => Promise<number>): Promise<number> {
+  const samples: number[] = [];
+  for (let r = 0; r < REPS; r++) samples.push(await measure());
+  return median(samples);
+}
+
+function check(got: number, want: number, what: string): void {
+  if (got !== want) throw new Error(`${what}: expected ${want}, got ${got}`);
+}
+
+async function flood(c: Contender): Promise<number> {
+  const t0 = performance.now();
+  const pending: Promise<number>[] = new Array(FLOOD);
+  for (let i = 0; i < FLOOD; i++) pending[i] = c.run(i);
+  const results = await Promise.all(pending);
+  const rate = FLOOD / ((performance.now() - t0) / 1000);
+  check(results[FLOOD - 1], FLOOD, `${c.name} flood`);
+  return rate;
+}
+
+const input = Array.from({ length: MAPPED }, (_, i) => i);
+
+async function mapped(c: Contender): Promise<number> {
+  const t0 = performance.now();
+  const results = await c.map(input);
+  const rate = MAPPED / ((performance.now() - t0) / 1000);
+  check(results[MAPPED - 1], MAPPED, `${c.name} map`);
+  return rate;
+}
+
+async function serial(c: Contender): Promise<number> {
+  const t0 = performance.now();
+  for (let i = 0; i < SERIAL; i++) check(await c.run(i), i + 1, `${c.name} serial`);
+  return (performance.now() - t0) / SERIAL * 1000;
+}
+
+async function cpu(c: Contender): Promise<number> {
+  const t0 = performance.now();
+  const results = await Promise.all(Array.from({ length: CPU_TASKS }, () => c.spin(CPU_LOOP)));
+  const seconds = (performance.now() - t0) / 1000;
+  if (new Set(results).size !== 1) throw new Error(`${c.name} cpu: results differ`);
+  return seconds;
+}
+
+function ours(workers: number): Contender {
+  const pool = new Pool(workers);
+  return {
+    name: "ours",
+    run: (x) => pool.apply(inc, [x]),
+    map: (items) => pool.map(inc, items),
+    spin: (n) => pool.apply(spin, [n]),
+    async close() {
+      pool.terminate();
+      await pool.join();
+    },
+  };
+}
+
+const filename = new URL("./pool/tasks.mjs", import.meta.url).href;
+
+/** Eight chunks, as Python's default chunksize gives for two workers. */
+function chunks(items: number[]): number[][] {
+  const size = Math.ceil(items.length / (WORKERS * 4));
+  const out: number[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+interface RunPool {
+  run(task: unknown, options?: { name?: string }): Promise<unknown>;
+  destroy(): Promise<void>;
+}
+
+function library(name: string, pool: RunPool): Contender {
+  return {
+    name,
+    run: (x) => pool.run(x) as Promise<number>,
+    map: async (items) => (await Promise.all(chunks(items).map((c) => pool.run(c, { name: "incChunk" })))).flat() as number[],
+    spin: (n) => pool.run(n, { name: "spin" }) as Promise<number>,
+    close: () => pool.destroy(),
+  };
+}
+
+async function piscina(workers: number): Promise<Contender> {
+  const { Piscina } = await import("piscina");
+  return library("piscina", new Piscina({ filename, minThreads: workers, maxThreads: workers }) as unknown as RunPool);
+}
+
+async function tinypool(workers: number): Promise<Contender> {
+  const { Tinypool } = await import("tinypool");
+  return library("tinypool", new Tinypool({ filename, minThreads: workers, maxThreads: workers }) as unknown as RunPool);
+}
+
+/** Workers are started and warm before anything is timed. */
+async function warm(c: Contender): Promise<void> {
+  await Promise.all(Array.from({ length: 200 }, (_, i) => c.run(i)));
+  await c.map(input.slice(0, 1_000));
+  await c.spin(1_000);
+}
+
+interface Figures {
+  flood: number;
+  map: number;
+  serial: number;
+  cpu2: number;
+  cpu1: number;
+}
+
+async function measure(make: (workers: number) => Contender | Promise<Contender>): Promise<Figures> {
+  const two = await make(WORKERS);
+  let figures: Omit<Figures, "cpu1">;
+  try {
+    await warm(two);
+    figures = {
+      flood: await medianOf(() => flood(two)),
+      map: await medianOf(() => mapped(two)),
+      serial: await medianOf(() => serial(two)),
+      cpu2: await medianOf(() => cpu(two)),
+    };
+  } finally {
+    await two.close();
+  }
+  const one = await make(1);
+  try {
+    await warm(one);
+    return { ...figures, cpu1: await medianOf(() => cpu(one)) };
+  } finally {
+    await one.close();
+  }
+}
+
+const runtime = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
+
+if (import.meta.main) {
+  const mine = await measure(ours);
+  const others = { [`piscina (${runtime})`]: await measure(piscina), [`tinypool (${runtime})`]: await measure(tinypool) };
+  const row = (name: string, unit: string, better: "higher" | "lower", pick: (f: Figures) => number, digits = 0) => {
+    const round = (x: number) => Math.round(x * 10 ** digits) / 10 ** digits;
+    const against = Object.fromEntries(Object.entries(others).map(([who, f]) => [who, round(pick(f))]));
+    console.log(JSON.stringify({ area: "pool", name, unit, better, ours: round(pick(mine)), against }));
+  };
+  row("100k tiny tasks in flight (applyAsync)", "tasks/s", "higher", (f) => f.flood);
+  row("map of 100k tiny items, default chunksize (others: the same 8 chunks)", "items/s", "higher", (f) => f.map);
+  row("one tiny task at a time (latency)", "us", "lower", (f) => f.serial, 1);
+  row(`CPU-bound, ${CPU_TASKS} tasks on 2 workers`, "s", "lower", (f) => f.cpu2, 3);
+  row("CPU-bound speed-up from 1 to 2 workers", "x", "higher", (f) => f.cpu1 / f.cpu2, 2);
+}
