@@ -222,12 +222,14 @@ export class Connection<T = unknown> {
     this.#checkOpen(what);
     if (!this.#feeder) throw new Error(`${what}: this end of a one-way Pipe can only receive`);
     if (this.#tx!.receivers() === 0) throw new Error(`${what}: the other end of the pipe is closed (broken pipe)`);
-    return this.#feeder.post(bytes, Infinity, undefined, `Connection.${what}`).then(() => {});
+    return this.#feeder.post(bytes, Infinity, undefined).then(() => {});
   }
 
   /** Checks at once (misuse throws synchronously), then receives. */
   #receive(what: string): Promise<Uint8Array> {
     const rx = this.#readable(what);
+    const ready = rx.tryReceive();
+    if (ready) return Promise.resolve(ready);
     return rx.run(rx.receive(endOf(rx)), { timeout: Infinity }).then((bytes) => {
       if (bytes === END || bytes === TIMED_OUT) throw new EOFError();
       return bytes;

@@ -46,20 +46,19 @@ export class Feeder {
     return this.#pending.length;
   }
 
-  /** Writes `bytes` now if nothing waits before it and the ring has room; never waits. */
-  tryNow(bytes: Uint8Array, what: string): boolean {
-    // A message bigger than the ring is streamed, which may wait: never here.
-    if (this.#pending.length || 4 + bytes.length > this.ring.capacity) return false;
-    return this.ring.runSync(this.ring.send(bytes, this.limit), 0, what) !== TIMED_OUT;
+  /** Writes `bytes` now if nothing waits before it, the write lock is free and the ring has room; never waits. */
+  tryNow(bytes: Uint8Array): boolean {
+    return this.#pending.length === 0 && this.ring.trySend(bytes, this.limit);
   }
 
   /**
    * Sends `bytes` after everything this process sent before; resolves
-   * `false` if `timeout` ms pass first (then nothing was sent).
+   * `false` if `timeout` ms pass first (then nothing was sent). `bytes` may
+   * be reused by the caller afterwards: what must wait is copied.
    */
-  post(bytes: Uint8Array, timeout: number, signal: AbortSignal | undefined, what: string): Promise<boolean> {
-    if (!signal?.aborted && this.tryNow(bytes, what)) return Promise.resolve(true);
-    const entry: Entry = { bytes, end: deadline(timeout), signal, settle: Promise.withResolvers<boolean>() };
+  post(bytes: Uint8Array, timeout: number, signal: AbortSignal | undefined): Promise<boolean> {
+    if (!signal?.aborted && this.tryNow(bytes)) return Promise.resolve(true);
+    const entry: Entry = { bytes: bytes.slice(), end: deadline(timeout), signal, settle: Promise.withResolvers<boolean>() };
     this.#pending.push(entry);
     unflushed.add(this);
     if (!this.#pumping) void this.#pump();

@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { dump, load } from "./reduction.ts";
+import { dump, load, reduce, type Reducible } from "./reduction.ts";
 
 const Tag = {
   undefined: 0,
@@ -66,18 +66,28 @@ const MARK = "@mp/reduced";
 /** Why a value cannot become bytes; `pickle` turns it into a message with the value's path. */
 class Unpicklable extends Error {}
 
+/** Thrown on meeting an object of this library: the value must go through `dump` first. */
+const REDUCIBLE = Symbol("reducible");
+
+/** Where a float's 8 bytes are gathered, in the host's byte order (both ends run on the same machine). */
+const scratchFloat = new Float64Array(1);
+const scratchBytes = new Uint8Array(scratchFloat.buffer);
+
 /** The encoder's scratch space, reused: callers copy the result before the next call. */
 let out = new Uint8Array(4096);
-let outView = new DataView(out.buffer);
 let at = 0;
-let seen = new Map<object, number>();
+const seen = new Map<object, number>();
 
 function reserve(n: number): void {
   if (at + n <= out.length) return;
   const bigger = new Uint8Array(Math.max(out.length * 2, at + n));
   bigger.set(out.subarray(0, at));
   out = bigger;
-  outView = new DataView(out.buffer);
+}
+
+function writeFloat(x: number): void {
+  scratchFloat[0] = x;
+  for (let i = 0; i < 8; i++) out[at++] = scratchBytes[i];
 }
 
 function writeSize(n: number): void {
@@ -142,12 +152,13 @@ function write(value: unknown): void {
     case "number":
       if ((value | 0) === value && !Object.is(value, -0)) {
         out[at++] = T.int;
-        outView.setInt32(at, value, true);
-        at += 4;
+        out[at++] = value;
+        out[at++] = value >> 8;
+        out[at++] = value >> 16;
+        out[at++] = value >> 24;
       } else {
         out[at++] = T.float;
-        outView.setFloat64(at, value, true);
-        at += 8;
+        writeFloat(value);
       }
       return;
     case "string":
@@ -204,8 +215,7 @@ function writeObject(value: object): void {
     for (const v of value) write(v);
   } else if (value instanceof Date) {
     out[at++] = T.date;
-    outView.setFloat64(at, value.getTime(), true);
-    at += 8;
+    writeFloat(value.getTime());
   } else if (value instanceof RegExp) {
     out[at++] = T.regexp;
     writeString(value.source);
@@ -226,6 +236,8 @@ function writeObject(value: object): void {
     writeString(value.message);
     write(value.stack);
     write("cause" in value ? [value.cause] : []);
+  } else if (typeof (value as Partial<Reducible>)[reduce] === "function") {
+    throw REDUCIBLE;
   } else if (value instanceof Number || value instanceof String || value instanceof Boolean || value instanceof BigInt) {
     out[at++] = T.boxed;
     write(value.valueOf());
@@ -236,15 +248,19 @@ function writeObject(value: object): void {
   }
 }
 
+
 /** Reads back what {@linkcode write} wrote. */
 class Reader {
   at = 0;
   refs: unknown[] = [];
   bytes: Uint8Array;
-  view: DataView;
   constructor(bytes: Uint8Array) {
     this.bytes = bytes;
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  float(): number {
+    for (let i = 0; i < 8; i++) scratchBytes[i] = this.bytes[this.at++];
+    return scratchFloat[0];
   }
 
   size(): number {
@@ -293,12 +309,13 @@ class Reader {
         return false;
       case T.true:
         return true;
-      case T.int:
-        this.at += 4;
-        return this.view.getInt32(this.at - 4, true);
+      case T.int: {
+        const b = this.bytes;
+        const at = (this.at += 4);
+        return b[at - 4] | (b[at - 3] << 8) | (b[at - 2] << 16) | (b[at - 1] << 24);
+      }
       case T.float:
-        this.at += 8;
-        return this.view.getFloat64(this.at - 8, true);
+        return this.float();
       case T.string:
         return this.string();
       case T.bigint:
@@ -334,10 +351,8 @@ class Reader {
         for (let i = this.size(); i > 0; i--) set.add(this.value());
         return set;
       }
-      case T.date: {
-        this.at += 8;
-        return this.keep(new Date(this.view.getFloat64(this.at - 8, true)));
-      }
+      case T.date:
+        return this.keep(new Date(this.float()));
       case T.regexp: {
         const index = this.refs.push(undefined) - 1;
         const regexp = new RegExp(this.string(), this.string());
@@ -381,7 +396,7 @@ class Reader {
 /** Where in `value` the first thing that cannot become bytes is, for the error message. */
 function locate(value: unknown, path: string, visited: Set<object>): string | undefined {
   try {
-    seen = new Map();
+    seen.clear();
     at = 0;
     write(value);
     return undefined;
@@ -405,24 +420,40 @@ function locate(value: unknown, path: string, visited: Set<object>): string | un
   }
 }
 
+/** Encodes `data` after a flag byte saying whether it holds reduction markers. */
+function encode(data: unknown, reduced: boolean): Uint8Array {
+  at = 0;
+  seen.clear();
+  try {
+    out[at++] = reduced ? 1 : 0;
+    write(data);
+    return out.subarray(0, at);
+  } finally {
+    seen.clear();
+  }
+}
+
 /**
  * Turns `value` into bytes, replacing this library's objects by their
- * reductions first. The result is a fresh copy.
+ * reductions. The result is a view of scratch space, valid until the next
+ * call: copy it to keep it.
  *
  * @throws {TypeError} naming the path of what cannot be sent (`what` is the
  * path of `value` itself, such as `put(item)`).
  */
 export function pickle(value: unknown, what: string): Uint8Array {
+  try {
+    return encode(value, false);
+  } catch (error) {
+    if (error !== REDUCIBLE && !(error instanceof Unpicklable)) throw error;
+  }
+  // The slow path names what fails: dump() names functions and class instances.
   const dumped = dump(value, what);
   if (dumped.transfer.length) {
     throw new TypeError(`${what} holds an object that must be transferred (a MessagePort), which cannot be sent as bytes`);
   }
-  at = 0;
-  seen = new Map();
   try {
-    out[at++] = dumped.reduced ? 1 : 0;
-    write(dumped.data);
-    return out.slice(0, at);
+    return encode(dumped.data, dumped.reduced);
   } catch (error) {
     if (!(error instanceof Unpicklable)) throw error;
     const where = locate(dumped.data, what, new Set()) ?? `${what} ${error.message}`;
@@ -431,8 +462,6 @@ export function pickle(value: unknown, what: string): Uint8Array {
         "this library's shared objects (Queue, Lock, Value …) and SharedArrayBuffers are shared with a process " +
         "by passing them in its args, as Python shares them only through inheritance",
     );
-  } finally {
-    seen = new Map();
   }
 }
 

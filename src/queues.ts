@@ -116,7 +116,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     const bytes = pickle(obj, "Queue.put(obj)");
     const timeout = this.#maxsize ? wait.timeout : Infinity;
     this.#countTask(1);
-    return this.#feeder.post(bytes, timeout, wait.signal, "Queue.put").then(
+    return this.#feeder.post(bytes, timeout, wait.signal).then(
       (sent) => {
         if (!sent) throw (this.#countTask(-1), new Full());
       },
@@ -137,9 +137,9 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#checkOpen("putNowait");
     const bytes = pickle(obj, "Queue.putNowait(obj)");
     this.#countTask(1);
-    if (this.#feeder.tryNow(bytes, "Queue.putNowait")) return;
+    if (this.#feeder.tryNow(bytes)) return;
     if (this.#maxsize) throw (this.#countTask(-1), new Full());
-    void this.#feeder.post(bytes, Infinity, undefined, "Queue.putNowait");
+    void this.#feeder.post(bytes, Infinity, undefined);
   }
 
   /**
@@ -171,6 +171,8 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   get(options?: QueueWaitOptions): Promise<T> {
     this.#checkOpen("get");
     const wait = readOptions(options, "Queue.get");
+    const ready = wait.signal?.aborted ? undefined : this.#ring.tryReceive();
+    if (ready) return Promise.resolve(unpickle(ready) as T);
     const signal = wait.signal ? AbortSignal.any([wait.signal, this.#closing.signal]) : this.#closing.signal;
     return this.#ring.run(this.#ring.receive<never>(noEnd), { timeout: wait.timeout, signal }).then((bytes) => {
       if (bytes === TIMED_OUT) throw new Empty();
@@ -187,7 +189,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#checkOpen("getNowait");
     // A streamed item not yet complete must not be waited for here.
     if (this.#ring.items() === 0) throw new Empty();
-    const bytes = this.#ring.runSync(this.#ring.receive<never>(noEnd), 0, "Queue.getNowait");
+    const bytes = this.#ring.tryReceive() ?? this.#ring.runSync(this.#ring.receive<never>(noEnd), 0, "Queue.getNowait");
     if (bytes === TIMED_OUT) throw new Empty();
     return unpickle(bytes) as T;
   }
@@ -202,7 +204,8 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     assertMayBlock("Queue.getSync");
     this.#checkOpen("getSync");
     const wait = readOptions(options, "Queue.getSync");
-    const bytes = this.#ring.runSync(this.#ring.receive<never>(noEnd), wait.timeout, "Queue.getSync");
+    const bytes = this.#ring.tryReceive() ??
+      this.#ring.runSync(this.#ring.receive<never>(noEnd), wait.timeout, "Queue.getSync");
     if (bytes === TIMED_OUT) throw new Empty();
     return unpickle(bytes) as T;
   }

@@ -140,22 +140,45 @@ export class Ring {
     return Atomics.load(this.cells, RECEIVERS);
   }
 
+  /**
+   * Sends a message that fits in the ring if the write lock is free and
+   * there is room (and fewer than `limit` items): the common case, done
+   * without the machinery of {@linkcode send}.
+   */
+  trySend(message: Uint8Array, limit: number): boolean {
+    if (4 + message.length > this.capacity) return false;
+    if (Atomics.compareExchange(this.cells, WRITE_LOCK, 0, currentProcess().pid!) !== 0) return false;
+    const sent = this.#sendLocked(message, limit);
+    this.#unlock(WRITE_LOCK);
+    return sent;
+  }
+
+  /** Holding the write lock: writes a message that fits if there is room; else notes the head to wait on. */
+  #sendLocked(message: Uint8Array, limit: number): boolean {
+    const cells = this.cells;
+    const head = (this.#seenHead = Atomics.load(cells, HEAD));
+    if (limit !== 0 && Atomics.load(cells, ITEMS) >= limit) return false;
+    if (4 + pad(message.length) > this.capacity - ((Atomics.load(cells, TAIL) - head) >>> 0)) return false;
+    this.#writeChunk(message, 0, message.length, 0);
+    Atomics.add(cells, ITEMS, 1);
+    return true;
+  }
+
+  #seenHead = 0;
+
   /** The steps of sending one message; waits while `items() >= limit` (0: no limit) before it starts. */
   *send(message: Uint8Array, limit: number): Steps<void> {
     const cells = this.cells;
-    const whole = 4 + pad(message.length);
     for (;;) {
       yield* this.#lock(WRITE_LOCK);
-      const head = Atomics.load(cells, HEAD);
-      const used = (Atomics.load(cells, TAIL) - head) >>> 0;
-      const roomy = limit === 0 || Atomics.load(cells, ITEMS) < limit;
-      if (roomy && whole <= this.capacity - used) {
-        this.#writeChunk(message, 0, message.length, 0);
-        Atomics.add(cells, ITEMS, 1);
+      if (4 + message.length > this.capacity) {
+        this.#seenHead = Atomics.load(cells, HEAD);
+        if (limit === 0 || Atomics.load(cells, ITEMS) < limit) return yield* this.#stream(message);
+      } else if (this.#sendLocked(message, limit)) {
         this.#unlock(WRITE_LOCK);
         return;
       }
-      if (roomy && whole > this.capacity) return yield* this.#stream(message);
+      const head = this.#seenHead;
       this.#unlock(WRITE_LOCK);
       yield { cell: HEAD, expected: head, sleepers: SPACE_SLEEPERS, firm: false };
     }
@@ -195,6 +218,29 @@ export class Ring {
     if (first < size) this.bytes.set(message.subarray(offset + first, offset + size), 0);
     Atomics.store(this.cells, TAIL, (tail + 4 + pad(size)) | 0);
     if (Atomics.load(this.cells, DATA_SLEEPERS) > 0) Atomics.notify(this.cells, TAIL);
+  }
+
+  /**
+   * Receives the next message if it is a single chunk and the read lock is
+   * free: the common case, done without the machinery of {@linkcode receive}.
+   */
+  tryReceive(): Uint8Array | undefined {
+    const cells = this.cells;
+    if (!this.hasData()) return undefined;
+    if (Atomics.compareExchange(cells, READ_LOCK, 0, currentProcess().pid!) !== 0) return undefined;
+    // Read under the lock: another reader may have taken the message seen before.
+    const head = Atomics.load(cells, HEAD);
+    let message: Uint8Array | undefined;
+    const at = head & this.#mask;
+    const header = this.#words[at >> 2];
+    // A streamed message, or one a dead reader began: left to receive().
+    if (head !== Atomics.load(cells, TAIL) && (header & (MORE | ABORT)) === 0 && Atomics.load(cells, READING) === 0) {
+      message = this.#readChunk(at, header >>> 2);
+      Atomics.sub(cells, ITEMS, 1);
+      this.#advance((head + 4 + pad(header >>> 2)) | 0);
+    }
+    this.#unlock(READ_LOCK);
+    return message;
   }
 
   /**
