@@ -317,10 +317,9 @@ test(
     while (got.length < 500) got.push(await q.get({ timeout: 10_000 }));
     p.kill();
     await p.join(10_000);
-    for (let item = q.getNowait();;) {
-      got.push(item);
+    for (;;) {
       try {
-        item = await q.get({ timeout: 200 });
+        got.push(await q.get({ timeout: 200 }));
       } catch (error) {
         if (error instanceof Empty) break;
         throw error;
