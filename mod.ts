@@ -24,6 +24,12 @@
  *
  * @module
  */
+import { locateLibrary } from "./src/process.ts";
+
+// A child starts by importing this module, from the URL it has here: this
+// file, its JavaScript twin, or an app bundle that contains it.
+locateLibrary(import.meta.url);
+
 export {
   activeChildren,
   currentProcess,

@@ -10,7 +10,39 @@ import { dump, type Dumped, load } from "./reduction.ts";
 import { callerModule, describeTarget, moduleSpecifier, resolveClass, resolveTarget, type TargetSpec } from "./spawn.ts";
 import { readWait, type WaitOptions, within } from "./wait.ts";
 
-const workerEntry = new URL("./worker.ts", import.meta.url);
+/**
+ * The module that holds the whole library, as `mod.ts` records it: `mod.ts`
+ * itself, the JavaScript twin JSR serves to Node and Bun, or the one file of
+ * an app bundle. A child imports it (and then its target's module, which
+ * imports the same URL), so a child holds exactly one copy of the library.
+ */
+let library: string | undefined;
+let entry: URL | undefined;
+
+/** Called by `mod.ts` with its own URL. */
+export function locateLibrary(url: string): void {
+  library ??= url;
+}
+
+const childFlag = Symbol.for("@mp/multiprocessing.child");
+
+/**
+ * Every worker starts from a two-statement data: module rather than a file of
+ * ours: no file has to survive bundling or transpiling, and a bundled app's
+ * child loads that same bundle. Not awaited, so the entry is no async module
+ * (see {@linkcode stop}).
+ */
+function workerEntry(): URL {
+  if (!library) throw new Error("the library was not loaded through its main module (mod.ts)");
+  entry ??= new URL(
+    `data:text/javascript,${
+      encodeURIComponent(
+        `globalThis[Symbol.for(${JSON.stringify(childFlag.description)})] = true; import(${JSON.stringify(library)});`,
+      )
+    }`,
+  );
+  return entry;
+}
 
 // deno-lint-ignore no-explicit-any
 type AnyFunction = (...args: any[]) => unknown;
@@ -247,7 +279,7 @@ export class Process {
       fields: { data: fields.data, reduced: fields.reduced },
       inherited: Object.fromEntries([...inherited].map(([key, entry]) => [key, entry.get()])),
     };
-    const thread = adapter.spawn(workerEntry, {
+    const thread = adapter.spawn(workerEntry(), {
       name: state.name,
       onMessage: (data) => {
         const kind = (data as { t?: string }).t;
@@ -561,7 +593,7 @@ function isBootstrap(data: unknown): data is Bootstrap {
  * In a worker thread: waits for the parent's bootstrap, becomes the process
  * it describes, runs it and ends the thread with its exit code.
  */
-export function serveChild(): void {
+function serveChild(): void {
   const port = adapter.parent();
   if (!port) throw new Error("the worker entry was loaded on the main thread");
   port.onMessage((data) => {
@@ -611,4 +643,12 @@ const exitTasks = new Set<() => unknown>();
 export function beforeChildExit(task: () => unknown): () => void {
   exitTasks.add(task);
   return () => exitTasks.delete(task);
+}
+
+// In a worker started from workerEntry(): serve the parent's bootstrap. The
+// bootstrap arrives in a later task, after every module of the library has
+// registered its kinds.
+if ((globalThis as Record<symbol, unknown>)[childFlag]) {
+  delete (globalThis as Record<symbol, unknown>)[childFlag];
+  serveChild();
 }
