@@ -74,7 +74,9 @@ export function getAllStartMethods(): StartMethod[] {
  */
 export function setStartMethod(method: string, force = false): void {
   const checked = check(method);
-  if (chosen !== null && !force) throw new Error("the start method has already been set (pass force = true to change it)");
+  if (chosen !== null && !force) {
+    throw new Error("the start method has already been set (pass force = true to change it)");
+  }
   chosen = checked;
 }
 
@@ -84,9 +86,13 @@ export interface Context {
   readonly startMethod: StartMethod;
   /** {@linkcode Process} started with this context's method. */
   readonly Process: typeof Process;
+  /** {@linkcode currentProcess} */
   currentProcess(): Process;
+  /** {@linkcode parentProcess} */
   parentProcess(): ReturnType<typeof parentProcess>;
+  /** {@linkcode activeChildren} */
   activeChildren(): Process[];
+  /** {@linkcode cpuCount} */
   cpuCount(): number;
 }
 

@@ -17,7 +17,6 @@
  * ```
  */
 export class ProcessError extends Error {
-  override name: string = "ProcessError";
 }
 
 /**
@@ -31,7 +30,6 @@ export class ProcessError extends Error {
  * ```
  */
 export class TimeoutError extends ProcessError {
-  override name: string = "TimeoutError";
 }
 
 /**
@@ -46,9 +44,9 @@ export class TimeoutError extends ProcessError {
  * ```
  */
 export class BufferTooShort extends ProcessError {
-  override name: string = "BufferTooShort";
   /** The complete message that did not fit. */
   readonly bytes: Uint8Array;
+  /** Creates the error for a message, `bytes`, that did not fit. */
   constructor(bytes: Uint8Array) {
     super(`the message has ${bytes.length} bytes, more than the buffer can hold; it is kept in .bytes`);
     this.bytes = bytes;
@@ -65,7 +63,6 @@ export class BufferTooShort extends ProcessError {
  * ```
  */
 export class AuthenticationError extends ProcessError {
-  override name: string = "AuthenticationError";
 }
 
 /**
@@ -81,7 +78,6 @@ export class AuthenticationError extends ProcessError {
  * ```
  */
 export class BrokenPoolError extends ProcessError {
-  override name: string = "BrokenPoolError";
 }
 
 /**
@@ -95,7 +91,7 @@ export class BrokenPoolError extends ProcessError {
  * ```
  */
 export class EOFError extends Error {
-  override name: string = "EOFError";
+  /** Creates the error; the message defaults to "the other end of the connection is closed". */
   constructor(message = "the other end of the connection is closed", options?: ErrorOptions) {
     super(message, options);
   }
@@ -111,7 +107,7 @@ export class EOFError extends Error {
  * ```
  */
 export class Empty extends Error {
-  override name: string = "Empty";
+  /** Creates the error; the message defaults to "the queue is empty". */
   constructor(message = "the queue is empty", options?: ErrorOptions) {
     super(message, options);
   }
@@ -127,7 +123,7 @@ export class Empty extends Error {
  * ```
  */
 export class Full extends Error {
-  override name: string = "Full";
+  /** Creates the error; the message defaults to "the queue is full". */
   constructor(message = "the queue is full", options?: ErrorOptions) {
     super(message, options);
   }
@@ -144,8 +140,26 @@ export class Full extends Error {
  * ```
  */
 export class BrokenBarrierError extends Error {
-  override name: string = "BrokenBarrierError";
+  /** Creates the error; the message defaults to "the barrier is broken". */
   constructor(message = "the barrier is broken", options?: ErrorOptions) {
     super(message, options);
   }
+}
+
+// On the prototypes, not on each instance: the name then survives minifiers
+// (which rename classes) and is no own enumerable property of every error.
+for (
+  const [type, name] of [
+    [ProcessError, "ProcessError"],
+    [TimeoutError, "TimeoutError"],
+    [BufferTooShort, "BufferTooShort"],
+    [AuthenticationError, "AuthenticationError"],
+    [BrokenPoolError, "BrokenPoolError"],
+    [EOFError, "EOFError"],
+    [Empty, "Empty"],
+    [Full, "Full"],
+    [BrokenBarrierError, "BrokenBarrierError"],
+  ] as const
+) {
+  Object.defineProperty(type.prototype, "name", { value: name, writable: true, configurable: true });
 }

@@ -7,7 +7,14 @@
  */
 import { adapter, type ThreadHandle } from "./adapters/mod.ts";
 import { dump, type Dumped, load } from "./reduction.ts";
-import { callerModule, describeTarget, moduleSpecifier, resolveClass, resolveTarget, type TargetSpec } from "./spawn.ts";
+import {
+  callerModule,
+  describeTarget,
+  moduleSpecifier,
+  resolveClass,
+  resolveTarget,
+  type TargetSpec,
+} from "./spawn.ts";
 import { readWait, type WaitOptions, within } from "./wait.ts";
 
 /**
@@ -54,7 +61,8 @@ export interface ProcessOptions {
    * module that calls `new Process`), the name of such an export, or a
    * self-contained function, which is then sent as source text.
    */
-  target?: AnyFunction | string;
+  // deno-lint-ignore no-explicit-any
+  target?: ((...args: any[]) => unknown) | string;
   /** Arguments for `target`; copied by structured clone, except this library's objects, which are shared. */
   args?: readonly unknown[];
   /** The process's name; `Process-N` by default. */
@@ -67,7 +75,9 @@ export interface ProcessOptions {
 
 /** The parent of the current process, as {@linkcode parentProcess} returns it. */
 export interface ParentProcess {
+  /** The parent's name, `MainProcess` for the main thread. */
   readonly name: string;
+  /** The parent's pid. */
   readonly pid: number;
 }
 
@@ -189,6 +199,12 @@ const running = new Set<Process>();
  * ```
  */
 export class Process {
+  /**
+   * Describes a process; nothing runs until {@linkcode Process.start}.
+   *
+   * @throws {TypeError} for options that are not an object, args that are not an array, or a target that is neither
+   * a function nor a name.
+   */
   constructor(options: ProcessOptions = {}) {
     if (typeof options !== "object" || options === null) {
       throw new TypeError("new Process(options): options must be an object such as { target, args }");
