@@ -24,11 +24,16 @@
  *
  * @module
  */
+import { managerServer } from "./src/managers.ts";
+import { poolWorker } from "./src/pool.ts";
 import { locateLibrary } from "./src/process.ts";
+import { registerLibraryTargets } from "./src/spawn.ts";
 
 // A child starts by importing this module, from the URL it has here: this
 // file, its JavaScript twin, or an app bundle that contains it.
 locateLibrary(import.meta.url);
+// An app bundle does not export these, yet its children must find them.
+registerLibraryTargets(poolWorker, managerServer);
 
 export {
   activeChildren,

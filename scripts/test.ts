@@ -7,6 +7,7 @@
  */
 import { readdirSync } from "node:fs";
 import { compare, examples } from "./examples.ts";
+import { packagingChecks } from "./packaging.ts";
 import { bin, execute, type Outcome, root, runtimes } from "./runtimes.ts";
 
 interface Tally {
@@ -103,6 +104,9 @@ for (const runtime of runtimes) {
   }
   tallies.push(tally);
 }
+
+heading("packaging: JSR's JavaScript installed with npm, apps bundled with esbuild");
+for (const tally of await packagingChecks()) tallies.push(tally);
 
 heading("summary");
 for (const t of tallies) {

@@ -19,7 +19,24 @@ export interface TargetSpec {
 }
 
 const ourFolder = new URL("./", import.meta.url).href;
-const frame = /((?:file|https?):\/\/[^\s()]+?|\/[^\s():]+?):\d+:\d+\)?\s*$/;
+
+type Callable = (...args: unknown[]) => unknown;
+
+/**
+ * The library's own targets (the pool worker, the manager server) by name. A
+ * child finds them here when their module does not export them: in an app
+ * bundle that module is the bundle, which exports only the app's names.
+ */
+const libraryTargets = new Map<string, Callable>();
+
+/** Called by `mod.ts` with the functions that the library itself runs in children. */
+export function registerLibraryTargets(...targets: ((...args: never[]) => unknown)[]): void {
+  for (const target of targets) libraryTargets.set(target.name, target as Callable);
+}
+
+// A location follows a space or a parenthesis: Node's own frames (`node:internal/…:1:2`) end in a path
+// too, which in a bundle, where every frame before them is ours, would pass for the caller.
+const frame = /(?:^|[\s(])((?:file|https?):\/\/[^\s()]+?|\/[^\s():]+?):\d+:\d+\)?\s*$/;
 
 /**
  * The URL of the module that called into the library: the first stack frame
@@ -72,19 +89,19 @@ export function describeTarget(target: unknown, module: string | undefined, what
   return { module, name: target.name, source };
 }
 
-type Callable = (...args: unknown[]) => unknown;
-
 async function importModule(spec: TargetSpec): Promise<Record<string, unknown> | undefined> {
   return spec.module ? await import(spec.module) : undefined;
 }
 
 /** In the worker: the function that `spec` describes. */
 export async function resolveTarget(spec: TargetSpec): Promise<Callable> {
+  // The same name may belong to an unrelated function; only identical source proves it is the target.
+  const isTarget = (fn: unknown): fn is Callable =>
+    typeof fn === "function" && (spec.source === undefined || fn.toString() === spec.source);
   const exported = (await importModule(spec))?.[spec.name];
-  // The same name may belong to an unrelated export; only identical source proves it is the target.
-  if (typeof exported === "function" && (spec.source === undefined || exported.toString() === spec.source)) {
-    return exported as Callable;
-  }
+  if (isTarget(exported)) return exported;
+  const own = libraryTargets.get(spec.name);
+  if (isTarget(own)) return own;
   if (spec.source === undefined) {
     throw new TypeError(`${spec.module} has no exported function named ${spec.name}`);
   }
