@@ -12,6 +12,7 @@ import {
   setStartMethod,
 } from "../mod.ts";
 import { Counter, makeHidden, store } from "./fixtures/process.ts";
+import { adapter } from "../src/adapters/mod.ts";
 import { checkNoLeaks } from "./leaks.ts";
 import { runScript } from "./scripts.ts";
 
@@ -298,3 +299,28 @@ test("process: terminating children that are still importing an async module end
   await Promise.all(ps.map((p) => p.join(20_000)));
   assert.deepEqual(ps.map((p) => p.exitCode), Array(8).fill(-15));
 });
+
+test(
+  "process: terminate() stops a child that is busy in synchronous code",
+  {
+    timeout: 30_000,
+    // Deno 2.9 cannot stop a worker that never yields, with Web Workers or worker_threads alike
+    // (denoland/deno#12831, #14003): the thread runs on after terminate(). See the README's support table.
+    skip: adapter.runtime === "deno" ? "Deno cannot terminate a worker busy in synchronous code" : false,
+  },
+  async () => {
+    const cell = cells();
+    const p = new Process({ target: "spin", args: [cell], module });
+    p.start();
+    const started = performance.now();
+    while (Atomics.load(cell, 0) === 0 && performance.now() - started < 10_000) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    p.terminate();
+    await p.join(10_000);
+    assert.equal(p.exitCode, -15);
+    const after = Atomics.load(cell, 0);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(Atomics.load(cell, 0), after, "the child stopped spinning");
+  },
+);

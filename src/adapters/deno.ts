@@ -22,7 +22,7 @@ export function denoAdapter(): Adapter {
   return {
     runtime: "deno",
     pid: Deno.pid,
-    spawn: (url, options) => spawnWebWorker(url, options, () => {}),
+    spawn: spawnWebWorker,
     parent: () => (inWorker ? webParentPort : null),
     exit(code) {
       if (inWorker) postEnd(code);

@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { bunAdapter } from "./bun.ts";
 import { denoAdapter } from "./deno.ts";
 import { nodeAdapter } from "./node.ts";
 import type { Adapter } from "./types.ts";
@@ -21,5 +20,5 @@ const globals = globalThis as { Deno?: unknown; Bun?: unknown };
 export const adapter: Adapter = globals.Deno !== undefined
   ? denoAdapter()
   : globals.Bun !== undefined
-  ? bunAdapter()
+  ? nodeAdapter("bun")
   : nodeAdapter();

@@ -1,29 +1,15 @@
 /**
- * Web Workers, as Deno and Bun (and browsers) have them. A Web Worker has no
- * reliable exit event: Deno sends none, Bun's `close` says 0 after terminate().
- * So a worker that ends itself posts an end marker first, carrying its exit
- * code; the parent treats the marker, an `error` event or terminate() as the end.
+ * Web Workers, as Deno (and browsers) have them. A Web Worker has no exit
+ * event, so the parent treats the end marker, an `error` event or
+ * terminate() as the end.
  *
  * @module
  */
+import { endCode, endMarker } from "./end.ts";
 import type { ParentPort, SpawnOptions, ThreadEnd, ThreadHandle } from "./types.ts";
 
-const END = "@mp/end";
-
-interface EndMarker {
-  [END]: number;
-}
-
-function isEnd(data: unknown): data is EndMarker {
-  return typeof data === "object" && data !== null && END in data;
-}
-
-/** Starts a module Web Worker; `keepAlive` is the runtime's ref/unref, where it has one. */
-export function spawnWebWorker(
-  url: URL,
-  options: SpawnOptions,
-  keepAlive: (worker: Worker, alive: boolean) => void,
-): ThreadHandle {
+/** Starts a module Web Worker. Deno's cannot be unref'd: `keepAlive` does nothing. */
+export function spawnWebWorker(url: URL, options: SpawnOptions): ThreadHandle {
   const worker = new Worker(url, { type: "module", name: options.name });
   let ended = false;
   const end = (result: ThreadEnd) => {
@@ -34,21 +20,19 @@ export function spawnWebWorker(
   };
   // Attached before anything can await: Deno drops messages that arrive before a listener.
   worker.onmessage = (event: MessageEvent) => {
-    const data = event.data;
-    if (isEnd(data)) end({ code: data[END] });
-    else options.onMessage(data);
+    const code = endCode(event.data);
+    if (code === undefined) options.onMessage(event.data);
+    else end({ code });
   };
   // Without preventDefault an uncaught error in the worker ends the parent too.
   worker.onerror = (event: ErrorEvent) => {
     event.preventDefault();
     end({ code: 1, error: event.error ?? new Error(event.message) });
   };
-  // Bun's exit event; it carries process.exit()'s code.
-  worker.addEventListener("close", (event) => end({ code: (event as Event & { code?: number }).code ?? 1 }));
   return {
     post: (data, transfer) => worker.postMessage(data, transfer ?? []),
     terminate: () => queueMicrotask(() => end({ code: 1 })),
-    keepAlive: (alive) => keepAlive(worker, alive),
+    keepAlive: () => {},
   };
 }
 
@@ -65,8 +49,7 @@ export const webParentPort: ParentPort = {
 
 /** Posts the end marker that {@linkcode spawnWebWorker} waits for. */
 export function postEnd(code: number): void {
-  const marker: EndMarker = { [END]: code };
-  webParentPort.post(marker);
+  webParentPort.post(endMarker(code));
 }
 
 /** Routes uncaught errors and unhandled rejections in a Web Worker to `handler`. */
