@@ -209,7 +209,11 @@ export class Connection<T = unknown> {
     this.close();
   }
 
-  /** How this end travels to another process: the copy holds a handle of its own. */
+  /**
+   * How this end travels to another process: the copy holds a handle of its own.
+   *
+   * @ignore
+   */
   [reduce](): Reduction {
     this.#checkOpen("send a Connection");
     this.#tx?.handles("senders", 1);

@@ -357,7 +357,11 @@ export class BaseProxy {
     return load(reply.value.data, reply.value.reduced);
   }
 
-  /** Sends this proxy: a new port to the same object, so each process has a connection of its own. */
+  /**
+   * Sends this proxy: a new port to the same object, so each process has a connection of its own.
+   *
+   * @ignore
+   */
   [reduce](): Reduction {
     const { typeid, remote, server } = linkOf(this);
     const { port1, port2 } = new MessageChannel();
@@ -392,6 +396,7 @@ export class BaseProxy {
 export class DictProxy<K = unknown, V = unknown> extends BaseProxy {
   /** `d[key]`, or `fallback` (undefined) when the key is missing, as Python's `d.get(key, fallback)`. */
   get(key: K): Promise<V | undefined>;
+  /** `d[key]`, or `fallback` when the key is missing. */
   get<F>(key: K, fallback: F): Promise<V | F>;
   get(key: K, fallback?: unknown): Promise<unknown> {
     return this.callMethod("get", [key, fallback]);

@@ -88,6 +88,8 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   #closing = new AbortController();
 
   /**
+   * Creates a queue shared by every process it is passed to.
+   *
    * @param maxsize The most items the queue holds; 0 (or less) for no limit.
    * @throws {TypeError} when `maxsize` is not an integer.
    */
@@ -274,7 +276,11 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     return this.joinThread();
   }
 
-  /** How the queue travels to another process (see `reduction.ts`). */
+  /**
+   * How the queue travels to another process (see `reduction.ts`).
+   *
+   * @ignore
+   */
   [reduce](): Reduction {
     this.#checkOpen("send");
     const tasks = tasksOf.get(this);
@@ -310,7 +316,11 @@ const noEnd = (): undefined => undefined;
  * ```
  */
 export class JoinableQueue<T = unknown> extends Queue<T> {
-  /** @param maxsize The most items the queue holds; 0 (or less) for no limit. */
+  /**
+   * Creates a queue whose items are counted until each is marked done.
+   *
+   * @param maxsize The most items the queue holds; 0 (or less) for no limit.
+   */
   constructor(maxsize: number = 0) {
     super(maxsize);
     if (!tasksOf.has(this)) tasksOf.set(this, new Int32Array(new SharedArrayBuffer(4)));
@@ -385,7 +395,11 @@ export class SimpleQueue<T = unknown> {
     this.#queue.close();
   }
 
-  /** How the queue travels to another process. */
+  /**
+   * How the queue travels to another process.
+   *
+   * @ignore
+   */
   [reduce](): Reduction {
     return { kind: "@mp/SimpleQueue", state: this.#queue[reduce]().state };
   }
