@@ -46,9 +46,21 @@ function median(xs: number[]): number {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
+/** How long one sample may take before its contender counts as hung here. */
+const HUNG_MS = 20_000;
+
+class Hung extends Error {}
+
+/** Races `work` against HUNG_MS, so one broken contender cannot stall the bench. */
+async function bounded<T>(work: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const hung = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Hung()), HUNG_MS)));
+  return await Promise.race([work, hung]).finally(() => clearTimeout(timer));
+}
+
 async function medianOf(measure: () => Promise<number>): Promise<number> {
   const samples: number[] = [];
-  for (let r = 0; r < REPS; r++) samples.push(await measure());
+  for (let r = 0; r < REPS; r++) samples.push(await bounded(measure()));
   return median(samples);
 }
 
@@ -146,6 +158,7 @@ async function warm(c: Contender): Promise<void> {
   await c.spin(1_000);
 }
 
+/** NaN where a contender could not be measured here (see `notes`). */
 interface Figures {
   flood: number;
   map: number;
@@ -154,27 +167,30 @@ interface Figures {
   cpu1: number;
 }
 
+const notes: string[] = [];
+
 async function measure(make: (workers: number) => Contender | Promise<Contender>): Promise<Figures> {
-  const two = await make(WORKERS);
-  let figures: Omit<Figures, "cpu1">;
+  const figures: Figures = { flood: NaN, map: NaN, serial: NaN, cpu2: NaN, cpu1: NaN };
+  const on = async (workers: number, body: (c: Contender) => Promise<void>) => {
+    const c = await make(workers);
+    await bounded(warm(c));
+    await body(c);
+    await bounded(c.close());
+  };
   try {
-    await warm(two);
-    figures = {
-      flood: await medianOf(() => flood(two)),
-      map: await medianOf(() => mapped(two)),
-      serial: await medianOf(() => serial(two)),
-      cpu2: await medianOf(() => cpu(two)),
-    };
-  } finally {
-    await two.close();
+    await on(WORKERS, async (c) => {
+      figures.flood = await medianOf(() => flood(c));
+      figures.map = await medianOf(() => mapped(c));
+      figures.serial = await medianOf(() => serial(c));
+      figures.cpu2 = await medianOf(() => cpu(c));
+    });
+    await on(1, async (c) => void (figures.cpu1 = await medianOf(() => cpu(c))));
+  } catch (error) {
+    if (!(error instanceof Hung)) throw error;
+    const name = make.name;
+    notes.push(`${name} hung (no answer within ${HUNG_MS / 1000} s) on ${runtime}; its remaining figures are missing`);
   }
-  const one = await make(1);
-  try {
-    await warm(one);
-    return { ...figures, cpu1: await medianOf(() => cpu(one)) };
-  } finally {
-    await one.close();
-  }
+  return figures;
 }
 
 const runtime = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
@@ -184,12 +200,24 @@ if (import.meta.main) {
   const others = { [`piscina (${runtime})`]: await measure(piscina), [`tinypool (${runtime})`]: await measure(tinypool) };
   const row = (name: string, unit: string, better: "higher" | "lower", pick: (f: Figures) => number, digits = 0) => {
     const round = (x: number) => Math.round(x * 10 ** digits) / 10 ** digits;
-    const against = Object.fromEntries(Object.entries(others).map(([who, f]) => [who, round(pick(f))]));
-    console.log(JSON.stringify({ area: "pool", name, unit, better, ours: round(pick(mine)), against }));
+    const measured = Object.entries(others).filter(([, f]) => !Number.isNaN(pick(f)));
+    const against = Object.fromEntries(measured.map(([who, f]) => [who, round(pick(f))]));
+    const missing = Number.isNaN(pick(mine)) || measured.length < Object.keys(others).length;
+    console.log(JSON.stringify({
+      area: "pool",
+      name,
+      unit,
+      better,
+      ours: round(pick(mine)),
+      against,
+      ...(missing && notes.length ? { notes: notes.join("; ") } : {}),
+    }));
   };
   row("100k tiny tasks in flight (applyAsync)", "tasks/s", "higher", (f) => f.flood);
   row("map of 100k tiny items, default chunksize (others: the same 8 chunks)", "items/s", "higher", (f) => f.map);
   row("one tiny task at a time (latency)", "us", "lower", (f) => f.serial, 1);
   row(`CPU-bound, ${CPU_TASKS} tasks on 2 workers`, "s", "lower", (f) => f.cpu2, 3);
   row("CPU-bound speed-up from 1 to 2 workers", "x", "higher", (f) => f.cpu1 / f.cpu2, 2);
+  // A contender that hung still has threads that would hold the program open.
+  process.exit(0);
 }

@@ -97,6 +97,8 @@ const IN_FLIGHT_MS = 1_000;
 const IMAP_AHEAD = 64;
 /** How long an idle worker waits for work in Atomics.wait before its event loop runs again. */
 const IDLE_WAIT_MS = 10;
+/** How soon after the last task an idle pool stops holding the program open. */
+const HOLD_MS = 100;
 const receiveNow = adapter.receiveNow;
 
 /** The counters each worker shares with the pool (Int32 cells), followed by its claim slots (bytes). */
@@ -861,7 +863,6 @@ export class Pool {
       await this.#finished.promise;
     } finally {
       this.#joins--;
-      this.#holdOpen();
     }
   }
 
@@ -923,13 +924,18 @@ export class Pool {
     void whenEnded(process).then(() => this.#ended(member));
   }
 
+  /**
+   * Holds the program open while there is work. The timer lets go by itself
+   * once the pool is idle, at most HOLD_MS later: making and clearing a timer
+   * for every task would cost more than a tiny task does.
+   */
   #holdOpen(): void {
-    const busy = this.#live + this.#joins > 0;
-    if (busy && this.#holder === undefined) this.#holder = setInterval(() => {}, 1 << 30);
-    else if (!busy && this.#holder !== undefined) {
+    if (this.#holder !== undefined) return;
+    this.#holder = setInterval(() => {
+      if (this.#live + this.#joins > 0) return;
       clearInterval(this.#holder);
       this.#holder = undefined;
-    }
+    }, HOLD_MS);
   }
 
   #submit(fn: number, mode: Mode, packed: Dumped, to: Task["to"], wait: Wait | undefined): void {
@@ -988,7 +994,7 @@ export class Pool {
       clearTimeout(limit.timer);
       if (limit.onAbort) limit.signal!.removeEventListener("abort", limit.onAbort);
     }
-    if (--this.#live === 0) this.#holdOpen();
+    this.#live--;
     if (typeof task.to === "function") task.to(ok, value);
     else settleResult(task.to, ok, value);
   }
