@@ -14,9 +14,10 @@ export function runtimeLabel(): string {
   return `node ${g.process.versions.node}`;
 }
 
-// Node 24 still has no global Worker. Deno and Bun get the web-standard one,
-// which is the "raw" primitive a browser-shaped library would use there too.
-const threads = runtime === "node" ? await import("node:worker_threads") : null;
+// The raw primitive is the one the library builds on (src/adapters): Deno's
+// Web Worker, and worker_threads on Node and Bun (Bun's Web Worker cannot stop
+// a busy thread, so the library does not use it).
+const threads = runtime === "deno" ? null : await import("node:worker_threads");
 
 export type Handler = (data: any) => void;
 
