@@ -195,7 +195,7 @@ class PortCarrier {
 }
 registerKind("pool.port", (port) => port);
 
-/** Lets a port (or a timer) stop holding the program open, where the runtime allows it. */
+/** Lets a port stop holding the program open (every runtime here has `unref` on MessagePort). */
 function unref(handle: unknown): void {
   (handle as { unref?: () => void }).unref?.();
 }
@@ -431,6 +431,7 @@ interface Member {
   messages: number;
   /** Function ids this worker has been told about. */
   known: Set<number>;
+  /** Told to exit, or already gone: it gets no more tasks. */
   closing: boolean;
   initError?: Error;
   caughtUp?: () => void;
@@ -1086,6 +1087,7 @@ export class Pool {
 
   /** A worker ended, by design or not: settle or re-queue its tasks, and replace it if work remains. */
   async #ended(member: Member): Promise<void> {
+    member.closing = true;
     // Results it posted just before it ended may still be on their way.
     if (this.#state !== TERMINATE && member.messages < Atomics.load(member.control, POSTED)) {
       const caughtUp = new Promise<void>((resolve) => (member.caughtUp = resolve));
