@@ -20,14 +20,8 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { compare } from "./examples.ts";
-import { execute, type Outcome, root, runtimes } from "./runtimes.ts";
+import { execute, type Outcome, root, runtimes, type Tally } from "./runtimes.ts";
 
-export interface PackagingTally {
-  label: string;
-  passed: number;
-  failed: number;
-  skipped: number;
-}
 
 const RUN_TIMEOUT = 30_000;
 const INSTALL_TIMEOUT = 120_000;
@@ -119,8 +113,8 @@ function npm(args: string[]): Promise<Outcome> {
   return execute(["env", ...unset, "npm", ...args], { timeout: INSTALL_TIMEOUT });
 }
 
-export async function packagingChecks(): Promise<PackagingTally[]> {
-  const tallies = new Map<string, PackagingTally>();
+export async function packagingChecks(): Promise<Tally[]> {
+  const tallies = new Map<string, Tally>();
   const record = (group: string, what: string, problems: string[], outcome?: Outcome) => {
     const tally = tallies.get(group) ?? { label: `${group}: packaging`, passed: 0, failed: 0, skipped: 0 };
     tallies.set(group, tally);

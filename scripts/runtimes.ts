@@ -23,6 +23,15 @@ export const runtimes: Runtime[] = [
 
 export { bin };
 
+/** One line of `npm test`'s summary. */
+export interface Tally {
+  label: string;
+  passed: number;
+  failed: number;
+  skipped: number;
+  note?: string;
+}
+
 export interface Outcome {
   code: number | null;
   stdout: string;

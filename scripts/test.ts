@@ -8,15 +8,9 @@
 import { readdirSync } from "node:fs";
 import { compare, examples } from "./examples.ts";
 import { packagingChecks } from "./packaging.ts";
-import { bin, execute, type Outcome, root, runtimes } from "./runtimes.ts";
+import { publishChecks } from "./publish.ts";
+import { bin, execute, type Outcome, root, runtimes, type Tally } from "./runtimes.ts";
 
-interface Tally {
-  label: string;
-  passed: number;
-  failed: number;
-  skipped: number;
-  note?: string;
-}
 
 const RUNNER_TIMEOUT = 8 * 60_000;
 const EXAMPLE_TIMEOUT = 60_000;
@@ -104,6 +98,9 @@ for (const runtime of runtimes) {
   }
   tallies.push(tally);
 }
+
+heading("publishing: what JSR checks");
+tallies.push(await publishChecks());
 
 heading("packaging: JSR's JavaScript installed with npm, apps bundled with esbuild");
 for (const tally of await packagingChecks()) tallies.push(tally);

@@ -32,8 +32,6 @@ import type { Reduction } from "./reduction.ts";
 import { callerModule, describeTarget, moduleSpecifier, resolveTarget, type TargetSpec } from "./spawn.ts";
 import { readWait, type Wait, type WaitOptions, within } from "./wait.ts";
 
-// deno-lint-ignore no-explicit-any
-type AnyFunction = (...args: any[]) => unknown;
 type Callable = (...args: unknown[]) => unknown;
 
 /** Options of {@linkcode Pool}, as the keyword arguments of Python's `Pool(...)`. */
@@ -41,7 +39,8 @@ export interface PoolOptions {
   /** How many worker processes; `cpuCount()` by default. */
   processes?: number;
   /** Runs once in each worker, with `initargs`, before its first task. */
-  initializer?: AnyFunction | string;
+  // deno-lint-ignore no-explicit-any
+  initializer?: ((...args: any[]) => unknown) | string;
   /** Arguments for `initializer`; this library's objects (a Lock, a Queue …) arrive shared. */
   initargs?: readonly unknown[];
   /** A worker is replaced by a fresh one after this many tasks (a map chunk counts as one). */
@@ -633,6 +632,12 @@ export class Pool {
   #feeders = 0;
   #finished = Promise.withResolvers<void>();
 
+  /**
+   * Starts the workers: `processes` of them, `cpuCount()` by default.
+   *
+   * @throws {RangeError} for a size that is not a whole number of at least 1.
+   * @throws {TypeError} for options that are neither a number nor an object, or a bad initializer.
+   */
   constructor(options: number | PoolOptions = {}) {
     const given: PoolOptions = typeof options === "number" ? { processes: options } : options ?? {};
     if (typeof given !== "object") {

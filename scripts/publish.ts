@@ -1,0 +1,62 @@
+/**
+ * The checks JSR would make when the package is published, so that a change
+ * that breaks publishing fails `npm test`: `deno publish --dry-run` (the
+ * module graph, slow types, no unreachable `jsr:` import), `deno doc --lint`
+ * (JSDoc on every export, no private type in a public one) and a module doc
+ * on every entry point (which `deno doc --lint` does not check).
+ */
+import { readFileSync } from "node:fs";
+import { bin, execute, root, type Tally } from "./runtimes.ts";
+
+const TIMEOUT = 3 * 60_000;
+
+interface DocJson {
+  nodes: Record<string, { module_doc?: { doc?: string } }>;
+}
+
+async function moduleDocs(): Promise<string[]> {
+  const exports: Record<string, string> = JSON.parse(readFileSync(`${root}deno.json`, "utf8")).exports;
+  const problems: string[] = [];
+  for (const entry of Object.values(exports)) {
+    const outcome = await execute([bin("deno"), "doc", "--json", entry], { timeout: TIMEOUT });
+    if (outcome.code !== 0) {
+      problems.push(`deno doc --json ${entry}: exit code ${outcome.code}`);
+      continue;
+    }
+    const docs = (JSON.parse(outcome.stdout) as DocJson).nodes;
+    const own = Object.entries(docs).find(([url]) => url.endsWith(entry.replace(/^\./, "")));
+    if (!own?.[1].module_doc?.doc?.trim()) problems.push(`${entry} has no module doc (/** … @module */)`);
+  }
+  return problems;
+}
+
+export async function publishChecks(): Promise<Tally> {
+  const tally: Tally = { label: "deno: publish checks", passed: 0, failed: 0, skipped: 0 };
+  const checks: [string, () => Promise<string[]>][] = [
+    ["deno publish --dry-run", async () => {
+      const outcome = await execute([bin("deno"), "publish", "--dry-run", "--allow-dirty"], { timeout: TIMEOUT });
+      return outcome.code === 0 ? [] : [outcome.stderr.trim() || outcome.stdout.trim()];
+    }],
+    ["deno doc --lint mod.ts", async () => {
+      const outcome = await execute([bin("deno"), "doc", "--lint", "mod.ts"], { timeout: TIMEOUT });
+      return outcome.code === 0 ? [] : [outcome.stderr.trim() || outcome.stdout.trim()];
+    }],
+    ["a module doc on every entry point", moduleDocs],
+  ];
+  for (const [what, check] of checks) {
+    const problems = await check();
+    if (problems.length === 0) {
+      tally.passed++;
+      console.log(`ok   ${what}`);
+    } else {
+      tally.failed++;
+      console.log(`FAIL ${what}\n  ${problems.join("\n  ")}`);
+    }
+  }
+  return tally;
+}
+
+if (import.meta.main) {
+  const tally = await publishChecks();
+  process.exitCode = tally.failed === 0 ? 0 : 1;
+}
