@@ -2,7 +2,7 @@
  * Queue one-way throughput (worker → main, worker → worker) and Pipe
  * round-trip latency, beside raw `postMessage` / `MessageChannel` measured in
  * the same run (bench/raw/) and Python 3.11's multiprocessing
- * (bench/python/queue.py, bench/python/pipe.py). Same workload as those:
+ * (bench/python/queues.py, bench/python/pipe.py). Same workload as those:
  * 100 000 `{ i, s: "x" }` objects one way; 10 000 round trips after 1 000
  * unrecorded ones. Medians of 5 runs after one unrecorded run.
  *
@@ -151,7 +151,7 @@ if (import.meta.main) {
     unit: "items/s",
     better: "higher",
     ours: rounded(toMain),
-    against: { "raw postMessage": rawFigure("postmessage_worker_to_main"), ...python("queue.py", "queue_child_to_main") },
+    against: { "raw postMessage": rawFigure("postmessage_worker_to_main"), ...python("queues.py", "queue_child_to_main") },
   }));
   const toWorker = await repeat(workerToWorker);
   console.log(JSON.stringify({
@@ -162,7 +162,7 @@ if (import.meta.main) {
     ours: rounded(toWorker),
     against: {
       "raw postMessage (MessageChannel)": rawFigure("postmessage_worker_to_worker"),
-      ...python("queue.py", "queue_child_to_child"),
+      ...python("queues.py", "queue_child_to_child"),
     },
   }));
   const rawTrip = (await pingpong()).figures.find((f) => f.name === "pingpong_messagechannel")!.value;

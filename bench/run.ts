@@ -46,7 +46,7 @@ for (const runtime of runtimes) {
 }
 
 console.log("\n## Python 3.11 (multiprocessing, spawn)\n");
-for (const script of readdirSync(`${root}bench/python`).filter((f) => f.endsWith(".py")).sort()) {
+for (const script of readdirSync(`${root}bench/python`).filter((f) => f.endsWith(".py") && !f.startsWith("_")).sort()) {
   if (only.length && !only.some((name) => script.startsWith(name))) continue;
   const outcome = await execute(["python3", `bench/python/${script}`], { timeout: 5 * 60_000 });
   const line = outcome.stdout.split("\n").find((l) => l.startsWith("{"));

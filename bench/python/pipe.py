@@ -1,32 +1,16 @@
 """multiprocessing.Pipe round-trip latency: main sends, child echoes."""
 
-import os
-import sys
-
-# queue.py in this directory would shadow the standard library module that
-# multiprocessing imports, so keep this directory off sys.path. Spawned
-# children inherit the trimmed path, so doing it once here is enough.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-
-import json
 import multiprocessing as mp
-import platform
 import statistics
 import time
+
+from _report import emit
 
 N = 10_000
 WARMUP = 1_000
 REPS = 5
 TIMEOUT = 60
 
-
-def emit(bench, figures):
-    print(json.dumps({
-        "bench": bench,
-        "runtime": "python " + platform.python_version(),
-        "figures": figures,
-    }))
 
 
 def echo(conn):

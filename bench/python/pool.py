@@ -1,19 +1,10 @@
 """multiprocessing.Pool: task overhead (async flood, map, one at a time) and CPU scaling."""
 
-import os
-import sys
-
-# queue.py in this directory would shadow the standard library module that
-# multiprocessing imports, so keep this directory off sys.path. Spawned
-# children inherit the trimmed path, so doing it once here is enough.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-
-import json
 import multiprocessing as mp
-import platform
 import statistics
 import time
+
+from _report import emit
 
 FLOOD = 100_000
 MAPPED = 100_000
@@ -23,13 +14,6 @@ CPU_LOOP = 2_000_000
 REPS = 3
 TIMEOUT = 120
 
-
-def emit(bench, figures):
-    print(json.dumps({
-        "bench": bench,
-        "runtime": "python " + platform.python_version(),
-        "figures": figures,
-    }))
 
 
 def inc(x):

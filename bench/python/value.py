@@ -1,19 +1,10 @@
 """multiprocessing.Value under its lock, contended by two processes, and bare Lock cost."""
 
-import os
-import sys
-
-# queue.py in this directory would shadow the standard library module that
-# multiprocessing imports, so keep this directory off sys.path. Spawned
-# children inherit the trimmed path, so doing it once here is enough.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-
-import json
 import multiprocessing as mp
-import platform
 import statistics
 import time
+
+from _report import emit
 
 PER_PROC = 10_000
 PROCS = 2
@@ -21,13 +12,6 @@ UNCONTENDED = 1_000_000
 REPS = 5
 TIMEOUT = 60
 
-
-def emit(bench, figures):
-    print(json.dumps({
-        "bench": bench,
-        "runtime": "python " + platform.python_version(),
-        "figures": figures,
-    }))
 
 
 def bump(v, n, ready, go, done):

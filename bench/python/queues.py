@@ -1,32 +1,16 @@
 """multiprocessing.Queue one-way throughput: child -> main and child -> child."""
 
-import os
-import sys
-
-# This file is called queue.py, so with its directory on sys.path it would
-# shadow the standard library module that multiprocessing itself imports.
-# Spawned children inherit the trimmed path, so doing it once here is enough.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-
-import json
 import multiprocessing as mp
-import platform
 import statistics
 import time
+
+from _report import emit
 
 N = 100_000
 REPS = 5
 # Generous bound so a broken run fails instead of hanging the bench runner.
 TIMEOUT = 60
 
-
-def emit(bench, figures):
-    print(json.dumps({
-        "bench": bench,
-        "runtime": "python " + platform.python_version(),
-        "figures": figures,
-    }))
 
 
 def produce(q, n, ready, go):
