@@ -1,9 +1,11 @@
 /**
  * Managers: Python's `multiprocessing.Manager`. A server process owns plain
  * objects (a dict, a list, a namespace); other processes reach them through
- * proxies, whose every method is async. comlink carries each proxy's calls
- * over a MessagePort of its own, so a child talks to the server directly,
- * never through the main thread.
+ * proxies, whose every method is async. comlink carries the manager's own
+ * requests (creating an object, shutting down). Each proxy has a MessagePort
+ * of its own to its object, so a child talks to the server directly, never
+ * through the main thread; a call on it is one small message each way, as
+ * the time of a call is mostly the round trip itself.
  *
  * Locks, queues, events, barriers and shared values already work across
  * processes on shared memory, so the manager hands those out directly: they
@@ -44,14 +46,27 @@ interface ServerInfo {
 /** A value as it crosses a port: structured-cloneable data, with this library's objects reduced. */
 type Sent = Omit<Dumped, "transfer">;
 
-type Reply = { ok: true; value: Sent } | { ok: false; error: ReducedError };
+/** A call on a proxy's port: its id among that port's calls, and the method's arguments as `dump` left them. */
+type Request = [id: number, method: string, args: unknown, reduced: boolean];
 
-/** What the server exposes on each proxy's port. */
-interface Endpoint {
-  call(method: string, args: Sent): Reply;
-  /** Binds another port to the same object: a proxy being sent to another process. */
-  connect(port: MessagePort): void;
-}
+/**
+ * What a proxy's port carries to the server: calls; another port to bind to
+ * the same object (a proxy being sent to another process); and "release",
+ * once the proxy has been garbage-collected.
+ */
+type ProxyMessage = Request | { connect: MessagePort } | "release";
+
+/** How an answer's payload is to be read. */
+const VALUE = 0;
+const REDUCED = 1;
+const ERROR = 2;
+
+/** The server's answer to the call `id`: its result (walked by `load` if REDUCED), or its error. */
+type Answer = [id: number, kind: typeof VALUE | typeof REDUCED, value: unknown] | [
+  id: number,
+  kind: typeof ERROR,
+  error: ReducedError,
+];
 
 /** What the server exposes on the manager's own port. */
 interface Control {
@@ -185,33 +200,36 @@ interface Referent {
   ports: number;
 }
 
-function send(value: unknown, path: string): Sent {
-  const dumped = dump(value, path);
-  return Comlink.transfer({ data: dumped.data, reduced: dumped.reduced }, dumped.transfer);
-}
-
+/** Serves `referent` on `port`: every call gets exactly one answer, so no caller waits forever. */
 function bind(referent: Referent, port: MessagePort, referents: Set<Referent>): void {
   const methods = methodsOf[referent.typeid];
   referent.ports++;
-  const endpoint: Endpoint & { [Comlink.finalizer](): void } = {
-    call(method, args) {
-      try {
-        const call = Object.hasOwn(methods, method) ? methods[method] : undefined;
-        if (!call) throw new TypeError(`a ${referent.typeid} proxy has no method '${method}'`);
-        const result = call(referent.value as never, ...(load(args.data, args.reduced) as unknown[]));
-        return { ok: true, value: send(result, `the result of ${referent.typeid}.${method}()`) };
-      } catch (error) {
-        return { ok: false, error: reduceError(error) };
-      }
-    },
-    connect(other) {
-      bind(referent, other, referents);
-    },
-    [Comlink.finalizer]() {
+  port.addEventListener("message", ({ data }: MessageEvent<ProxyMessage>) => {
+    if (data === "release") {
+      port.close();
       if (--referent.ports === 0) referents.delete(referent);
-    },
-  };
-  Comlink.expose(endpoint, port);
+      return;
+    }
+    if (!Array.isArray(data)) return bind(referent, data.connect, referents);
+    const [id, method, args, reduced] = data;
+    try {
+      const call = Object.hasOwn(methods, method) ? methods[method] : undefined;
+      if (!call) throw new TypeError(`a ${referent.typeid} proxy has no method '${method}'`);
+      const result = call(referent.value as never, ...(load(args, reduced) as unknown[]));
+      const dumped = dump(result, `the result of ${referent.typeid}.${method}()`);
+      const answer: Answer = [id, dumped.reduced ? REDUCED : VALUE, dumped.data];
+      port.postMessage(answer, dumped.transfer);
+    } catch (error) {
+      const answer: Answer = [id, ERROR, reduceError(error)];
+      port.postMessage(answer);
+    }
+  });
+  port.start();
+}
+
+function send(value: unknown, path: string): Sent {
+  const dumped = dump(value, path);
+  return Comlink.transfer({ data: dumped.data, reduced: dumped.reduced }, dumped.transfer);
 }
 
 /**
@@ -265,22 +283,30 @@ function stopReason(server: ServerInfo): string | undefined {
 /** How often pending calls look for a server that ended without answering. */
 const WATCH_MS = 25;
 
-interface Pending {
+/** Something waiting for answers from `server`: `fail` ends the wait once the server is gone. */
+interface Waiter {
   server: ServerInfo;
-  reject(error: Error): void;
+  fail(reason: string): void;
 }
 
-const pending = new Set<Pending>();
-// Ref'd while calls are pending: it keeps the program alive for their answers, and ends
-// the calls whose server is gone, since a MessagePort never says that its other end died.
+const waiting = new Set<Waiter>();
+// Ref'd while anything waits: it keeps the program alive for the answers, and ends the
+// waits whose server is gone, since a MessagePort never says that its other end died.
+// It is stopped by a tick that finds nothing waiting, not after each call: one call
+// after another would otherwise start and clear a timer apiece.
 let watchdog: ReturnType<typeof setInterval> | undefined;
 
 function checkPending(): void {
-  for (const call of pending) {
-    const reason = stopReason(call.server);
-    if (reason) (pending.delete(call), call.reject(new Error(reason)));
+  for (const waiter of waiting) {
+    const reason = stopReason(waiter.server);
+    if (reason) (waiting.delete(waiter), waiter.fail(reason));
   }
-  if (pending.size === 0) (clearInterval(watchdog), watchdog = undefined);
+  if (waiting.size === 0) (clearInterval(watchdog), watchdog = undefined);
+}
+
+function startWaiting(waiter: Waiter): void {
+  waiting.add(waiter);
+  watchdog ??= setInterval(checkPending, WATCH_MS);
 }
 
 /** Settles as `reply` does, or rejects once `server` is gone. */
@@ -288,30 +314,79 @@ function watch<T>(reply: Promise<T>, server: ServerInfo): Promise<T> {
   const reason = stopReason(server);
   if (reason) return Promise.reject(new Error(reason));
   const { promise, resolve, reject } = Promise.withResolvers<T>();
-  const call: Pending = { server, reject };
-  pending.add(call);
-  watchdog ??= setInterval(checkPending, WATCH_MS);
-  const settle = () => {
-    pending.delete(call);
-    if (pending.size === 0) (clearInterval(watchdog), watchdog = undefined);
-  };
-  reply.then((value) => (settle(), resolve(value)), (error) => (settle(), reject(error)));
+  const waiter: Waiter = { server, fail: (reason) => reject(new Error(reason)) };
+  startWaiting(waiter);
+  reply.then(resolve, reject).finally(() => waiting.delete(waiter));
   return promise;
 }
 
-/** A proxy's connection: comlink's view of its port to the server. */
-interface Link {
+interface Call {
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+}
+
+/** A proxy's connection: its port to the server, and the calls sent on it that are not answered yet. */
+class Link implements Waiter {
   typeid: Typeid;
-  remote: Comlink.Remote<Endpoint>;
+  port: MessagePort;
   server: ServerInfo;
+  #calls = new Map<number, Call>();
+  #lastId = 0;
+
+  constructor(typeid: Typeid, port: MessagePort, server: ServerInfo) {
+    this.typeid = typeid;
+    this.port = port;
+    this.server = server;
+    port.addEventListener("message", ({ data }: MessageEvent<Answer>) => this.#answer(data));
+    port.start();
+  }
+
+  call(method: string, args: readonly unknown[]): Promise<unknown> {
+    const reason = stopReason(this.server);
+    if (reason) return Promise.reject(new Error(reason));
+    const { data, transfer, reduced } = dump(args, `${this.typeid}.${method}() args`);
+    const id = ++this.#lastId;
+    const request: Request = [id, method, data, reduced];
+    this.port.postMessage(request, transfer);
+    const { promise, resolve, reject } = Promise.withResolvers<unknown>();
+    this.#calls.set(id, { resolve, reject });
+    startWaiting(this);
+    return promise;
+  }
+
+  #answer([id, kind, payload]: Answer): void {
+    const call = this.#calls.get(id);
+    // Absent when the call was failed already: the server died or the manager shut down.
+    if (!call) return;
+    this.#calls.delete(id);
+    if (this.#calls.size === 0) waiting.delete(this);
+    if (kind === ERROR) return call.reject(reviveError(payload as ReducedError));
+    try {
+      call.resolve(load(payload, kind === REDUCED));
+    } catch (error) {
+      call.reject(error as Error);
+    }
+  }
+
+  fail(reason: string): void {
+    for (const call of this.#calls.values()) call.reject(new Error(reason));
+    this.#calls.clear();
+  }
 }
 
 const links = new WeakMap<BaseProxy, Link>();
 
+// Tells the server to drop its end of a proxy that is gone, and the object once no proxy is left.
+const released = new FinalizationRegistry<MessagePort>((port) => {
+  const release: ProxyMessage = "release";
+  port.postMessage(release);
+});
+
 /** A proxy of `typeid` on `port`. */
 function connect(typeid: Typeid, port: MessagePort, server: ServerInfo): BaseProxy {
   const proxy = new proxyTypes[typeid]();
-  links.set(proxy, { typeid, remote: Comlink.wrap<Endpoint>(port), server });
+  links.set(proxy, new Link(typeid, port, server));
+  released.register(proxy, port);
   return proxy;
 }
 
@@ -350,11 +425,7 @@ export class BaseProxy {
    * the manager was shut down or its server has ended.
    */
   async callMethod(method: string, args: readonly unknown[] = []): Promise<unknown> {
-    const { typeid, remote, server } = linkOf(this);
-    const sent = send(args, `${typeid}.${method}() args`);
-    const reply = await watch(remote.call(method, sent) as Promise<Reply>, server);
-    if (!reply.ok) throw reviveError(reply.error);
-    return load(reply.value.data, reply.value.reduced);
+    return await linkOf(this).call(method, args);
   }
 
   /**
@@ -363,10 +434,11 @@ export class BaseProxy {
    * @ignore
    */
   [reduce](): Reduction {
-    const { typeid, remote, server } = linkOf(this);
+    const { typeid, port, server } = linkOf(this);
     const { port1, port2 } = new MessageChannel();
-    // comlink posts the request synchronously, so the server binds port2 before anything sent on port1.
-    remote.connect(Comlink.transfer(port2, [port2])).catch(() => {});
+    // The server binds port2 before it reads anything sent on port1: this message is ahead of those.
+    const connect: ProxyMessage = { connect: port2 };
+    port.postMessage(connect, [port2]);
     const state: ProxyState = { typeid, port: port1, server };
     return { kind: "managers.proxy", state, transfer: [port1] };
   }
