@@ -8,13 +8,14 @@
  *
  * @module
  */
-import process from "node:process";
-import { isMainThread, parentPort, receiveMessageOnPort, Worker } from "node:worker_threads";
+import type * as Threads from "node:worker_threads";
 import { endCode, endMarker } from "./end.ts";
 import type { Adapter, ParentPort, SpawnOptions, ThreadHandle } from "./types.ts";
 
-function spawn(url: URL, options: SpawnOptions): ThreadHandle {
-  const worker = new Worker(url, { name: options.name });
+declare const process: NodeJS.Process;
+
+function spawn(threads: typeof Threads, url: URL, options: SpawnOptions): ThreadHandle {
+  const worker = new threads.Worker(url, { name: options.name });
   let error: unknown;
   let ended: number | undefined;
   worker.on("message", (data) => {
@@ -35,6 +36,10 @@ function spawn(url: URL, options: SpawnOptions): ThreadHandle {
 
 /** The adapter for `worker_threads`: Node 24's, and Bun's under the name "bun". */
 export function nodeAdapter(runtime: "node" | "bun" = "node"): Adapter {
+  // Fetched, not imported: a static import would load Deno's compatibility
+  // layer on Deno too, and keep the library out of a browser.
+  const threads = process.getBuiltinModule("node:worker_threads");
+  const { isMainThread, parentPort, receiveMessageOnPort } = threads;
   const port: ParentPort | null = isMainThread || !parentPort ? null : {
     post: (data, transfer) => parentPort!.postMessage(data, transfer as never),
     onMessage: (listener) => parentPort!.on("message", listener),
@@ -42,7 +47,7 @@ export function nodeAdapter(runtime: "node" | "bun" = "node"): Adapter {
   return {
     runtime,
     pid: process.pid,
-    spawn,
+    spawn: (url, options) => spawn(threads, url, options),
     parent: () => port,
     // In a worker, process.exit() ends only that thread, after delivering what it posted.
     exit(code) {
