@@ -46,8 +46,12 @@ interface ServerInfo {
 /** A value as it crosses a port: structured-cloneable data, with this library's objects reduced. */
 type Sent = Omit<Dumped, "transfer">;
 
-/** A call on a proxy's port: its id among that port's calls, and the method's arguments as `dump` left them. */
-type Request = [id: number, method: string, args: unknown, reduced: boolean];
+/**
+ * A call on a proxy's port: its id among that port's calls, and the method's
+ * arguments as `dump` left them. Flat, as each nested array costs a structured
+ * clone ~1 µs on Bun, a tenth of a round trip there.
+ */
+type Request = [id: number, method: string, reduced: boolean, ...args: unknown[]];
 
 /**
  * What a proxy's port carries to the server: calls; another port to bind to
@@ -211,11 +215,11 @@ function bind(referent: Referent, port: MessagePort, referents: Set<Referent>): 
       return;
     }
     if (!Array.isArray(data)) return bind(referent, data.connect, referents);
-    const [id, method, args, reduced] = data;
+    const [id, method, reduced] = data;
     try {
       const call = Object.hasOwn(methods, method) ? methods[method] : undefined;
       if (!call) throw new TypeError(`a ${referent.typeid} proxy has no method '${method}'`);
-      const result = call(referent.value as never, ...(load(args, reduced) as unknown[]));
+      const result = call(referent.value as never, ...(load(data.slice(3), reduced) as unknown[]));
       const dumped = dump(result, `the result of ${referent.typeid}.${method}()`);
       const answer: Answer = [id, dumped.reduced ? REDUCED : VALUE, dumped.data];
       port.postMessage(answer, dumped.transfer);
@@ -346,7 +350,7 @@ class Link implements Waiter {
     if (reason) return Promise.reject(new Error(reason));
     const { data, transfer, reduced } = dump(args, `${this.typeid}.${method}() args`);
     const id = ++this.#lastId;
-    const request: Request = [id, method, data, reduced];
+    const request: Request = [id, method, reduced, ...(data as unknown[])];
     this.port.postMessage(request, transfer);
     const { promise, resolve, reject } = Promise.withResolvers<unknown>();
     this.#calls.set(id, { resolve, reject });
