@@ -13,11 +13,12 @@
  *
  * @module
  */
-import * as Comlink from "comlink";
+import type * as ComlinkModule from "comlink";
 import { Barrier, type BarrierOptions } from "./barrier.ts";
 import { Condition } from "./condition.ts";
 import { Event } from "./event.ts";
 import { BoundedSemaphore, Lock, RLock, Semaphore, type SemLock } from "./locks.ts";
+import { PortCarrier, unref } from "./ports.ts";
 import { hasEnded, Process } from "./process.ts";
 import { JoinableQueue, Queue } from "./queues.ts";
 import {
@@ -231,6 +232,16 @@ function bind(referent: Referent, port: MessagePort, referents: Set<Referent>): 
   port.start();
 }
 
+/**
+ * comlink, loaded by the first `Manager()` or server: a child pays to load
+ * it only if it runs one (it was a third of the library's load time on Deno).
+ */
+let Comlink: typeof ComlinkModule;
+
+async function loadComlink(): Promise<void> {
+  Comlink ??= await import("comlink");
+}
+
 function send(value: unknown, path: string): Sent {
   const dumped = dump(value, path);
   return Comlink.transfer({ data: dumped.data, reduced: dumped.reduced }, dumped.transfer);
@@ -248,6 +259,7 @@ function send(value: unknown, path: string): Sent {
  * ```
  */
 export async function managerServer(port: MessagePort): Promise<void> {
+  await loadComlink();
   const stopped = Promise.withResolvers<void>();
   const referents = new Set<Referent>();
   const control: Control = {
@@ -263,17 +275,6 @@ export async function managerServer(port: MessagePort): Promise<void> {
   await stopped.promise;
 }
 
-/** Carries the server's end of the manager's own channel into the server process's `args`, where it arrives as the port. */
-class Listener {
-  #port: MessagePort;
-  constructor(port: MessagePort) {
-    this.#port = port;
-  }
-  [reduce](): Reduction {
-    return { kind: "managers.listener", state: this.#port, transfer: [this.#port] };
-  }
-}
-registerKind("managers.listener", (port) => port);
 
 // ---- Calls and their lifecycle --------------------------------------------
 
@@ -343,6 +344,8 @@ class Link implements Waiter {
     this.server = server;
     port.addEventListener("message", ({ data }: MessageEvent<Answer>) => this.#answer(data));
     port.start();
+    // Calls waiting for answers hold the program open (startWaiting); an idle proxy must not.
+    unref(port);
   }
 
   call(method: string, args: readonly unknown[]): Promise<unknown> {
@@ -668,7 +671,7 @@ export class SyncManager {
   #process: Process;
   #server: ServerInfo;
   #port: MessagePort;
-  #control: Comlink.Remote<Control>;
+  #control: ComlinkModule.Remote<Control>;
 
   /** Not for direct use: `await Manager()` starts one. */
   constructor(process: Process, port: MessagePort, flags: Int32Array) {
@@ -676,6 +679,7 @@ export class SyncManager {
     this.#server = { pid: process.pid!, flags };
     this.#port = port;
     this.#control = Comlink.wrap<Control>(port);
+    unref(port);
   }
 
   /** Waits until the server answers; rejects if it ends first. */
@@ -816,10 +820,12 @@ export class SyncManager {
  * ```
  */
 export async function Manager(): Promise<SyncManager> {
+  await loadComlink();
   const { port1, port2 } = new MessageChannel();
   const flags = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
-  // A daemon: a manager that was never shut down does not hold the program open.
-  const process = new Process({ target: managerServer, module: import.meta.url, args: [new Listener(port2)], daemon: true });
+  // A daemon, reached through unref'd ports: a manager that was never shut down does not hold the program open
+  // (except on Deno, whose Web Workers cannot be unref'd).
+  const process = new Process({ target: managerServer, module: import.meta.url, args: [new PortCarrier(port2)], daemon: true });
   process.name = process.name.replace("Process", "SyncManager");
   process.start();
   const manager = new SyncManager(process, port1, flags);

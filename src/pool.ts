@@ -27,8 +27,8 @@ import { adapter } from "./adapters/mod.ts";
 import { cpuCount } from "./context.ts";
 import { BrokenPoolError, TimeoutError } from "./errors.ts";
 import { Process, whenEnded } from "./process.ts";
-import { dump, type Dumped, load, reduce, type ReducedError, reduceError, registerKind, reviveError } from "./reduction.ts";
-import type { Reduction } from "./reduction.ts";
+import { dump, type Dumped, load, type ReducedError, reduceError, reviveError } from "./reduction.ts";
+import { PortCarrier, unref } from "./ports.ts";
 import { callerModule, describeTarget, moduleSpecifier, resolveTarget, type TargetSpec } from "./spawn.ts";
 import { readWait, type Wait, type WaitOptions, within } from "./wait.ts";
 
@@ -182,22 +182,7 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
     typeof (value as { then?: unknown }).then === "function";
 }
 
-/** Carries a MessagePort into a worker's `args`: the port is transferred, not copied. */
-class PortCarrier {
-  #port: MessagePort;
-  constructor(port: MessagePort) {
-    this.#port = port;
-  }
-  [reduce](): Reduction {
-    return { kind: "pool.port", state: this.#port, transfer: [this.#port] };
-  }
-}
-registerKind("pool.port", (port) => port);
 
-/** Lets a port stop holding the program open (every runtime here has `unref` on MessagePort). */
-function unref(handle: unknown): void {
-  (handle as { unref?: () => void }).unref?.();
-}
 
 /**
  * The loop every pool worker runs: a `Process` whose target is this export.

@@ -1,7 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { BoundedSemaphore, Condition, JoinableQueue, Manager, Process, RLock } from "../mod.ts";
+import { adapter } from "../src/adapters/mod.ts";
 import { checkNoLeaks } from "./leaks.ts";
+import { runScript } from "./scripts.ts";
 
 checkNoLeaks();
 
@@ -163,3 +165,17 @@ test("managers: calls after shutdown, and calls pending when the server dies, re
   await assert.rejects(l.size(), { message: `the manager's server process (pid ${other.process.pid}) has ended` });
   await other.shutdown();
 });
+
+test(
+  "managers: a manager that is never shut down does not keep the program from ending",
+  {
+    timeout: 30_000,
+    // Deno's Web Workers cannot be unref'd, so the server keeps a Deno program alive (README's support table).
+    skip: adapter.runtime === "deno" ? "a Deno Web Worker cannot be unref'd" : false,
+  },
+  async () => {
+    const script = await runScript("tests/fixtures/open_manager.ts", 15_000);
+    assert.equal(script.code, 0, script.stderr);
+    assert.equal(script.stdout.trim(), "value 1");
+  },
+);
