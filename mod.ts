@@ -91,7 +91,7 @@ export {
   type ViewOf,
 } from "./src/sharedctypes.ts";
 export { SharedMemory, type SharedMemoryOptions } from "./src/shared_memory.ts";
-export { ShareableList, type ShareableItem } from "./src/shareable_list.ts";
+export { type ShareableItem, ShareableList } from "./src/shareable_list.ts";
 export {
   type ApplyAsyncOptions,
   AsyncResult,
@@ -103,11 +103,4 @@ export {
 } from "./src/pool.ts";
 export { Connection, Pipe } from "./src/connection.ts";
 export { JoinableQueue, Queue, type QueueWaitOptions, SimpleQueue } from "./src/queues.ts";
-export {
-  BaseProxy,
-  DictProxy,
-  ListProxy,
-  Manager,
-  NamespaceProxy,
-  SyncManager,
-} from "./src/managers.ts";
+export { BaseProxy, DictProxy, ListProxy, Manager, NamespaceProxy, SyncManager } from "./src/managers.ts";

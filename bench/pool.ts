@@ -135,7 +135,8 @@ function library(name: string, pool: RunPool): Contender {
   return {
     name,
     run: (x) => pool.run(x) as Promise<number>,
-    map: async (items) => (await Promise.all(chunks(items).map((c) => pool.run(c, { name: "incChunk" })))).flat() as number[],
+    map: async (items) =>
+      (await Promise.all(chunks(items).map((c) => pool.run(c, { name: "incChunk" })))).flat() as number[],
     spin: (n) => pool.run(n, { name: "spin" }) as Promise<number>,
     close: () => pool.destroy(),
   };
@@ -148,7 +149,10 @@ async function piscina(workers: number): Promise<Contender> {
 
 async function tinypool(workers: number): Promise<Contender> {
   const { Tinypool } = await import("tinypool");
-  return library("tinypool", new Tinypool({ filename, minThreads: workers, maxThreads: workers }) as unknown as RunPool);
+  return library(
+    "tinypool",
+    new Tinypool({ filename, minThreads: workers, maxThreads: workers }) as unknown as RunPool,
+  );
 }
 
 /** Workers are started and warm before anything is timed. */
@@ -197,7 +201,10 @@ const runtime = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "n
 
 if (import.meta.main) {
   const mine = await measure(ours);
-  const others = { [`piscina (${runtime})`]: await measure(piscina), [`tinypool (${runtime})`]: await measure(tinypool) };
+  const others = {
+    [`piscina (${runtime})`]: await measure(piscina),
+    [`tinypool (${runtime})`]: await measure(tinypool),
+  };
   const row = (name: string, unit: string, better: "higher" | "lower", pick: (f: Figures) => number, digits = 0) => {
     const round = (x: number) => Math.round(x * 10 ** digits) / 10 ** digits;
     const measured = Object.entries(others).filter(([, f]) => !Number.isNaN(pick(f)));

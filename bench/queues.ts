@@ -151,7 +151,10 @@ if (import.meta.main) {
     unit: "items/s",
     better: "higher",
     ours: rounded(toMain),
-    against: { "raw postMessage": rawFigure("postmessage_worker_to_main"), ...python("queues.py", "queue_child_to_main") },
+    against: {
+      "raw postMessage": rawFigure("postmessage_worker_to_main"),
+      ...python("queues.py", "queue_child_to_main"),
+    },
   }));
   const toWorker = await repeat(workerToWorker);
   console.log(JSON.stringify({

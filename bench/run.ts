@@ -33,13 +33,16 @@ for (const runtime of runtimes) {
   for (const area of areas) {
     if (only.length && !only.some((name) => area.startsWith(name))) continue;
     const outcome = await execute([...runtime.run, `bench/${area}`], { timeout: 5 * 60_000 });
-    const rows = outcome.stdout.split("\n").filter((line) => line.startsWith("{")).map((line) => JSON.parse(line) as Row);
+    const rows = outcome.stdout.split("\n").filter((line) => line.startsWith("{")).map((line) =>
+      JSON.parse(line) as Row
+    );
     if (outcome.code !== 0 || rows.length === 0) {
       console.log(`| ${area} | | failed (exit ${outcome.code}) | ${outcome.stderr.trim().split("\n").at(-1) ?? ""} |`);
       continue;
     }
     for (const row of rows) {
-      const against = Object.entries(row.against).map(([what, value]) => `${what}: ${value} (${ratio(row, value)})`).join("; ");
+      const against = Object.entries(row.against).map(([what, value]) => `${what}: ${value} (${ratio(row, value)})`)
+        .join("; ");
       console.log(`| ${row.name} | ${row.unit} | ${row.ours} | ${against}${row.notes ? ` — ${row.notes}` : ""} |`);
     }
   }

@@ -65,7 +65,7 @@ export function count(v: Value<"i">, go: Event, n: number, out: RawArray<"d">, s
   out.set(slot, (performance.now() - t0) / 1000);
 }
 
-async function run(target: string, ...args: unknown[]): Promise<Process> {
+function run(target: string, ...args: unknown[]): Process {
   const p = new Process({ target, args });
   p.start();
   return p;
@@ -79,7 +79,7 @@ async function joined(processes: Process[]): Promise<void> {
 
 async function soloRate(): Promise<number> {
   const out = new RawArray("d", REPS);
-  for (let r = 0; r < REPS; r++) await joined([await run("solo", new Lock(), SOLO_N, out, r)]);
+  for (let r = 0; r < REPS; r++) await joined([run("solo", new Lock(), SOLO_N, out, r)]);
   return median(out.toArray());
 }
 
@@ -107,7 +107,7 @@ async function contended(): Promise<[number, number]> {
     const go = new Event();
     const owner = new RawArray("i", 2);
     const out = new RawArray("d", 4);
-    const children = await Promise.all([0, 1].map((id) => run("contend", lock, go, CONTENDED_N, owner, id, out)));
+    const children = [0, 1].map((id) => run("contend", lock, go, CONTENDED_N, owner, id, out));
     await new Promise((resolve) => setTimeout(resolve, 100));
     go.set();
     await joined(children);
@@ -125,7 +125,7 @@ async function counter(): Promise<number> {
     const v = new Value("i", 0);
     const go = new Event();
     const out = new RawArray("d", 2);
-    const children = await Promise.all([0, 1].map((slot) => run("count", v, go, COUNTER_N, out, slot)));
+    const children = [0, 1].map((slot) => run("count", v, go, COUNTER_N, out, slot));
     await new Promise((resolve) => setTimeout(resolve, 100));
     go.set();
     await joined(children);

@@ -40,7 +40,11 @@ function repr(value: unknown): string {
   return String(value);
 }
 
-export async function f(d: DictProxy<number | string, string | number | null>, l: ListProxy<number>, lock: Lock): Promise<void> {
+export async function f(
+  d: DictProxy<number | string, string | number | null>,
+  l: ListProxy<number>,
+  lock: Lock,
+): Promise<void> {
   await d.set(1, "1");
   await d.set("2", 2);
   await d.set(0.25, null);

@@ -22,7 +22,6 @@ import process from "node:process";
 import { compare } from "./examples.ts";
 import { execute, type Outcome, root, runtimes, type Tally } from "./runtimes.ts";
 
-
 const RUN_TIMEOUT = 30_000;
 const INSTALL_TIMEOUT = 120_000;
 const STDERR_LINES = 30;

@@ -11,7 +11,6 @@ import { packagingChecks } from "./packaging.ts";
 import { publishChecks } from "./publish.ts";
 import { bin, execute, type Outcome, root, runtimes, type Tally } from "./runtimes.ts";
 
-
 const RUNNER_TIMEOUT = 8 * 60_000;
 const EXAMPLE_TIMEOUT = 60_000;
 const files = readdirSync(`${root}tests`).filter((f) => f.endsWith(".test.ts")).sort().map((f) => `tests/${f}`);
@@ -54,9 +53,19 @@ function tallyRunner(name: string, outcome: Outcome): Tally {
   // deno-lint-ignore no-control-regex
   const summary = summaries[name]((outcome.stdout + outcome.stderr).replace(/\x1b\[[0-9;]*m/g, ""));
   const label = `${name}: conformance suite`;
-  if (outcome.timedOut) return { label, passed: summary?.passed ?? 0, failed: (summary?.failed ?? 0) + 1, skipped: 0, note: `killed after ${RUNNER_TIMEOUT / 1000} s` };
+  if (outcome.timedOut) {
+    return {
+      label,
+      passed: summary?.passed ?? 0,
+      failed: (summary?.failed ?? 0) + 1,
+      skipped: 0,
+      note: `killed after ${RUNNER_TIMEOUT / 1000} s`,
+    };
+  }
   if (!summary) return { label, passed: 0, failed: 1, skipped: 0, note: `no summary (exit code ${outcome.code})` };
-  if (outcome.code !== 0 && summary.failed === 0) return { label, ...summary, failed: 1, note: `exit code ${outcome.code}` };
+  if (outcome.code !== 0 && summary.failed === 0) {
+    return { label, ...summary, failed: 1, note: `exit code ${outcome.code}` };
+  }
   return { label, ...summary };
 }
 
@@ -68,7 +77,12 @@ const tallies: Tally[] = [];
 
 heading("deno: type check (deno check)");
 const check = await execute([bin("deno"), "check", "mod.ts", ...files], { timeout: 5 * 60_000, echo: true });
-tallies.push({ label: "deno: type check", passed: check.code === 0 ? 1 : 0, failed: check.code === 0 ? 0 : 1, skipped: 0 });
+tallies.push({
+  label: "deno: type check",
+  passed: check.code === 0 ? 1 : 0,
+  failed: check.code === 0 ? 0 : 1,
+  skipped: 0,
+});
 
 for (const runtime of runtimes) {
   heading(`${runtime.name}: conformance suite (${files.length} files)`);
@@ -107,7 +121,9 @@ for (const tally of await packagingChecks()) tallies.push(tally);
 
 heading("summary");
 for (const t of tallies) {
-  console.log(`${t.label.padEnd(34)} ${t.passed} passed, ${t.failed} failed, ${t.skipped} skipped${t.note ? ` (${t.note})` : ""}`);
+  console.log(
+    `${t.label.padEnd(34)} ${t.passed} passed, ${t.failed} failed, ${t.skipped} skipped${t.note ? ` (${t.note})` : ""}`,
+  );
 }
 const passed = tallies.reduce((sum, t) => sum + t.passed, 0);
 const failed = tallies.reduce((sum, t) => sum + t.failed, 0);

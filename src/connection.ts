@@ -110,7 +110,9 @@ export class Connection<T = unknown> {
       throw new RangeError(`sendBytes: offset ${offset} is outside the buffer of ${bytes.length} bytes`);
     }
     if (!Number.isInteger(length) || length < 0 || offset + length > bytes.length) {
-      throw new RangeError(`sendBytes: size ${length} from offset ${offset} runs past the buffer of ${bytes.length} bytes`);
+      throw new RangeError(
+        `sendBytes: size ${length} from offset ${offset} runs past the buffer of ${bytes.length} bytes`,
+      );
     }
     return this.#post(bytes.slice(offset, offset + length), "sendBytes");
   }

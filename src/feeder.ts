@@ -58,7 +58,12 @@ export class Feeder {
    */
   post(bytes: Uint8Array, timeout: number, signal: AbortSignal | undefined): Promise<boolean> {
     if (!signal?.aborted && this.tryNow(bytes)) return Promise.resolve(true);
-    const entry: Entry = { bytes: bytes.slice(), end: deadline(timeout), signal, settle: Promise.withResolvers<boolean>() };
+    const entry: Entry = {
+      bytes: bytes.slice(),
+      end: deadline(timeout),
+      signal,
+      settle: Promise.withResolvers<boolean>(),
+    };
     this.#pending.push(entry);
     unflushed.add(this);
     if (!this.#pumping) void this.#pump();

@@ -275,7 +275,6 @@ export async function managerServer(port: MessagePort): Promise<void> {
   await stopped.promise;
 }
 
-
 // ---- Calls and their lifecycle --------------------------------------------
 
 /** Why calls to `server` can no longer be answered, or `undefined` while it serves. */
@@ -713,7 +712,9 @@ export class SyncManager {
   }
 
   /** A new managed namespace with the attributes of `attributes`. */
-  Namespace<T extends Record<string, unknown> = Record<string, unknown>>(attributes: Partial<T> = {}): NamespaceProxy<T> {
+  Namespace<T extends Record<string, unknown> = Record<string, unknown>>(
+    attributes: Partial<T> = {},
+  ): NamespaceProxy<T> {
     return this.#create("Namespace", { ...attributes }) as NamespaceProxy<T>;
   }
 
@@ -825,7 +826,12 @@ export async function Manager(): Promise<SyncManager> {
   const flags = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
   // A daemon, reached through unref'd ports: a manager that was never shut down does not hold the program open
   // (except on Deno, whose Web Workers cannot be unref'd).
-  const process = new Process({ target: managerServer, module: import.meta.url, args: [new PortCarrier(port2)], daemon: true });
+  const process = new Process({
+    target: managerServer,
+    module: import.meta.url,
+    args: [new PortCarrier(port2)],
+    daemon: true,
+  });
   process.name = process.name.replace("Process", "SyncManager");
   process.start();
   const manager = new SyncManager(process, port1, flags);

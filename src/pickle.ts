@@ -238,7 +238,9 @@ function writeObject(value: object): void {
     write("cause" in value ? [value.cause] : []);
   } else if (typeof (value as Partial<Reducible>)[reduce] === "function") {
     throw REDUCIBLE;
-  } else if (value instanceof Number || value instanceof String || value instanceof Boolean || value instanceof BigInt) {
+  } else if (
+    value instanceof Number || value instanceof String || value instanceof Boolean || value instanceof BigInt
+  ) {
     out[at++] = T.boxed;
     write(value.valueOf());
   } else if (isShared(value as ArrayBufferLike)) {
@@ -247,7 +249,6 @@ function writeObject(value: object): void {
     throw new Unpicklable(`is an instance of ${value.constructor?.name ?? "an unknown class"}`);
   }
 }
-
 
 /** Reads back what {@linkcode write} wrote. */
 class Reader {
@@ -383,7 +384,9 @@ class Reader {
         return boxed;
       }
       default:
-        throw new Error(`cannot unpickle: unknown tag ${tag} at byte ${this.at - 1}; was this message sent with sendBytes?`);
+        throw new Error(
+          `cannot unpickle: unknown tag ${tag} at byte ${this.at - 1}; was this message sent with sendBytes?`,
+        );
     }
   }
 
@@ -450,7 +453,9 @@ export function pickle(value: unknown, what: string): Uint8Array {
   // The slow path names what fails: dump() names functions and class instances.
   const dumped = dump(value, what);
   if (dumped.transfer.length) {
-    throw new TypeError(`${what} holds an object that must be transferred (a MessagePort), which cannot be sent as bytes`);
+    throw new TypeError(
+      `${what} holds an object that must be transferred (a MessagePort), which cannot be sent as bytes`,
+    );
   }
   try {
     return encode(dumped.data, dumped.reduced);

@@ -182,8 +182,6 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
     typeof (value as { then?: unknown }).then === "function";
 }
 
-
-
 /**
  * The loop every pool worker runs: a `Process` whose target is this export.
  * It runs the initializer, then batches of tasks in order, and reports results
@@ -297,9 +295,18 @@ export async function poolWorker(
       fail(error);
     }
   };
-  const finishChunk = async (fn: Callable, mode: number, items: unknown[], out: unknown[], at: number, first: unknown) => {
+  const finishChunk = async (
+    fn: Callable,
+    mode: number,
+    items: unknown[],
+    out: unknown[],
+    at: number,
+    first: unknown,
+  ) => {
     out[at] = await first;
-    for (let i = at + 1; i < items.length; i++) out[i] = await (mode === MAP ? fn(items[i]) : fn(...(items[i] as unknown[])));
+    for (let i = at + 1; i < items.length; i++) {
+      out[i] = await (mode === MAP ? fn(items[i]) : fn(...(items[i] as unknown[])));
+    }
     return out;
   };
 
@@ -426,7 +433,11 @@ const CLOSE = 1;
 const TERMINATE = 2;
 
 let settleResult: (result: AsyncResult<unknown>, ok: boolean, value: unknown) => void;
-let notifyResult: <T>(result: AsyncResult<T>, callback?: (value: T) => void, errorCallback?: (error: unknown) => void) => void;
+let notifyResult: <T>(
+  result: AsyncResult<T>,
+  callback?: (value: T) => void,
+  errorCallback?: (error: unknown) => void,
+) => void;
 
 /**
  * The result of a task submitted with `applyAsync`, `mapAsync` or
@@ -481,7 +492,9 @@ export class AsyncResult<T> {
    * @throws {Error} when the task has not finished yet.
    */
   successful(): boolean {
-    if (this.#state === "pending") throw new Error("AsyncResult.successful(): the result is not ready yet; await wait() first");
+    if (this.#state === "pending") {
+      throw new Error("AsyncResult.successful(): the result is not ready yet; await wait() first");
+    }
     return this.#state === "ok";
   }
 
@@ -662,7 +675,11 @@ export class Pool {
    * console.log(await pool.apply(square, [3])); // 9
    * ```
    */
-  apply<A extends unknown[], R>(fn: ((...args: A) => R) | string, args?: A, options?: TaskOptions): Promise<Awaited<R>> {
+  apply<A extends unknown[], R>(
+    fn: ((...args: A) => R) | string,
+    args?: A,
+    options?: TaskOptions,
+  ): Promise<Awaited<R>> {
     return this.applyAsync(fn, args, options).get();
   }
 
@@ -708,7 +725,11 @@ export class Pool {
    * console.log(await pool.map(square, [1, 2, 3])); // [1, 4, 9]
    * ```
    */
-  map<T, R>(fn: ((item: T) => R) | string, iterable: Iterable<T>, chunksize?: number | MapOptions): Promise<Awaited<R>[]> {
+  map<T, R>(
+    fn: ((item: T) => R) | string,
+    iterable: Iterable<T>,
+    chunksize?: number | MapOptions,
+  ): Promise<Awaited<R>[]> {
     return this.#mapAsync<Awaited<R>>(fn, iterable, chunksize, MAP, "Pool.map").get();
   }
 
@@ -847,7 +868,9 @@ export class Pool {
    * ```
    */
   async join(): Promise<void> {
-    if (this.#state === RUN) throw new Error("Pool.join(): the pool is still running; call close() or terminate() first");
+    if (this.#state === RUN) {
+      throw new Error("Pool.join(): the pool is still running; call close() or terminate() first");
+    }
     this.#joins++;
     this.#holdOpen();
     try {
@@ -957,7 +980,10 @@ export class Pool {
     const limit: Limit = (task.limit = {});
     if (wait.timeout !== Infinity) {
       const ms = wait.timeout;
-      limit.timer = setTimeout(() => this.#expire(task, new TimeoutError(`the task did not finish within ${ms} ms`)), ms);
+      limit.timer = setTimeout(
+        () => this.#expire(task, new TimeoutError(`the task did not finish within ${ms} ms`)),
+        ms,
+      );
     }
     if (wait.signal) {
       const signal = wait.signal;
@@ -1095,7 +1121,9 @@ export class Pool {
         this.#settle(
           task,
           false,
-          new BrokenPoolError(`the pool worker ${name} (pid ${pid}) ended with exit code ${exitCode} while it ran this task`),
+          new BrokenPoolError(
+            `the pool worker ${name} (pid ${pid}) ended with exit code ${exitCode} while it ran this task`,
+          ),
         );
       } else {
         task.worker = undefined;
@@ -1114,7 +1142,9 @@ export class Pool {
         ),
       );
     }
-    if (!this.#broken && (this.#state === RUN || (this.#state === CLOSE && (this.#live > 0 || this.#feeders > 0)))) this.#spawn();
+    if (!this.#broken && (this.#state === RUN || (this.#state === CLOSE && (this.#live > 0 || this.#feeders > 0)))) {
+      this.#spawn();
+    }
     this.#flush();
     this.#closeIdle();
     this.#checkFinished();
@@ -1160,7 +1190,9 @@ export class Pool {
     this.#checkRunning(what.slice("Pool.".length));
     const id = this.#fnId(fn, what);
     if (!isIterable(iterable)) {
-      throw new TypeError(`${what}: the items must be iterable (an array, a Set, a generator …), got ${typeof iterable}`);
+      throw new TypeError(
+        `${what}: the items must be iterable (an array, a Set, a generator …), got ${typeof iterable}`,
+      );
     }
     const options = readMapOptions(chunksize, what);
     const wait = readTaskWait(options, what);

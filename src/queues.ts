@@ -284,7 +284,11 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   [reduce](): Reduction {
     this.#checkOpen("send");
     const tasks = tasksOf.get(this);
-    const state: QueueState = { ring: this.#ring.buffer, maxsize: this.#maxsize, tasks: tasks?.buffer as SharedArrayBuffer };
+    const state: QueueState = {
+      ring: this.#ring.buffer,
+      maxsize: this.#maxsize,
+      tasks: tasks?.buffer as SharedArrayBuffer,
+    };
     return { kind: tasks ? "@mp/JoinableQueue" : "@mp/Queue", state };
   }
 

@@ -397,7 +397,7 @@ export class Ring {
   async run<T>(steps: Steps<T>, wait: Wait): Promise<T | typeof TIMED_OUT> {
     wait.signal?.throwIfAborted();
     const end = deadline(wait.timeout);
-    for (let step = steps.next(); ; step = steps.next()) {
+    for (let step = steps.next();; step = steps.next()) {
       if (step.done) return step.value;
       const park = step.value;
       const left = park.firm ? Infinity : remaining(end);
@@ -425,7 +425,7 @@ export class Ring {
    */
   runSync<T>(steps: Steps<T>, timeout: number, what: string): T | typeof TIMED_OUT {
     const end = deadline(timeout);
-    for (let step = steps.next(); ; step = steps.next()) {
+    for (let step = steps.next();; step = steps.next()) {
       if (step.done) return step.value;
       const park = step.value;
       const left = park.firm ? Infinity : remaining(end);

@@ -83,7 +83,9 @@ export function describeTarget(target: unknown, module: string | undefined, what
   const source = Function.prototype.toString.call(target);
   if (/\{\s*\[native code\]\s*\}\s*$/.test(source)) {
     throw new TypeError(
-      `${what}: ${target.name || "the target"} is a native or bound function, which cannot be sent; export a plain function`,
+      `${what}: ${
+        target.name || "the target"
+      } is a native or bound function, which cannot be sent; export a plain function`,
     );
   }
   return { module, name: target.name, source };

@@ -78,8 +78,12 @@ export function within(promise: Promise<unknown>, wait: Wait): Promise<boolean> 
 /** How a wait on a cell ended. */
 export type CellWait = "ok" | "not-equal" | "timed-out";
 
-type WaitAsync = (cell: Int32Array, index: number, value: number, timeout: number) =>
-  { async: false; value: "not-equal" | "timed-out" } | { async: true; value: Promise<"ok" | "timed-out"> };
+type WaitAsync = (
+  cell: Int32Array,
+  index: number,
+  value: number,
+  timeout: number,
+) => { async: false; value: "not-equal" | "timed-out" } | { async: true; value: Promise<"ok" | "timed-out"> };
 
 let nativeWaitAsync: WaitAsync | undefined = (Atomics as { waitAsync?: WaitAsync }).waitAsync?.bind(Atomics);
 
@@ -131,7 +135,13 @@ export function waitCell(cell: Int32Array, index: number, expected: number, wait
  *
  * @throws {Error} on the main thread, which must not block.
  */
-export function waitCellSync(cell: Int32Array, index: number, expected: number, timeout: number, what: string): CellWait {
+export function waitCellSync(
+  cell: Int32Array,
+  index: number,
+  expected: number,
+  timeout: number,
+  what: string,
+): CellWait {
   assertMayBlock(what);
   return Atomics.wait(cell, index, expected, timeout);
 }

@@ -1,49 +1,54 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BufferTooShort, Connection, EOFError, Pipe, Process } from "../mod.ts";
+import { BufferTooShort, Connection, EOFError, Pipe } from "../mod.ts";
 import { checkNoLeaks } from "./leaks.ts";
+import { starter } from "./starter.ts";
 
 checkNoLeaks();
 
-const module = new URL("./fixtures/connection.ts", import.meta.url);
-const start = (target: string, ...args: unknown[]): Process => {
-  const p = new Process({ target, args, module });
-  p.start();
-  return p;
-};
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const start = starter("connection");
 
-test("connection: a duplex pipe between main and a child, in order, recvSync in the child", { timeout: 20_000 }, async () => {
-  const [parent, child] = Pipe<string | null>();
-  assert.equal(parent.readable && parent.writable, true);
-  const p = start("echo", child);
-  child.close();
-  for (let i = 0; i < 200; i++) parent.send(`m${i}`);
-  for (let i = 0; i < 200; i++) assert.equal(await parent.recv(), `echo m${i}`);
-  await parent.send(null);
-  await p.join(10_000);
-  assert.equal(p.exitCode, 0);
-  await assert.rejects(parent.recv(), EOFError, "the child closed its end");
-  assert.throws(() => parent.recvSync(), /main thread must not block/);
-});
+test(
+  "connection: a duplex pipe between main and a child, in order, recvSync in the child",
+  { timeout: 20_000 },
+  async () => {
+    const [parent, child] = Pipe<string | null>();
+    assert.equal(parent.readable && parent.writable, true);
+    const p = start("echo", child);
+    child.close();
+    for (let i = 0; i < 200; i++) parent.send(`m${i}`);
+    for (let i = 0; i < 200; i++) assert.equal(await parent.recv(), `echo m${i}`);
+    await parent.send(null);
+    await p.join(10_000);
+    assert.equal(p.exitCode, 0);
+    await assert.rejects(parent.recv(), EOFError, "the child closed its end");
+    assert.throws(() => parent.recvSync(), /main thread must not block/);
+  },
+);
 
-test("connection: a one-way pipe between two children; end-of-file when the sender's child ends", { timeout: 20_000 }, async () => {
-  const [r, w] = Pipe<number>(false);
-  assert.deepEqual([r.readable, r.writable, w.readable, w.writable], [true, false, false, true]);
-  assert.throws(() => r.send(1), /can only receive/);
-  assert.throws(() => w.recv(), /can only send/);
-  const [reportIn, reportOut] = Pipe(false);
-  const receiver = start("receiveUntilEnd", r, reportOut);
-  const sender = start("sendNumbers", w, 1_000);
-  // As in Python, the parent closes its own copies, or the pipe never ends.
-  r.close();
-  w.close();
-  assert.deepEqual(await reportIn.recv(), [1_000, "EOFError"]);
-  await Promise.all([receiver.join(10_000), sender.join(10_000)]);
-  assert.deepEqual([receiver.exitCode, sender.exitCode], [0, 0]);
-});
+test(
+  "connection: a one-way pipe between two children; end-of-file when the sender's child ends",
+  { timeout: 20_000 },
+  async () => {
+    const [r, w] = Pipe<number>(false);
+    assert.deepEqual([r.readable, r.writable, w.readable, w.writable], [true, false, false, true]);
+    assert.throws(() => r.send(1), /can only receive/);
+    assert.throws(() => w.recv(), /can only send/);
+    const [reportIn, reportOut] = Pipe(false);
+    const receiver = start("receiveUntilEnd", r, reportOut);
+    const sender = start("sendNumbers", w, 1_000);
+    // As in Python, the parent closes its own copies, or the pipe never ends.
+    r.close();
+    w.close();
+    assert.deepEqual(await reportIn.recv(), [1_000, "EOFError"]);
+    await Promise.all([receiver.join(10_000), sender.join(10_000)]);
+    assert.deepEqual([receiver.exitCode, sender.exitCode], [0, 0]);
+  },
+);
 
-test("connection: recv on a drained pipe whose other end is closed rejects with EOFError, after what was sent", { timeout: 5_000 }, async () => {
+test("connection: recv on a drained pipe whose other end is closed rejects with EOFError, after what was sent", {
+  timeout: 5_000,
+}, async () => {
   const [a, b] = Pipe();
   a.send("one");
   a.send("two");
@@ -64,21 +69,25 @@ test("connection: send and recv on a closed connection throw", { timeout: 5_000 
   assert.throws(() => new Connection(), /made by Pipe\(\)/);
 });
 
-test("connection: poll waits up to its timeout, and sees a message as soon as it comes", { timeout: 5_000 }, async () => {
-  const [a, b] = Pipe();
-  assert.equal(await b.poll(), false);
-  let started = performance.now();
-  assert.equal(await b.poll(100), false);
-  const waited = performance.now() - started;
-  assert.ok(waited >= 95 && waited < 1_000, `poll waited ${waited} ms`);
-  setTimeout(() => a.send("now"), 30);
-  started = performance.now();
-  assert.equal(await b.poll(2_000), true);
-  assert.ok(performance.now() - started < 1_000);
-  assert.equal(await b.recv(), "now");
-  assert.throws(() => b.poll(NaN), RangeError);
-  assert.throws(() => b.poll(-1), RangeError);
-});
+test(
+  "connection: poll waits up to its timeout, and sees a message as soon as it comes",
+  { timeout: 5_000 },
+  async () => {
+    const [a, b] = Pipe();
+    assert.equal(await b.poll(), false);
+    let started = performance.now();
+    assert.equal(await b.poll(100), false);
+    const waited = performance.now() - started;
+    assert.ok(waited >= 95 && waited < 1_000, `poll waited ${waited} ms`);
+    setTimeout(() => a.send("now"), 30);
+    started = performance.now();
+    assert.equal(await b.poll(2_000), true);
+    assert.ok(performance.now() - started < 1_000);
+    assert.equal(await b.recv(), "now");
+    assert.throws(() => b.poll(NaN), RangeError);
+    assert.throws(() => b.poll(-1), RangeError);
+  },
+);
 
 test("connection: sendBytes, recvBytes, recvBytesInto and BufferTooShort", { timeout: 20_000 }, async () => {
   const [a, b] = Pipe();
@@ -111,16 +120,23 @@ test("connection: a message bigger than the pipe's buffer arrives whole", { time
 test("connection: an object that cannot be copied fails at send, naming what", { timeout: 5_000 }, () => {
   const [a, b] = Pipe();
   assert.throws(() => a.send({ callback: () => 1 }), /Connection\.send\(obj\)\.callback is a function/);
-  assert.throws(() => a.send([b]), /Connection\.send\(obj\)\[0\] is a @mp\/Connection, which cannot be sent through a queue or a pipe/);
+  assert.throws(
+    () => a.send([b]),
+    /Connection\.send\(obj\)\[0\] is a @mp\/Connection, which cannot be sent through a queue or a pipe/,
+  );
 });
 
-test("connection: a terminated child does not close its end; closing explicitly gives end-of-file", { timeout: 20_000 }, async () => {
-  const [a, b] = Pipe();
-  const p = start("sendAndHang", b);
-  assert.equal(await a.recv(), "last words");
-  p.terminate();
-  await p.join(10_000);
-  b.close();
-  assert.equal(await a.poll(100), false, "the dead child's copy still counts as open");
-  a.close();
-});
+test(
+  "connection: a terminated child does not close its end; closing explicitly gives end-of-file",
+  { timeout: 20_000 },
+  async () => {
+    const [a, b] = Pipe();
+    const p = start("sendAndHang", b);
+    assert.equal(await a.recv(), "last words");
+    p.terminate();
+    await p.join(10_000);
+    b.close();
+    assert.equal(await a.poll(100), false, "the dead child's copy still counts as open");
+    a.close();
+  },
+);

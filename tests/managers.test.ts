@@ -16,20 +16,24 @@ async function run(target: string, args: unknown[]): Promise<number | null> {
   return p.exitCode;
 }
 
-test("managers: seed program 5, ten children write a dict and a list; keys keep their types", { timeout: 30_000 }, async () => {
-  await using manager = await Manager();
-  const d = manager.dict<number | string, unknown>();
-  const l = manager.list([0, 1, 2, 3, 4]);
-  const ps = Array.from({ length: 10 }, () => new Process({ target: "fill", args: [d, l], module }));
-  for (const p of ps) p.start();
-  for (const p of ps) await p.join(15_000);
-  assert.deepEqual(ps.map((p) => p.exitCode), Array(10).fill(0));
-  assert.deepEqual(await d.entries(), [[1, "1"], ["2", 2], [0.25, null]]);
-  assert.deepEqual(await d.toMap(), new Map<unknown, unknown>([[1, "1"], ["2", 2], [0.25, null]]));
-  const items = await l.toArray();
-  assert.deepEqual(items.slice(0, 5), [0, 1, 2, 3, 4]);
-  assert.deepEqual(items.slice(5).sort(), ps.map((p) => p.pid).sort());
-});
+test(
+  "managers: seed program 5, ten children write a dict and a list; keys keep their types",
+  { timeout: 30_000 },
+  async () => {
+    await using manager = await Manager();
+    const d = manager.dict<number | string, unknown>();
+    const l = manager.list([0, 1, 2, 3, 4]);
+    const ps = Array.from({ length: 10 }, () => new Process({ target: "fill", args: [d, l], module }));
+    for (const p of ps) p.start();
+    for (const p of ps) await p.join(15_000);
+    assert.deepEqual(ps.map((p) => p.exitCode), Array(10).fill(0));
+    assert.deepEqual(await d.entries(), [[1, "1"], ["2", 2], [0.25, null]]);
+    assert.deepEqual(await d.toMap(), new Map<unknown, unknown>([[1, "1"], ["2", 2], [0.25, null]]));
+    const items = await l.toArray();
+    assert.deepEqual(items.slice(0, 5), [0, 1, 2, 3, 4]);
+    assert.deepEqual(items.slice(5).sort(), ps.map((p) => p.pid).sort());
+  },
+);
 
 test("managers: the server is a process of its own, and shutdown ends it", { timeout: 20_000 }, async () => {
   const manager = await Manager();
@@ -109,62 +113,76 @@ test("managers: a proxy travels on from a child to a grandchild", { timeout: 30_
   assert.match(names[0], /^Process-\d+:1$/);
 });
 
-test("managers: Lock, Event, Queue, Value and Array from a manager work across processes", { timeout: 20_000 }, async () => {
-  await using manager = await Manager();
-  const lock = manager.Lock();
-  assert.equal(await lock.acquire(), true);
-  lock.release();
-  const event = manager.Event();
-  event.set();
-  assert.equal(event.isSet(), true);
-  const q = manager.Queue<number>();
-  q.put(3);
-  assert.equal(await q.get(), 3);
-  assert.equal(manager.Value("i", 7).value, 7);
-  assert.deepEqual(manager.Array("i", [1, 2]).toArray(), [1, 2]);
-  assert.ok(manager.RLock() instanceof RLock);
-  assert.equal(manager.Semaphore(2).getValue(), 2);
-  assert.ok(manager.BoundedSemaphore() instanceof BoundedSemaphore);
-  assert.ok(manager.Condition() instanceof Condition);
-  assert.equal(manager.Barrier(2).parties, 2);
-  assert.ok(manager.JoinableQueue() instanceof JoinableQueue);
-});
+test(
+  "managers: Lock, Event, Queue, Value and Array from a manager work across processes",
+  { timeout: 20_000 },
+  async () => {
+    await using manager = await Manager();
+    const lock = manager.Lock();
+    assert.equal(await lock.acquire(), true);
+    lock.release();
+    const event = manager.Event();
+    event.set();
+    assert.equal(event.isSet(), true);
+    const q = manager.Queue<number>();
+    q.put(3);
+    assert.equal(await q.get(), 3);
+    assert.equal(manager.Value("i", 7).value, 7);
+    assert.deepEqual(manager.Array("i", [1, 2]).toArray(), [1, 2]);
+    assert.ok(manager.RLock() instanceof RLock);
+    assert.equal(manager.Semaphore(2).getValue(), 2);
+    assert.ok(manager.BoundedSemaphore() instanceof BoundedSemaphore);
+    assert.ok(manager.Condition() instanceof Condition);
+    assert.equal(manager.Barrier(2).parties, 2);
+    assert.ok(manager.JoinableQueue() instanceof JoinableQueue);
+  },
+);
 
 test("managers: bad input gets a clear error, never a hang", { timeout: 20_000 }, async () => {
   await using manager = await Manager();
   const d = manager.dict();
-  await assert.rejects(d.callMethod("frobnicate"), { name: "TypeError", message: "a dict proxy has no method 'frobnicate'" });
+  await assert.rejects(d.callMethod("frobnicate"), {
+    name: "TypeError",
+    message: "a dict proxy has no method 'frobnicate'",
+  });
   await assert.rejects(d.set("f", () => 1), {
     name: "TypeError",
     message: /^dict\.set\(\) args\[1\] is a function \(anonymous\), which cannot be sent/,
   });
-  assert.throws(() => manager.list([Symbol("s")]), { name: "TypeError", message: /manager\.list\(\) initial value\[0\] is a symbol/ });
+  assert.throws(() => manager.list([Symbol("s")]), {
+    name: "TypeError",
+    message: /manager\.list\(\) initial value\[0\] is a symbol/,
+  });
   await d.set("ok", 1);
   assert.equal(await d.get("ok"), 1, "the proxy still works after refused calls");
 });
 
-test("managers: calls after shutdown, and calls pending when the server dies, reject at once", { timeout: 20_000 }, async () => {
-  const manager = await Manager();
-  const d = manager.dict();
-  await d.set("a", 1);
-  await manager.shutdown();
-  const started = performance.now();
-  await assert.rejects(d.get("a"), { message: "the manager has been shut down" });
-  assert.throws(() => manager.dict(), { message: "manager.dict(): the manager has been shut down" });
-  assert.ok(performance.now() - started < 1_000);
+test(
+  "managers: calls after shutdown, and calls pending when the server dies, reject at once",
+  { timeout: 20_000 },
+  async () => {
+    const manager = await Manager();
+    const d = manager.dict();
+    await d.set("a", 1);
+    await manager.shutdown();
+    const started = performance.now();
+    await assert.rejects(d.get("a"), { message: "the manager has been shut down" });
+    assert.throws(() => manager.dict(), { message: "manager.dict(): the manager has been shut down" });
+    assert.ok(performance.now() - started < 1_000);
 
-  const other = await Manager();
-  const l = other.list();
-  await l.append(1);
-  const calls = Array.from({ length: 50 }, (_, i) => l.append(i));
-  other.process.kill();
-  const outcomes = await Promise.allSettled(calls);
-  await other.process.join(5_000);
-  const failed = outcomes.filter((o) => o.status === "rejected");
-  for (const o of failed) assert.match(String(o.reason), /the manager's server process \(pid \d+\) has ended/);
-  await assert.rejects(l.size(), { message: `the manager's server process (pid ${other.process.pid}) has ended` });
-  await other.shutdown();
-});
+    const other = await Manager();
+    const l = other.list();
+    await l.append(1);
+    const calls = Array.from({ length: 50 }, (_, i) => l.append(i));
+    other.process.kill();
+    const outcomes = await Promise.allSettled(calls);
+    await other.process.join(5_000);
+    const failed = outcomes.filter((o) => o.status === "rejected");
+    for (const o of failed) assert.match(String(o.reason), /the manager's server process \(pid \d+\) has ended/);
+    await assert.rejects(l.size(), { message: `the manager's server process (pid ${other.process.pid}) has ended` });
+    await other.shutdown();
+  },
+);
 
 test(
   "managers: a manager that is never shut down does not keep the program from ending",

@@ -26,53 +26,61 @@ test("pool: apply, map and starmap return the values, in order", { timeout: 30_0
   assert.equal(objects.length, 40);
 });
 
-test("pool: default size is cpuCount(); workers are Processes named SpawnPoolWorker-N", { timeout: 30_000 }, async () => {
-  const before = activeChildren().length;
-  await using pool = new Pool({ module });
-  const workers = activeChildren().slice(before);
-  assert.equal(workers.length, cpuCount());
-  for (const worker of workers) {
-    assert.match(worker.name, /^SpawnPoolWorker-\d+$/);
-    assert.equal(worker.daemon, true);
-  }
-  const seen = await pool.map("whoami", range(8 * cpuCount()), 1) as Who[];
-  for (const who of seen) {
-    const worker = workers.find((w) => w.pid === who.pid);
-    assert.ok(worker, `task ran in pid ${who.pid}, not a pool worker`);
-    assert.equal(who.name, worker.name, "the worker knows its own name");
-  }
-  assert.match(String(pool), /^<Pool state=RUN pool_size=\d+>$/);
-});
+test(
+  "pool: default size is cpuCount(); workers are Processes named SpawnPoolWorker-N",
+  { timeout: 30_000 },
+  async () => {
+    const before = activeChildren().length;
+    await using pool = new Pool({ module });
+    const workers = activeChildren().slice(before);
+    assert.equal(workers.length, cpuCount());
+    for (const worker of workers) {
+      assert.match(worker.name, /^SpawnPoolWorker-\d+$/);
+      assert.equal(worker.daemon, true);
+    }
+    const seen = await pool.map("whoami", range(8 * cpuCount()), 1) as Who[];
+    for (const who of seen) {
+      const worker = workers.find((w) => w.pid === who.pid);
+      assert.ok(worker, `task ran in pid ${who.pid}, not a pool worker`);
+      assert.equal(who.name, worker.name, "the worker knows its own name");
+    }
+    assert.match(String(pool), /^<Pool state=RUN pool_size=\d+>$/);
+  },
+);
 
-test("pool: applyAsync calls callback or errorCallback; AsyncResult ready, successful, wait, get", { timeout: 30_000 }, async () => {
-  await using pool = new Pool({ processes: 2, module });
-  const called: unknown[] = [];
-  const slow = pool.applyAsync("sleepy", [300, "late"], { callback: (value) => called.push(["ok", value]) });
-  assert.ok(slow instanceof AsyncResult);
-  assert.equal(slow.ready(), false);
-  assert.throws(() => slow.successful(), /not ready/);
-  assert.equal(await slow.wait(20), false, "wait(timeout) resolves false when time runs out");
-  assert.equal(await slow.wait(5_000), true);
-  assert.equal(slow.ready(), true);
-  assert.equal(slow.successful(), true);
-  assert.equal(await slow.get(), "late");
-  assert.deepEqual(called.slice(), [["ok", "late"]]);
+test(
+  "pool: applyAsync calls callback or errorCallback; AsyncResult ready, successful, wait, get",
+  { timeout: 30_000 },
+  async () => {
+    await using pool = new Pool({ processes: 2, module });
+    const called: unknown[] = [];
+    const slow = pool.applyAsync("sleepy", [300, "late"], { callback: (value) => called.push(["ok", value]) });
+    assert.ok(slow instanceof AsyncResult);
+    assert.equal(slow.ready(), false);
+    assert.throws(() => slow.successful(), /not ready/);
+    assert.equal(await slow.wait(20), false, "wait(timeout) resolves false when time runs out");
+    assert.equal(await slow.wait(5_000), true);
+    assert.equal(slow.ready(), true);
+    assert.equal(slow.successful(), true);
+    assert.equal(await slow.get(), "late");
+    assert.deepEqual(called.slice(), [["ok", "late"]]);
 
-  const failing = pool.applyAsync("parse", ["x"], {
-    callback: () => called.push("wrong"),
-    errorCallback: (error) => called.push(["error", (error as Error).name]),
-  });
-  await failing.wait(5_000);
-  assert.equal(failing.successful(), false);
-  await assert.rejects(failing.get(), { name: "ParseError" });
-  assert.deepEqual(called.at(-1), ["error", "ParseError"]);
+    const failing = pool.applyAsync("parse", ["x"], {
+      callback: () => called.push("wrong"),
+      errorCallback: (error) => called.push(["error", (error as Error).name]),
+    });
+    await failing.wait(5_000);
+    assert.equal(failing.successful(), false);
+    await assert.rejects(failing.get(), { name: "ParseError" });
+    assert.deepEqual(called.at(-1), ["error", "ParseError"]);
 
-  const mapped = pool.mapAsync("inc", [1, 2], { callback: (values) => called.push(values) });
-  assert.deepEqual(await mapped.get(5_000), [2, 3]);
-  assert.deepEqual(called.at(-1), [2, 3]);
-  await assert.rejects(slow.wait(-1), RangeError);
-  await assert.rejects(slow.get(Number.NaN), RangeError);
-});
+    const mapped = pool.mapAsync("inc", [1, 2], { callback: (values) => called.push(values) });
+    assert.deepEqual(await mapped.get(5_000), [2, 3]);
+    assert.deepEqual(called.at(-1), [2, 3]);
+    await assert.rejects(slow.wait(-1), RangeError);
+    await assert.rejects(slow.get(Number.NaN), RangeError);
+  },
+);
 
 test("pool: get(timeout) rejects with our TimeoutError and leaves the task running", { timeout: 30_000 }, async () => {
   await using pool = new Pool({ processes: 1, module });
@@ -88,51 +96,68 @@ test("pool: get(timeout) rejects with our TimeoutError and leaves the task runni
   await assert.rejects(aborted.get({ signal: AbortSignal.abort(new Error("stop waiting")) }), /stop waiting/);
 });
 
-test("pool: a task's error keeps its class name, message, stack and cause (apply, map, imap)", { timeout: 30_000 }, async () => {
-  await using pool = new Pool({ processes: 2, module });
-  const error = await pool.apply("parse", ["{"]).catch((e) => e);
-  assert.ok(error instanceof Error);
-  assert.equal(error.name, "ParseError");
-  assert.equal(error.message, 'cannot parse "{"');
-  assert.match(String(error.stack), /at parse .*fixtures\/pool\.ts/);
-  assert.ok(error.cause instanceof RangeError);
-  assert.equal((error.cause as Error).message, "position 3");
+test(
+  "pool: a task's error keeps its class name, message, stack and cause (apply, map, imap)",
+  { timeout: 30_000 },
+  async () => {
+    await using pool = new Pool({ processes: 2, module });
+    const error = await pool.apply("parse", ["{"]).catch((e) => e);
+    assert.ok(error instanceof Error);
+    assert.equal(error.name, "ParseError");
+    assert.equal(error.message, 'cannot parse "{"');
+    assert.match(String(error.stack), /at parse .*fixtures\/pool\.ts/);
+    assert.ok(error.cause instanceof RangeError);
+    assert.equal((error.cause as Error).message, "position 3");
 
-  await assert.rejects(pool.map("failOnThree", range(8), 2), { name: "TypeError", message: "three is not allowed" });
-  const seen: number[] = [];
-  await assert.rejects(async () => {
-    for await (const x of pool.imap("failOnThree", range(8))) seen.push(x as number);
-  }, { name: "TypeError", message: "three is not allowed" });
-  assert.deepEqual(seen, [0, 1, 2], "imap yields the results before the failing item, then throws");
-  await assert.rejects(pool.apply("returnsFunction", []), /the task's result is a function/);
-  assert.equal(await pool.apply("inc", [1]), 2, "the workers survived");
-});
+    await assert.rejects(pool.map("failOnThree", range(8), 2), { name: "TypeError", message: "three is not allowed" });
+    const seen: number[] = [];
+    await assert.rejects(async () => {
+      for await (const x of pool.imap("failOnThree", range(8))) seen.push(x as number);
+    }, { name: "TypeError", message: "three is not allowed" });
+    assert.deepEqual(seen, [0, 1, 2], "imap yields the results before the failing item, then throws");
+    await assert.rejects(pool.apply("returnsFunction", []), /the task's result is a function/);
+    assert.equal(await pool.apply("inc", [1]), 2, "the workers survived");
+  },
+);
 
-test("pool: bad input gets a clear error at the call, never a hang or a crashed worker", { timeout: 30_000 }, async () => {
-  const before = activeChildren().length;
-  assert.throws(() => new Pool(0), { name: "RangeError", message: /processes must be an integer >= 1, got 0/ });
-  assert.throws(() => new Pool(-1), RangeError);
-  assert.throws(() => new Pool(1.5), RangeError);
-  assert.throws(() => new Pool({ processes: "2" as unknown as number }), RangeError);
-  assert.throws(() => new Pool({ processes: 1, maxtasksperchild: 0 }), /maxtasksperchild/);
-  assert.throws(() => new Pool({ processes: 1, initializer: 42 as never }), TypeError);
-  assert.throws(() => new Pool({ processes: 1, initializer: "setup", initargs: [() => 1], module }), /initargs\[0\] is a function/);
-  assert.equal(activeChildren().length, before, "no worker was started for a rejected Pool");
+test(
+  "pool: bad input gets a clear error at the call, never a hang or a crashed worker",
+  { timeout: 30_000 },
+  async () => {
+    const before = activeChildren().length;
+    assert.throws(() => new Pool(0), { name: "RangeError", message: /processes must be an integer >= 1, got 0/ });
+    assert.throws(() => new Pool(-1), RangeError);
+    assert.throws(() => new Pool(1.5), RangeError);
+    assert.throws(() => new Pool({ processes: "2" as unknown as number }), RangeError);
+    assert.throws(() => new Pool({ processes: 1, maxtasksperchild: 0 }), /maxtasksperchild/);
+    assert.throws(() => new Pool({ processes: 1, initializer: 42 as never }), TypeError);
+    assert.throws(
+      () => new Pool({ processes: 1, initializer: "setup", initargs: [() => 1], module }),
+      /initargs\[0\] is a function/,
+    );
+    assert.equal(activeChildren().length, before, "no worker was started for a rejected Pool");
 
-  await using pool = new Pool({ processes: 1, module });
-  assert.throws(() => pool.apply(42 as never, []), { name: "TypeError", message: /target must be a function/ });
-  assert.throws(() => pool.applyAsync("inc", 1 as never), /args must be an array/);
-  assert.throws(() => pool.apply("inc", [{ fn: () => 1 }]), { name: "TypeError", message: /^args\[0\]\.fn is a function/ });
-  assert.throws(() => pool.map("inc", 5 as never), { name: "TypeError", message: /must be iterable/ });
-  assert.throws(() => pool.imap("inc", null as never), /must be iterable/);
-  assert.throws(() => pool.map("inc", [1, 2], 0), { name: "RangeError", message: /chunksize must be an integer >= 1, got 0/ });
-  assert.throws(() => pool.imap("inc", [1], { chunksize: -2 }), RangeError);
-  assert.throws(() => pool.map("inc", [1, 2, 3, Symbol("s")]), /^TypeError: iterable\[3\] is a symbol/);
-  assert.throws(() => pool.starmap("add", [[1, 2], 3] as never), /iterable\[1\] must be an array of arguments/);
-  assert.throws(() => pool.apply("inc", [1], { timeout: -5 }), RangeError);
-  await assert.rejects(pool.apply("noSuchExport", []), /has no exported function named noSuchExport/);
-  assert.equal(await pool.apply("inc", [1]), 2, "the pool still works");
-});
+    await using pool = new Pool({ processes: 1, module });
+    assert.throws(() => pool.apply(42 as never, []), { name: "TypeError", message: /target must be a function/ });
+    assert.throws(() => pool.applyAsync("inc", 1 as never), /args must be an array/);
+    assert.throws(() => pool.apply("inc", [{ fn: () => 1 }]), {
+      name: "TypeError",
+      message: /^args\[0\]\.fn is a function/,
+    });
+    assert.throws(() => pool.map("inc", 5 as never), { name: "TypeError", message: /must be iterable/ });
+    assert.throws(() => pool.imap("inc", null as never), /must be iterable/);
+    assert.throws(() => pool.map("inc", [1, 2], 0), {
+      name: "RangeError",
+      message: /chunksize must be an integer >= 1, got 0/,
+    });
+    assert.throws(() => pool.imap("inc", [1], { chunksize: -2 }), RangeError);
+    assert.throws(() => pool.map("inc", [1, 2, 3, Symbol("s")]), /^TypeError: iterable\[3\] is a symbol/);
+    assert.throws(() => pool.starmap("add", [[1, 2], 3] as never), /iterable\[1\] must be an array of arguments/);
+    assert.throws(() => pool.apply("inc", [1], { timeout: -5 }), RangeError);
+    await assert.rejects(pool.apply("noSuchExport", []), /has no exported function named noSuchExport/);
+    assert.equal(await pool.apply("inc", [1]), 2, "the pool still works");
+  },
+);
 
 test("pool: map's default chunksize is Python's (about four chunks per worker)", { timeout: 30_000 }, async () => {
   await using pool = new Pool({ processes: 2, module });
@@ -176,54 +201,62 @@ test("pool: imap streams results as they complete, before the input is done", { 
   assert.ok(first < 600, `the first result came after ${first} ms, not before the slow one`);
 });
 
-test("pool: imap reads an endless generator lazily and stops reading when the loop ends", { timeout: 30_000 }, async () => {
-  await using pool = new Pool({ processes: 2, module });
-  let pulled = 0;
-  let closed = false;
-  function* naturals() {
-    try {
-      for (let i = 0;; i++) {
-        pulled++;
+test(
+  "pool: imap reads an endless generator lazily and stops reading when the loop ends",
+  { timeout: 30_000 },
+  async () => {
+    await using pool = new Pool({ processes: 2, module });
+    let pulled = 0;
+    let closed = false;
+    function* naturals() {
+      try {
+        for (let i = 0;; i++) {
+          pulled++;
+          yield i;
+        }
+      } finally {
+        closed = true;
+      }
+    }
+    const got: number[] = [];
+    for await (const x of pool.imap("inc", naturals())) {
+      got.push(x as number);
+      if (got.length === 10) break;
+    }
+    assert.deepEqual(got, range(10).map((x) => x + 1));
+    assert.ok(closed, "leaving the loop closes the input");
+    assert.ok(pulled < 500, `read ${pulled} items of the endless input`);
+
+    async function* ticks() {
+      for (let i = 0; i < 6; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
         yield i;
       }
-    } finally {
-      closed = true;
     }
-  }
-  const got: number[] = [];
-  for await (const x of pool.imap("inc", naturals())) {
-    got.push(x as number);
-    if (got.length === 10) break;
-  }
-  assert.deepEqual(got, range(10).map((x) => x + 1));
-  assert.ok(closed, "leaving the loop closes the input");
-  assert.ok(pulled < 500, `read ${pulled} items of the endless input`);
+    const fromAsync: number[] = [];
+    for await (const x of pool.imapUnordered("inc", ticks(), 2)) fromAsync.push(x as number);
+    assert.deepEqual(fromAsync.sort(), [1, 2, 3, 4, 5, 6]);
 
-  async function* ticks() {
-    for (let i = 0; i < 6; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-      yield i;
+    function* failing() {
+      yield 1;
+      throw new Error("the input broke");
     }
-  }
-  const fromAsync: number[] = [];
-  for await (const x of pool.imapUnordered("inc", ticks(), 2)) fromAsync.push(x as number);
-  assert.deepEqual(fromAsync.sort(), [1, 2, 3, 4, 5, 6]);
-
-  function* failing() {
-    yield 1;
-    throw new Error("the input broke");
-  }
-  const before: number[] = [];
-  await assert.rejects(async () => {
-    for await (const x of pool.imap("inc", failing())) before.push(x as number);
-  }, /the input broke/);
-  assert.deepEqual(before, [2]);
-});
+    const before: number[] = [];
+    await assert.rejects(async () => {
+      for await (const x of pool.imap("inc", failing())) before.push(x as number);
+    }, /the input broke/);
+    assert.deepEqual(before, [2]);
+  },
+);
 
 test("pool: close() lets queued tasks finish, join() waits; use after close throws", { timeout: 30_000 }, async () => {
   const pool = new Pool({ processes: 2, module });
   await assert.rejects(pool.join(), /still running; call close\(\) or terminate\(\) first/);
-  const results = [pool.applyAsync("sleepy", [200, "a"]), pool.applyAsync("sleepy", [200, "b"]), pool.applyAsync("inc", [2])];
+  const results = [
+    pool.applyAsync("sleepy", [200, "a"]),
+    pool.applyAsync("sleepy", [200, "b"]),
+    pool.applyAsync("inc", [2]),
+  ];
   pool.close();
   assert.throws(() => pool.apply("inc", [1]), /not running/);
   assert.throws(() => pool.map("inc", [1]), /not running/);
@@ -235,21 +268,25 @@ test("pool: close() lets queued tasks finish, join() waits; use after close thro
   await pool.join();
 });
 
-test("pool: terminate() stops the workers and rejects unfinished tasks with BrokenPoolError", { timeout: 30_000 }, async () => {
-  const before = activeChildren().length;
-  const pool = new Pool({ processes: 2, module });
-  assert.equal(await pool.apply("inc", [1]), 2);
-  const running = pool.apply("sleepy", [5_000, "never"]);
-  const queued = pool.map("inc", range(10));
-  const t0 = performance.now();
-  pool.terminate();
-  await assert.rejects(running, { name: "BrokenPoolError", message: /terminated/ });
-  await assert.rejects(queued, BrokenPoolError);
-  await pool.join();
-  assert.ok(performance.now() - t0 < 3_000, "terminate did not wait for the task");
-  assert.equal(activeChildren().length, before);
-  assert.throws(() => pool.apply("inc", [1]), /not running/);
-});
+test(
+  "pool: terminate() stops the workers and rejects unfinished tasks with BrokenPoolError",
+  { timeout: 30_000 },
+  async () => {
+    const before = activeChildren().length;
+    const pool = new Pool({ processes: 2, module });
+    assert.equal(await pool.apply("inc", [1]), 2);
+    const running = pool.apply("sleepy", [5_000, "never"]);
+    const queued = pool.map("inc", range(10));
+    const t0 = performance.now();
+    pool.terminate();
+    await assert.rejects(running, { name: "BrokenPoolError", message: /terminated/ });
+    await assert.rejects(queued, BrokenPoolError);
+    await pool.join();
+    assert.ok(performance.now() - t0 < 3_000, "terminate did not wait for the task");
+    assert.equal(activeChildren().length, before);
+    assert.throws(() => pool.apply("inc", [1]), /not running/);
+  },
+);
 
 test("pool: await using terminates the pool as Python's with does", { timeout: 30_000 }, async () => {
   const before = activeChildren().length;
@@ -264,16 +301,22 @@ test("pool: await using terminates the pool as Python's with does", { timeout: 3
   await assert.rejects(pending, BrokenPoolError);
 });
 
-test("pool: the initializer runs once in each worker, with initargs, before its first task", { timeout: 30_000 }, async () => {
-  await using pool = new Pool({ processes: 2, initializer: "setup", initargs: [{ mode: "fast" }], module });
-  const seen = await pool.map("readSetup", range(20), 1);
-  for (const [setting, calls] of seen as [unknown, number][]) {
-    assert.deepEqual(setting, { mode: "fast" });
-    assert.equal(calls, 1);
-  }
-});
+test(
+  "pool: the initializer runs once in each worker, with initargs, before its first task",
+  { timeout: 30_000 },
+  async () => {
+    await using pool = new Pool({ processes: 2, initializer: "setup", initargs: [{ mode: "fast" }], module });
+    const seen = await pool.map("readSetup", range(20), 1);
+    for (const [setting, calls] of seen as [unknown, number][]) {
+      assert.deepEqual(setting, { mode: "fast" });
+      assert.equal(calls, 1);
+    }
+  },
+);
 
-test("pool: a failing initializer breaks the pool with BrokenPoolError instead of respawning forever", { timeout: 30_000 }, async () => {
+test("pool: a failing initializer breaks the pool with BrokenPoolError instead of respawning forever", {
+  timeout: 30_000,
+}, async () => {
   await using pool = new Pool({ processes: 2, initializer: "badSetup", module });
   const error = await pool.apply("inc", [1]).catch((e) => e);
   assert.ok(error instanceof BrokenPoolError, String(error));
@@ -292,7 +335,9 @@ test("pool: maxtasksperchild replaces a worker after that many tasks", { timeout
   assert.deepEqual(flood.map((w) => w.served), [2, 1, 2, 1, 2, 1], "the third worker finishes its second task first");
 });
 
-test("pool: a worker that calls exit mid-task rejects it with BrokenPoolError, is replaced, the pool goes on", { timeout: 30_000 }, async () => {
+test("pool: a worker that calls exit mid-task rejects it with BrokenPoolError, is replaced, the pool goes on", {
+  timeout: 30_000,
+}, async () => {
   await using pool = new Pool({ processes: 2, module });
   const before = activeChildren().length;
   const error = await pool.apply("exitWith", [3]).catch((e) => e);
@@ -311,50 +356,62 @@ test("pool: a worker that throws outside a task breaks only that task (exit code
   assert.equal(await pool.apply("inc", [5]), 6);
 });
 
-test("pool: tasks queued behind a dying worker run elsewhere; none is lost or run twice", { timeout: 30_000 }, async () => {
-  await using pool = new Pool({ processes: 2, module });
-  await pool.map("inc", range(4), 1);
-  const tasks = range(12).map((i) => pool.applyAsync("sleepy", [20, i]));
-  const dying = pool.applyAsync("exitWith", [7]);
-  const more = range(12).map((i) => pool.applyAsync("sleepy", [20, 100 + i]));
-  await assert.rejects(dying.get(10_000), BrokenPoolError);
-  assert.deepEqual(await Promise.all(tasks.map((t) => t.get(10_000))), range(12));
-  assert.deepEqual(await Promise.all(more.map((t) => t.get(10_000))), range(12).map((i) => 100 + i));
-});
+test(
+  "pool: tasks queued behind a dying worker run elsewhere; none is lost or run twice",
+  { timeout: 30_000 },
+  async () => {
+    await using pool = new Pool({ processes: 2, module });
+    await pool.map("inc", range(4), 1);
+    const tasks = range(12).map((i) => pool.applyAsync("sleepy", [20, i]));
+    const dying = pool.applyAsync("exitWith", [7]);
+    const more = range(12).map((i) => pool.applyAsync("sleepy", [20, 100 + i]));
+    await assert.rejects(dying.get(10_000), BrokenPoolError);
+    assert.deepEqual(await Promise.all(tasks.map((t) => t.get(10_000))), range(12));
+    assert.deepEqual(await Promise.all(more.map((t) => t.get(10_000))), range(12).map((i) => 100 + i));
+  },
+);
 
-test("pool: a per-task timeout rejects with TimeoutError, kills the hung worker, the pool goes on", { timeout: 30_000 }, async () => {
-  await using pool = new Pool({ processes: 1, module });
-  assert.equal(await pool.apply("inc", [0]), 1);
-  const t0 = performance.now();
-  const error = await pool.apply("hang", [], { timeout: 200 }).catch((e) => e);
-  const took = performance.now() - t0;
-  assert.ok(error instanceof TimeoutError, String(error));
-  assert.match(error.message, /did not finish within 200 ms/);
-  assert.ok(took >= 190 && took < 2_000, `took ${took} ms`);
-  assert.equal(await pool.apply("inc", [1], { timeout: 5_000 }), 2, "a fresh worker serves");
-  await assert.rejects(pool.map("hang", [1, 2], { timeout: 100 }), TimeoutError);
-  assert.deepEqual(await pool.map("inc", [1, 2]), [2, 3]);
-});
+test(
+  "pool: a per-task timeout rejects with TimeoutError, kills the hung worker, the pool goes on",
+  { timeout: 30_000 },
+  async () => {
+    await using pool = new Pool({ processes: 1, module });
+    assert.equal(await pool.apply("inc", [0]), 1);
+    const t0 = performance.now();
+    const error = await pool.apply("hang", [], { timeout: 200 }).catch((e) => e);
+    const took = performance.now() - t0;
+    assert.ok(error instanceof TimeoutError, String(error));
+    assert.match(error.message, /did not finish within 200 ms/);
+    assert.ok(took >= 190 && took < 2_000, `took ${took} ms`);
+    assert.equal(await pool.apply("inc", [1], { timeout: 5_000 }), 2, "a fresh worker serves");
+    await assert.rejects(pool.map("hang", [1, 2], { timeout: 100 }), TimeoutError);
+    assert.deepEqual(await pool.map("inc", [1, 2]), [2, 3]);
+  },
+);
 
-test("pool: an abort signal cancels a task; one not yet started is withdrawn without a kill", { timeout: 30_000 }, async () => {
-  await using pool = new Pool({ processes: 1, module });
-  const before = activeChildren()[0]?.pid;
-  const blocker = pool.apply("sleepy", [300, "first"]);
-  const controller = new AbortController();
-  const queued = pool.apply("inc", [1], { signal: controller.signal });
-  controller.abort(new Error("no longer needed"));
-  await assert.rejects(queued, /no longer needed/);
-  assert.equal(await blocker, "first");
-  assert.equal(activeChildren().length, 1);
-  assert.equal(activeChildren()[0].pid, before, "the worker was not replaced");
+test(
+  "pool: an abort signal cancels a task; one not yet started is withdrawn without a kill",
+  { timeout: 30_000 },
+  async () => {
+    await using pool = new Pool({ processes: 1, module });
+    const before = activeChildren()[0]?.pid;
+    const blocker = pool.apply("sleepy", [300, "first"]);
+    const controller = new AbortController();
+    const queued = pool.apply("inc", [1], { signal: controller.signal });
+    controller.abort(new Error("no longer needed"));
+    await assert.rejects(queued, /no longer needed/);
+    assert.equal(await blocker, "first");
+    assert.equal(activeChildren().length, 1);
+    assert.equal(activeChildren()[0].pid, before, "the worker was not replaced");
 
-  const running = new AbortController();
-  const hung = pool.apply("hang", [], { signal: running.signal });
-  setTimeout(() => running.abort(new Error("cancelled")), 100);
-  await assert.rejects(hung, /cancelled/);
-  assert.equal(await pool.apply("inc", [2]), 3);
-  await assert.rejects(pool.apply("inc", [0], { signal: AbortSignal.abort(new Error("early")) }), /early/);
-});
+    const running = new AbortController();
+    const hung = pool.apply("hang", [], { signal: running.signal });
+    setTimeout(() => running.abort(new Error("cancelled")), 100);
+    await assert.rejects(hung, /cancelled/);
+    assert.equal(await pool.apply("inc", [2]), 3);
+    await assert.rejects(pool.apply("inc", [0], { signal: AbortSignal.abort(new Error("early")) }), /early/);
+  },
+);
 
 test("pool: a non-exported self-contained function is sent as source", { timeout: 30_000 }, async () => {
   await using pool = new Pool({ processes: 1, module });

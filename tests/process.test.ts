@@ -43,25 +43,29 @@ test("process: a target named by string, with the module given as a string", { t
   assert.equal([p.exitCode, cell[0]].join(), "0,7");
 });
 
-test("process: names Process-N, pids unique, parentProcess and currentProcess in the child", { timeout: 20_000 }, async () => {
-  const [ca, cb] = [cells(4), cells(4)];
-  const pa = new Process({ target: "identify", args: [ca], module });
-  const pb = new Process({ target: "identify", args: [cb], module, name: "Process-custom" });
-  const pc = new Process({ target: "identify", args: [cells(4)], module });
-  const n = Number(pa.name.match(/^Process-(\d+)$/)?.[1]);
-  assert.ok(n >= 1, pa.name);
-  assert.equal(pb.name, "Process-custom");
-  assert.equal(pc.name, `Process-${n + 2}`, "each new Process takes the next number");
-  pa.start();
-  pb.start();
-  await Promise.all([pa.join(10_000), pb.join(10_000)]);
-  assert.notEqual(pa.pid, pb.pid);
-  assert.equal(ca[0], pa.pid, "the child sees its own pid");
-  assert.equal(cb[0], pb.pid);
-  assert.equal(ca[1], currentProcess().pid, "the child's parent pid is ours");
-  assert.equal(cb[2], 1, "the child sees its own custom name");
-  assert.equal(ca[3], 1, "the child's parent is MainProcess");
-});
+test(
+  "process: names Process-N, pids unique, parentProcess and currentProcess in the child",
+  { timeout: 20_000 },
+  async () => {
+    const [ca, cb] = [cells(4), cells(4)];
+    const pa = new Process({ target: "identify", args: [ca], module });
+    const pb = new Process({ target: "identify", args: [cb], module, name: "Process-custom" });
+    const pc = new Process({ target: "identify", args: [cells(4)], module });
+    const n = Number(pa.name.match(/^Process-(\d+)$/)?.[1]);
+    assert.ok(n >= 1, pa.name);
+    assert.equal(pb.name, "Process-custom");
+    assert.equal(pc.name, `Process-${n + 2}`, "each new Process takes the next number");
+    pa.start();
+    pb.start();
+    await Promise.all([pa.join(10_000), pb.join(10_000)]);
+    assert.notEqual(pa.pid, pb.pid);
+    assert.equal(ca[0], pa.pid, "the child sees its own pid");
+    assert.equal(cb[0], pb.pid);
+    assert.equal(ca[1], currentProcess().pid, "the child's parent pid is ours");
+    assert.equal(cb[2], 1, "the child sees its own custom name");
+    assert.equal(ca[3], 1, "the child's parent is MainProcess");
+  },
+);
 
 test("process: the main process", { timeout: 5_000 }, () => {
   const main = currentProcess();
@@ -73,12 +77,16 @@ test("process: the main process", { timeout: 5_000 }, () => {
   assert.ok(cpuCount() >= 1);
 });
 
-test("process: an uncaught error gives exit code 1, also after an await and from a stray timer", { timeout: 20_000 }, async () => {
-  const ps = ["fail", "failLater", "strayError"].map((target) => new Process({ target, module }));
-  for (const p of ps) p.start();
-  await Promise.all(ps.map((p) => p.join(10_000)));
-  assert.deepEqual(ps.map((p) => p.exitCode), [1, 1, 1]);
-});
+test(
+  "process: an uncaught error gives exit code 1, also after an await and from a stray timer",
+  { timeout: 20_000 },
+  async () => {
+    const ps = ["fail", "failLater", "strayError"].map((target) => new Process({ target, module }));
+    for (const p of ps) p.start();
+    await Promise.all(ps.map((p) => p.join(10_000)));
+    assert.deepEqual(ps.map((p) => p.exitCode), [1, 1, 1]);
+  },
+);
 
 test("process: exit(n) sets exitCode n", { timeout: 20_000 }, async () => {
   const ps = [0, 3, 255].map((code) => new Process({ target: "exitWith", args: [code], module }));
@@ -174,14 +182,21 @@ test("process: a non-exported self-contained function is sent as source", { time
   assert.equal([p.exitCode, cell[0]].join(), "0,15");
 });
 
-test("process: a source target that uses an outer variable fails with a hint to export it", { timeout: 20_000 }, async () => {
-  const outer = 5;
-  const script = await runScript("tests/fixtures/closure.ts");
-  assert.equal(script.code, 0, script.stderr);
-  assert.match(script.stderr, /Process Process-1:\nReferenceError: \w+ is not defined\. .*sent as source text.*export it/);
-  assert.match(script.stdout, /exitCode 1/);
-  assert.equal(outer, 5);
-});
+test(
+  "process: a source target that uses an outer variable fails with a hint to export it",
+  { timeout: 20_000 },
+  async () => {
+    const outer = 5;
+    const script = await runScript("tests/fixtures/closure.ts");
+    assert.equal(script.code, 0, script.stderr);
+    assert.match(
+      script.stderr,
+      /Process Process-1:\nReferenceError: \w+ is not defined\. .*sent as source text.*export it/,
+    );
+    assert.match(script.stdout, /exitCode 1/);
+    assert.equal(outer, 5);
+  },
+);
 
 test("process: a subclass overriding run() gets its fields in the child", { timeout: 20_000 }, async () => {
   const cell = cells(2);
@@ -270,12 +285,21 @@ test("process: an uncaught error prints a Python-like report to stderr", { timeo
   assert.match(script.stdout, /exitCode 1/);
 });
 
-test("process: the import.meta.main guard keeps a child from re-running the main block", { timeout: 30_000 }, async () => {
-  const script = await runScript("tests/fixtures/guard.ts");
-  assert.equal(script.code, 0, script.stderr);
-  // The module's top level runs in both processes; the guarded block only in the main one.
-  assert.deepEqual(script.stdout.trim().split("\n").sort(), ["child ran", "main block ran once", "top level", "top level"]);
-});
+test(
+  "process: the import.meta.main guard keeps a child from re-running the main block",
+  { timeout: 30_000 },
+  async () => {
+    const script = await runScript("tests/fixtures/guard.ts");
+    assert.equal(script.code, 0, script.stderr);
+    // The module's top level runs in both processes; the guarded block only in the main one.
+    assert.deepEqual(script.stdout.trim().split("\n").sort(), [
+      "child ran",
+      "main block ran once",
+      "top level",
+      "top level",
+    ]);
+  },
+);
 
 test("process: start → join of an empty target stays within a bound", { timeout: 30_000 }, async () => {
   const t = performance.now();
@@ -287,18 +311,22 @@ test("process: start → join of an empty target stays within a bound", { timeou
   assert.ok(took < 3_000, `start → join took ${took} ms`);
 });
 
-test("process: terminating children that are still importing an async module ends them all", { timeout: 60_000 }, async () => {
-  // Node 24 aborts the whole program when a worker is terminated during the
-  // evaluation of a module with a top-level await (nodejs/node#60755).
-  const tla = new URL("./fixtures/tla.ts", import.meta.url);
-  const ps = Array.from({ length: 8 }, () => new Process({ target: "forever", args: [cells()], module: tla }));
-  for (const [i, p] of ps.entries()) {
-    p.start();
-    setTimeout(() => p.terminate(), i * 7);
-  }
-  await Promise.all(ps.map((p) => p.join(20_000)));
-  assert.deepEqual(ps.map((p) => p.exitCode), Array(8).fill(-15));
-});
+test(
+  "process: terminating children that are still importing an async module ends them all",
+  { timeout: 60_000 },
+  async () => {
+    // Node 24 aborts the whole program when a worker is terminated during the
+    // evaluation of a module with a top-level await (nodejs/node#60755).
+    const tla = new URL("./fixtures/tla.ts", import.meta.url);
+    const ps = Array.from({ length: 8 }, () => new Process({ target: "forever", args: [cells()], module: tla }));
+    for (const [i, p] of ps.entries()) {
+      p.start();
+      setTimeout(() => p.terminate(), i * 7);
+    }
+    await Promise.all(ps.map((p) => p.join(20_000)));
+    assert.deepEqual(ps.map((p) => p.exitCode), Array(8).fill(-15));
+  },
+);
 
 test(
   "process: terminate() stops a child that is busy in synchronous code",

@@ -1,18 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Empty, Full, JoinableQueue, Lock, Process, Queue, SimpleQueue } from "../mod.ts";
+import { Empty, Full, JoinableQueue, Lock, Queue, SimpleQueue } from "../mod.ts";
 import { withoutNativeWaitAsync } from "../src/wait.ts";
 import { checkNoLeaks } from "./leaks.ts";
+import { starter } from "./starter.ts";
 import { runScript } from "./scripts.ts";
 
 checkNoLeaks();
 
-const module = new URL("./fixtures/queues.ts", import.meta.url);
-const start = (target: string, ...args: unknown[]): Process => {
-  const p = new Process({ target, args, module });
-  p.start();
-  return p;
-};
+const start = starter("queues");
 /** Bigger than a queue's ring (1 MiB), so it is streamed in chunks. */
 const HUGE = 3 << 20;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -19,7 +19,10 @@ export function runtimeCommand(): string[] {
 
 export function runScript(path: string, timeout = 20_000): Promise<ScriptResult> {
   const [command, ...args] = runtimeCommand();
-  const child = spawn(command, [...args, path], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
+  const child = spawn(command, [...args, path], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, NO_COLOR: "1" },
+  });
   const { promise, resolve, reject } = Promise.withResolvers<ScriptResult>();
   let stdout = "";
   let stderr = "";

@@ -1,17 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Event, Lock, Process, RawArray, RawValue, RLock, SharedArray, type Typecode, Value } from "../mod.ts";
+import { Event, Lock, type Process, RawArray, RawValue, RLock, SharedArray, type Typecode, Value } from "../mod.ts";
 import { checkNoLeaks } from "./leaks.ts";
+import { starter } from "./starter.ts";
 
 checkNoLeaks();
 
-const module = new URL("./fixtures/shared_memory.ts", import.meta.url);
-
-function start(target: string, ...args: unknown[]): Process {
-  const p = new Process({ target, args, module });
-  p.start();
-  return p;
-}
+const start = starter("shared_memory");
 
 async function join(p: Process): Promise<void> {
   await p.join(20_000);

@@ -9,7 +9,7 @@ import {
   Event,
   HOLDER_CHECK_MS,
   Lock,
-  Process,
+  type Process,
   RLock,
   Semaphore,
   SharedArray,
@@ -19,17 +19,13 @@ import {
 import { withoutNativeWaitAsync } from "../src/wait.ts";
 import { countTrips, setTally } from "./fixtures/synchronize.ts";
 import { checkNoLeaks } from "./leaks.ts";
+import { starter } from "./starter.ts";
 import { runScript } from "./scripts.ts";
 
 checkNoLeaks();
 
 const module = new URL("./fixtures/synchronize.ts", import.meta.url);
-
-function start(target: string, ...args: unknown[]): Process {
-  const p = new Process({ target, args, module });
-  p.start();
-  return p;
-}
+const start = starter("synchronize");
 
 async function joinAll(...processes: Process[]): Promise<void> {
   await Promise.all(processes.map((p) => p.join(20_000)));
