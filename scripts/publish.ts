@@ -2,13 +2,21 @@
  * The checks JSR would make when the package is published, so that a change
  * that breaks publishing fails `npm test`: `deno publish --dry-run` (the
  * module graph, slow types, no unreachable `jsr:` import), `deno doc --lint`
- * (JSDoc on every export, no private type in a public one) and a module doc
- * on every entry point (which `deno doc --lint` does not check).
+ * (JSDoc on every export, no private type in a public one), a module doc on
+ * every entry point (which `deno doc --lint` does not check), and `deno lint`
+ * and `deno fmt --check` over all the code.
  */
 import { readFileSync } from "node:fs";
 import { bin, execute, root, type Tally } from "./runtimes.ts";
 
 const TIMEOUT = 3 * 60_000;
+const code = ["mod.ts", "src/", "tests/", "scripts/", "bench/", "examples/"];
+
+/** Runs a command; what it printed is the problem when it fails. */
+async function runs(command: string[]): Promise<string[]> {
+  const outcome = await execute(command, { timeout: TIMEOUT });
+  return outcome.code === 0 ? [] : [outcome.stderr.trim() || outcome.stdout.trim()];
+}
 
 interface DocJson {
   nodes: Record<string, { module_doc?: { doc?: string } }>;
@@ -33,15 +41,11 @@ async function moduleDocs(): Promise<string[]> {
 export async function publishChecks(): Promise<Tally> {
   const tally: Tally = { label: "deno: publish checks", passed: 0, failed: 0, skipped: 0 };
   const checks: [string, () => Promise<string[]>][] = [
-    ["deno publish --dry-run", async () => {
-      const outcome = await execute([bin("deno"), "publish", "--dry-run", "--allow-dirty"], { timeout: TIMEOUT });
-      return outcome.code === 0 ? [] : [outcome.stderr.trim() || outcome.stdout.trim()];
-    }],
-    ["deno doc --lint mod.ts", async () => {
-      const outcome = await execute([bin("deno"), "doc", "--lint", "mod.ts"], { timeout: TIMEOUT });
-      return outcome.code === 0 ? [] : [outcome.stderr.trim() || outcome.stdout.trim()];
-    }],
+    ["deno publish --dry-run", () => runs([bin("deno"), "publish", "--dry-run", "--allow-dirty"])],
+    ["deno doc --lint mod.ts", () => runs([bin("deno"), "doc", "--lint", "mod.ts"])],
     ["a module doc on every entry point", moduleDocs],
+    ["deno lint", () => runs([bin("deno"), "lint", ...code])],
+    ["deno fmt --check", () => runs([bin("deno"), "fmt", "--check", ...code])],
   ];
   for (const [what, check] of checks) {
     const problems = await check();
