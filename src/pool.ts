@@ -47,6 +47,12 @@ export interface PoolOptions {
   maxtasksperchild?: number | null;
   /** The module that exports the task functions and the initializer (`import.meta.url`, a URL or a specifier). */
   module?: string | URL;
+  /**
+   * Beyond Python: the most heap each worker may use, in MiB. A worker over it
+   * rejects its task with `BrokenPoolError` and is replaced. Enforced on Node
+   * only (see `ProcessOptions.memoryLimit`).
+   */
+  memoryLimit?: number;
 }
 
 /**
@@ -612,6 +618,7 @@ export class Pool {
   readonly #initializer: TargetSpec | null;
   readonly #initargs: readonly unknown[];
   readonly #maxtasks: number;
+  readonly #memoryLimit: number | undefined;
   #members: Member[] = [];
   #pending: (Task | undefined)[] = [];
   #pendingHead = 0;
@@ -659,6 +666,7 @@ export class Pool {
     this.#initargs = initargs;
     this.#size = processes;
     this.#maxtasks = maxtasksperchild ?? 0;
+    this.#memoryLimit = given.memoryLimit;
     for (let i = 0; i < processes; i++) this.#spawn();
   }
 
@@ -916,6 +924,7 @@ export class Pool {
       module: import.meta.url,
       args: [new PortCarrier(port2), shared, this.#initializer, this.#initargs, this.#maxtasks],
       daemon: true,
+      memoryLimit: this.#memoryLimit,
     });
     process.name = process.name.replace("Process", "SpawnPoolWorker");
     const member: Member = {

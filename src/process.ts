@@ -71,6 +71,13 @@ export interface ProcessOptions {
   daemon?: boolean;
   /** The module that exports `target` (`import.meta.url`, a URL or a specifier). */
   module?: string | URL;
+  /**
+   * Beyond Python: the most heap the child may use, in MiB. Over it, the child
+   * ends with exit code 1 and an out-of-memory report instead of taking the
+   * whole program down. Enforced on Node only: Deno's Web Workers have no
+   * limit, and Bun ignores it.
+   */
+  memoryLimit?: number;
 }
 
 /** The parent of the current process, as {@linkcode parentProcess} returns it. */
@@ -95,6 +102,7 @@ interface State {
   started: boolean;
   closed: boolean;
   exitCode: number | null;
+  memoryLimit?: number;
   /** -15 after terminate(), -9 after kill(): wins over the thread's own code. */
   signalled?: number;
   /** The child has imported its target's module (see {@linkcode stop}). */
@@ -212,6 +220,10 @@ export class Process {
     const { target, args = [], name, daemon } = options;
     if (!Array.isArray(args)) throw new TypeError("new Process: args must be an array");
     if (name !== undefined && typeof name !== "string") throw new TypeError("new Process: name must be a string");
+    const { memoryLimit } = options;
+    if (memoryLimit !== undefined && !(typeof memoryLimit === "number" && memoryLimit > 0 && memoryLimit < Infinity)) {
+      throw new RangeError(`memoryLimit must be a number of MiB > 0, got ${String(memoryLimit)}`);
+    }
     const module = moduleSpecifier(options.module, callerModule());
     const identity = [...(self.process ? stateOf(self.process).identity : []), ++self.children];
     states.set(this, {
@@ -221,6 +233,7 @@ export class Process {
       target: target === undefined ? undefined : describeTarget(target, module, "new Process"),
       args,
       subclass: new.target === Process ? undefined : { module, name: new.target.name },
+      memoryLimit,
       started: false,
       closed: false,
       exitCode: null,
@@ -297,6 +310,7 @@ export class Process {
     };
     const thread = adapter.spawn(workerEntry(), {
       name: state.name,
+      memoryLimit: state.memoryLimit,
       onMessage: (data) => {
         const kind = (data as { t?: string }).t;
         if (kind === "running") {

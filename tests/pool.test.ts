@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { activeChildren, AsyncResult, BrokenPoolError, cpuCount, Pool, TimeoutError } from "../mod.ts";
+import { adapter } from "../src/adapters/mod.ts";
 import { checkNoLeaks } from "./leaks.ts";
 
 checkNoLeaks();
@@ -432,3 +433,21 @@ test("pool: 2,000 tiny tasks in flight finish quickly", { timeout: 30_000 }, asy
   assert.equal(sum, 2_000 * 2_001 / 2);
   assert.ok(took < 2_000, `took ${took} ms`);
 });
+
+test(
+  "pool: a worker over its memoryLimit rejects its task with BrokenPoolError, is replaced, the pool goes on",
+  {
+    timeout: 30_000,
+    // Only Node enforces a worker's heap limit: Bun ignores resourceLimits, Deno's Web Workers have none.
+    skip: adapter.runtime !== "node" ? `${adapter.runtime} cannot limit a worker's memory` : false,
+  },
+  async () => {
+    assert.throws(() => new Pool({ processes: 1, module, memoryLimit: -1 }), RangeError);
+    await using pool = new Pool({ processes: 1, module, memoryLimit: 32 });
+    await assert.rejects(pool.apply("hog", []), {
+      name: "BrokenPoolError",
+      message: /SpawnPoolWorker-\d+ \(pid \d+\) ended with exit code 1 while it ran this task/,
+    });
+    assert.equal(await pool.apply("inc", [41]), 42);
+  },
+);

@@ -352,3 +352,20 @@ test(
     assert.equal(Atomics.load(cell, 0), after, "the child stopped spinning");
   },
 );
+
+test(
+  "process: a child over its memoryLimit ends with exit code 1, and the program goes on",
+  {
+    timeout: 30_000,
+    // Only Node enforces a worker's heap limit: Bun ignores resourceLimits, Deno's Web Workers have none.
+    skip: adapter.runtime !== "node" ? `${adapter.runtime} cannot limit a worker's memory` : false,
+  },
+  async () => {
+    assert.throws(() => new Process({ target: "hog", module, memoryLimit: 0 }), RangeError);
+    assert.throws(() => new Process({ target: "hog", module, memoryLimit: Number.NaN }), /memoryLimit must be/);
+    const p = new Process({ target: "hog", module, memoryLimit: 32 });
+    p.start();
+    await p.join(20_000);
+    assert.equal(p.exitCode, 1);
+  },
+);

@@ -15,7 +15,12 @@ import type { Adapter, ParentPort, SpawnOptions, ThreadHandle } from "./types.ts
 declare const process: NodeJS.Process;
 
 function spawn(threads: typeof Threads, url: URL, options: SpawnOptions): ThreadHandle {
-  const worker = new threads.Worker(url, { name: options.name });
+  // Node ends a worker over its limit with ERR_WORKER_OUT_OF_MEMORY; Bun accepts
+  // resourceLimits and ignores them (a worker grew without bound past 32 MiB).
+  const resourceLimits = options.memoryLimit === undefined
+    ? undefined
+    : { maxOldGenerationSizeMb: options.memoryLimit };
+  const worker = new threads.Worker(url, { name: options.name, resourceLimits });
   let error: unknown;
   let ended: number | undefined;
   worker.on("message", (data) => {

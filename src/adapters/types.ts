@@ -22,6 +22,8 @@ export interface SpawnOptions {
   onMessage(data: unknown): void;
   /** Called once, when the thread is gone for good. */
   onEnd(end: ThreadEnd): void;
+  /** The most heap the thread may use, in MiB, where the runtime can enforce it (Node only). */
+  memoryLimit?: number;
 }
 
 /** The parent's handle on one worker thread. */
