@@ -369,3 +369,17 @@ test(
     assert.equal(p.exitCode, 1);
   },
 );
+
+test("process: a child's printed line comes before the parent's next line once the child has answered", {
+  timeout: 30_000,
+}, async () => {
+  // worker_threads route a thread's output through the parent's event loop, so a
+  // result could overtake the line printed before it; the adapter writes directly.
+  const script = await runScript("tests/fixtures/print_order.ts");
+  assert.equal(script.code, 0, script.stderr);
+  const lines = script.stdout.trim().split("\n");
+  assert.equal(lines.length, 40);
+  for (let i = 0; i < 20; i++) {
+    assert.ok(lines.indexOf(`child line ${i}`) < lines.indexOf(`parent line ${i}`), `line ${i}: ${lines.join(" | ")}`);
+  }
+});

@@ -39,6 +39,34 @@ function spawn(threads: typeof Threads, url: URL, options: SpawnOptions): Thread
   };
 }
 
+/**
+ * In a worker, `worker_threads` send what the thread prints to the parent's
+ * event loop, which writes it later: a result posted after a `console.log`
+ * could reach the parent first, and the parent's next line be printed before
+ * the child's. Deno's workers write to the file descriptors themselves; so do
+ * ours now, synchronously, so output keeps its order on every runtime.
+ */
+function writeOutputDirectly(): void {
+  const { writeSync } = process.getBuiltinModule("node:fs");
+  const encoder = new TextEncoder();
+  for (const [stream, fd] of [[process.stdout, 1], [process.stderr, 2]] as const) {
+    stream.write = ((chunk: string | Uint8Array, encoding?: unknown, done?: unknown) => {
+      const bytes = typeof chunk === "string" ? encoder.encode(chunk) : chunk;
+      for (let written = 0; written < bytes.length;) {
+        try {
+          written += writeSync(fd, bytes, written);
+        } catch (error) {
+          // A full non-blocking pipe: the reader will drain it.
+          if ((error as { code?: string }).code !== "EAGAIN") throw error;
+        }
+      }
+      const callback = typeof encoding === "function" ? encoding : done;
+      if (typeof callback === "function") queueMicrotask(() => callback());
+      return true;
+    }) as typeof stream.write;
+  }
+}
+
 /** The adapter for `worker_threads`: Node 24's, and Bun's under the name "bun". */
 export function nodeAdapter(runtime: "node" | "bun" = "node"): Adapter {
   // Fetched, not imported: a static import would load Deno's compatibility
@@ -49,6 +77,7 @@ export function nodeAdapter(runtime: "node" | "bun" = "node"): Adapter {
     post: (data, transfer) => parentPort!.postMessage(data, transfer as never),
     onMessage: (listener) => parentPort!.on("message", listener),
   };
+  if (port) writeOutputDirectly();
   return {
     runtime,
     pid: process.pid,
