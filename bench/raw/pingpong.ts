@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- raw messages and runtime globals are untyped here
 // Round-trip latency main <-> worker: over a MessageChannel (a dedicated
 // channel, as a Pipe would get) and over the worker's own channel.
 

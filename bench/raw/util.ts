@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- raw messages and runtime globals are untyped here
 // Shared bookkeeping for the raw benches. Nothing here is runtime-specific;
 // that all lives in worker.ts.
 

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- raw messages and runtime globals are untyped here
 // The one place in bench/raw that knows which runtime it is on. Every other
 // file talks to workers through this interface, so the measured code is the
 // same text on Deno, Bun and Node and differences are the platform's own.
