@@ -96,18 +96,31 @@ export class Ring {
   #words: Int32Array;
   #mask: number;
 
-  constructor(buffer: SharedArrayBuffer) {
+  /** The ring laid over `byteLength` bytes of `buffer` from `byteOffset` (the whole buffer by default). */
+  constructor(buffer: SharedArrayBuffer, byteOffset: number = 0, byteLength: number = buffer.byteLength - byteOffset) {
     this.buffer = buffer;
-    this.cells = new Int32Array(buffer, 0, CELLS);
-    this.bytes = new Uint8Array(buffer, CELLS * 4);
-    this.#words = new Int32Array(buffer, CELLS * 4);
-    this.capacity = this.bytes.length;
-    this.#mask = this.capacity - 1;
+    this.cells = new Int32Array(buffer, byteOffset, CELLS);
+    const capacity = byteLength - CELLS * 4;
+    this.bytes = new Uint8Array(buffer, byteOffset + CELLS * 4, capacity);
+    this.#words = new Int32Array(buffer, byteOffset + CELLS * 4, capacity / 4);
+    this.capacity = capacity;
+    this.#mask = capacity - 1;
   }
 
-  /** A new, empty ring whose ends each have one open handle. */
-  static create(capacity: number = DEFAULT_CAPACITY): Ring {
-    const ring = new Ring(new SharedArrayBuffer(CELLS * 4 + capacity));
+  /** How many bytes a ring of `capacity` (a power of two) takes. */
+  static size(capacity: number): number {
+    return CELLS * 4 + capacity;
+  }
+
+  /**
+   * A new, empty ring whose ends each have one open handle: in a buffer of
+   * its own, or laid over `memory`, zeroed shared bytes of `Ring.size(capacity)`
+   * (a block of `SharedMemory`, which any process can find by name).
+   */
+  static create(capacity: number = DEFAULT_CAPACITY, memory?: Uint8Array): Ring {
+    const ring = memory
+      ? new Ring(memory.buffer as SharedArrayBuffer, memory.byteOffset, Ring.size(capacity))
+      : new Ring(new SharedArrayBuffer(Ring.size(capacity)));
     ring.cells[SENDERS] = 1;
     ring.cells[RECEIVERS] = 1;
     return ring;
