@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { dump, load, reduce, type Reducible } from "./reduction.ts";
+import { dump, type Dumped, load, reduce, type Reducible } from "./reduction.ts";
 
 const Tag = {
   undefined: 0,
@@ -463,7 +463,7 @@ export function pickle(value: unknown, what: string): Uint8Array {
     if (!(error instanceof Unpicklable)) throw error;
     const where = locate(dumped.data, what, new Set()) ?? `${what} ${error.message}`;
     throw new TypeError(
-      `${where}, which cannot be sent through a queue or a pipe: ` +
+      `${where}, which cannot be sent through a queue, a pipe or a manager: ` +
         "this library's shared objects (Queue, Lock, Value …) and SharedArrayBuffers are shared with a process " +
         "by passing them in its args, as Python shares them only through inheritance",
     );
@@ -472,7 +472,23 @@ export function pickle(value: unknown, what: string): Uint8Array {
 
 /** Turns bytes from {@linkcode pickle} back into a value, reviving this library's objects. */
 export function unpickle(bytes: Uint8Array): unknown {
+  const { data, reduced } = unpickleReduced(bytes);
+  return load(data, reduced);
+}
+
+/**
+ * Turns bytes from {@linkcode pickle} back into data with this library's
+ * objects left as their reductions: for a process that keeps values for
+ * others without using them (a manager's server), and sends them on with
+ * {@linkcode pickleReduced}.
+ */
+export function unpickleReduced(bytes: Uint8Array): Dumped {
   const reader = new Reader(bytes);
   reader.at = 1;
-  return load(reader.value(), bytes[0] === 1);
+  return { data: reader.value(), reduced: bytes[0] === 1, transfer: [] };
+}
+
+/** Bytes for data as {@linkcode unpickleReduced} returned it; a view of scratch space, as {@linkcode pickle}'s. */
+export function pickleReduced(data: unknown, reduced: boolean): Uint8Array {
+  return encode(data, reduced);
 }

@@ -182,6 +182,30 @@ function isMarker(value: object): value is Marker {
   return MARK in value;
 }
 
+/**
+ * The states of the reductions of `kind` in `data` as {@linkcode dump} left
+ * it: what a process that keeps dumped data needs to know of the objects in it.
+ */
+export function reductionsIn(data: unknown, kind: string): unknown[] {
+  const found: unknown[] = [];
+  const done = new Set<object>();
+  const visit = (value: unknown): void => {
+    if (typeof value !== "object" || value === null || done.has(value)) return;
+    done.add(value);
+    if (isMarker(value)) {
+      if (value[MARK] === kind) found.push(value.state);
+    } else if (value instanceof Map) {
+      for (const [k, v] of value) (visit(k), visit(v));
+    } else if (Array.isArray(value) || value instanceof Set) {
+      for (const item of value) visit(item);
+    } else if (Object.getPrototypeOf(value) === Object.prototype) {
+      for (const item of Object.values(value)) visit(item);
+    }
+  };
+  visit(data);
+  return found;
+}
+
 function revive(value: unknown, done: Set<object>): unknown {
   if (typeof value !== "object" || value === null || done.has(value)) return value;
   if (isMarker(value)) {

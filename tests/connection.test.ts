@@ -122,7 +122,7 @@ test("connection: an object that cannot be copied fails at send, naming what", {
   assert.throws(() => a.send({ callback: () => 1 }), /Connection\.send\(obj\)\.callback is a function/);
   assert.throws(
     () => a.send([b]),
-    /Connection\.send\(obj\)\[0\] is a @mp\/Connection, which cannot be sent through a queue or a pipe/,
+    /Connection\.send\(obj\)\[0\] is a @mp\/Connection, which cannot be sent through a queue, a pipe or a manager/,
   );
 });
 

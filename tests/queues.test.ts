@@ -243,7 +243,7 @@ test("queues: an item that cannot be copied fails at put, naming what", { timeou
   );
   assert.throws(
     () => q.put({ lock: new Lock() }),
-    /\.lock is a .*which cannot be sent through a queue or a pipe.*in its args/,
+    /\.lock is a .*which cannot be sent through a queue, a pipe or a manager.*in its args/,
   );
   assert.throws(() => q.put(new Int32Array(new SharedArrayBuffer(8))), /SharedArrayBuffer/);
   assert.equal(q.qsize(), 0, "nothing was put");
