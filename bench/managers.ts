@@ -5,7 +5,7 @@
 import { execFileSync } from "node:child_process";
 import { type DictProxy, Manager, Process, Value } from "../mod.ts";
 
-const N = 5_000;
+const N = 20_000;
 const REPS = 5;
 
 /** In the child: `N` set+get pairs after one warm-up call; the seconds taken go into `seconds`. */

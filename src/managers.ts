@@ -1,11 +1,34 @@
 /**
  * Managers: Python's `multiprocessing.Manager`. A server process owns plain
  * objects (a dict, a list, a namespace); other processes reach them through
- * proxies, whose every method is async. comlink carries the manager's own
- * requests (creating an object, shutting down). Each proxy has a MessagePort
- * of its own to its object, so a child talks to the server directly, never
- * through the main thread; a call on it is one small message each way, as
- * the time of a call is mostly the round trip itself.
+ * proxies, whose every method is async.
+ *
+ * The transport is shared memory, as under queues. The manager's block (a
+ * {@linkcode SharedMemory} block, which any process of the program can find
+ * by name) holds the ring of requests that every caller writes to; each
+ * calling process has a block of its own with the ring of its answers. A
+ * proxy is therefore only its manager's name and its object's id: it travels
+ * in `args`, through a Queue or a Pipe and inside another managed object,
+ * and connects from whichever process receives it. (A MessagePort reaches a
+ * process only inside a message, so a proxy that arrives as bytes could not
+ * connect through one.)
+ *
+ * Why callers spin: a round trip through two event loops takes 50-75 µs
+ * between idle cores on a VM, most of it waking the sleeping thread, while a
+ * thread that polls a shared cell sees a write within a microsecond. So the
+ * server polls for a moment after each request before it sleeps (`HOT` tells
+ * callers it is awake), and a caller polls for its answer while the server
+ * is awake: a run of calls never sleeps, and a lone call costs one wake-up,
+ * as a message would. comlink carries the manager's own control requests,
+ * from the process that started it (is the server ready, shut down).
+ *
+ * Lifetimes follow Python's reference counts. The server counts the handles
+ * on each object: the proxy that created it, one more each time a proxy is
+ * sent (for the receiver), and one per proxy that a result carries back. A
+ * proxy that is garbage-collected gives its handle back, and so do all the
+ * proxies of a process that ends normally; at zero the object is dropped. A
+ * proxy that was sent to the server inside a value keeps its object until
+ * the manager shuts down, as the server does not track where it is stored.
  *
  * Locks, queues, events, barriers and shared values already work across
  * processes on shared memory, so the manager hands those out directly: they
@@ -17,71 +40,200 @@ import type * as ComlinkModule from "comlink";
 import { Barrier, type BarrierOptions } from "./barrier.ts";
 import { Condition } from "./condition.ts";
 import { Event } from "./event.ts";
+import { Feeder } from "./feeder.ts";
 import { BoundedSemaphore, Lock, RLock, Semaphore, type SemLock } from "./locks.ts";
+import { pickle, pickleReduced, unpickle, unpickleReduced } from "./pickle.ts";
 import { PortCarrier, unref } from "./ports.ts";
-import { hasEnded, Process } from "./process.ts";
+import { beforeChildExit, currentProcess, hasEnded, Process, whenEnded } from "./process.ts";
 import { JoinableQueue, Queue } from "./queues.ts";
 import {
-  dump,
-  type Dumped,
-  load,
   reduce,
   type ReducedError,
   reduceError,
   type Reduction,
+  reductionsIn,
   registerKind,
   reviveError,
 } from "./reduction.ts";
+import { Ring, TIMED_OUT } from "./ring.ts";
+import { SharedMemory } from "./shared_memory.ts";
 import { type ItemOf, SharedArray, type Typecode, Value } from "./sharedctypes.ts";
 
 /** The kinds of object a manager's server keeps, by Python's typeid. */
 type Typeid = "dict" | "list" | "Namespace";
 
-/** Where a proxy finds its server: the server's pid, and a shared flag set once the manager shuts down. */
-interface ServerInfo {
-  pid: number;
-  /** `[0]` is 1 once the manager has been shut down. */
-  flags: Int32Array;
+// ---- The wire ---------------------------------------------------------------
+
+/** What a request asks of the server. Only CALL is answered. */
+const CALL = 0;
+/** A new object; the request's name is its typeid, its payload the initial value. */
+const CREATE = 1;
+/** One more handle on an object: a proxy is being sent, and the receiver will hold it. */
+const INCREF = 2;
+/** A handle given back: a proxy was garbage-collected. */
+const DECREF = 3;
+/** The calling process ends: its payload is its handles as `[id, count]` pairs. */
+const BYE = 4;
+type Op = typeof CALL | typeof CREATE | typeof INCREF | typeof DECREF | typeof BYE;
+
+/** A request's fixed head, five Int32: op, the caller's pid, the call's id (0 when unanswered), the object's id, the name's length. */
+const HEAD = 20;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Method names and typeids as bytes, kept: a program calls few distinct ones, and encoding is a tenth of a call. */
+const names = new Map<string, Uint8Array>();
+
+function nameBytes(name: string): Uint8Array {
+  let bytes = names.get(name);
+  if (!bytes) {
+    bytes = encoder.encode(name);
+    if (names.size < 1_024) names.set(name, bytes);
+  }
+  return bytes;
 }
 
-/** A value as it crosses a port: structured-cloneable data, with this library's objects reduced. */
-type Sent = Omit<Dumped, "transfer">;
+function readName(bytes: Uint8Array, start: number, end: number): string {
+  let name = "";
+  for (let i = start; i < end; i++) {
+    if (bytes[i] >= 0x80) return decoder.decode(bytes.subarray(start, end));
+    name += String.fromCharCode(bytes[i]);
+  }
+  return name;
+}
 
-/**
- * A call on a proxy's port: its id among that port's calls, and the method's
- * arguments as `dump` left them. Flat, as each nested array costs a structured
- * clone ~1 µs on Bun, a tenth of a round trip there.
- */
-type Request = [id: number, method: string, reduced: boolean, ...args: unknown[]];
+function writeInt(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = value;
+  bytes[at + 1] = value >> 8;
+  bytes[at + 2] = value >> 16;
+  bytes[at + 3] = value >> 24;
+}
 
-/**
- * What a proxy's port carries to the server: calls; another port to bind to
- * the same object (a proxy being sent to another process); and "release",
- * once the proxy has been garbage-collected.
- */
-type ProxyMessage = Request | { connect: MessagePort } | "release";
+function readInt(bytes: Uint8Array, at: number): number {
+  return bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24);
+}
 
-/** How an answer's payload is to be read. */
+/** One request as bytes: the head, the name (a method or a typeid), then the pickled payload. */
+function request(op: Op, pid: number, call: number, object: number, name: string, payload?: Uint8Array): Uint8Array {
+  const encoded = nameBytes(name);
+  const bytes = new Uint8Array(HEAD + encoded.length + (payload?.length ?? 0));
+  writeInt(bytes, 0, op);
+  writeInt(bytes, 4, pid);
+  writeInt(bytes, 8, call);
+  writeInt(bytes, 12, object);
+  writeInt(bytes, 16, encoded.length);
+  bytes.set(encoded, HEAD);
+  if (payload) bytes.set(payload, HEAD + encoded.length);
+  return bytes;
+}
+
+interface Request {
+  op: Op;
+  pid: number;
+  call: number;
+  object: number;
+  name: string;
+  payload: Uint8Array;
+}
+
+function readRequest(bytes: Uint8Array): Request {
+  const end = HEAD + readInt(bytes, 16);
+  return {
+    op: readInt(bytes, 0) as Op,
+    pid: readInt(bytes, 4),
+    call: readInt(bytes, 8),
+    object: readInt(bytes, 12),
+    name: readName(bytes, HEAD, end),
+    payload: bytes.subarray(end),
+  };
+}
+
+/** An answer: the call's id, whether it failed, then the pickled result or error. */
 const VALUE = 0;
-const REDUCED = 1;
-const ERROR = 2;
+const ERROR = 1;
 
-/** The server's answer to the call `id`: its result (walked by `load` if REDUCED), or its error. */
-type Answer = [id: number, kind: typeof VALUE | typeof REDUCED, value: unknown] | [
-  id: number,
-  kind: typeof ERROR,
-  error: ReducedError,
-];
+function answer(call: number, kind: typeof VALUE | typeof ERROR, payload: Uint8Array): Uint8Array {
+  const bytes = new Uint8Array(5 + payload.length);
+  writeInt(bytes, 0, call);
+  bytes[4] = kind;
+  bytes.set(payload, 5);
+  return bytes;
+}
 
-/** What the server exposes on the manager's own port. */
-interface Control {
-  ready(): boolean;
-  create(typeid: Typeid, init: Sent, port: MessagePort): void;
-  shutdown(): void;
+// ---- The manager's memory --------------------------------------------------
+
+/** The cells at the head of the manager's block; the request ring follows them. */
+const SHUTDOWN = 0; // 1 once the manager is shut down
+const SERVER_PID = 1;
+const HOT = 2; // 1 while the server serves or polls: a caller may poll for its answer
+const LAST_ID = 3; // the last object id handed out
+const CELLS = 16;
+const REQUEST_CAPACITY = 1 << 18;
+const ANSWER_CAPACITY = 1 << 18;
+const BLOCK_SIZE = CELLS * 4 + Ring.size(REQUEST_CAPACITY);
+
+/** How long the server polls for the next request before it sleeps, and a caller for its answer. */
+const SERVER_POLL_MS = 0.5;
+const CALLER_POLL_MS = 0.2;
+/** A server kept busy still lets its event loop run this often (control requests, answers waiting for room). */
+const SERVER_TURN_MS = 50;
+/** How often a caller waiting for answers checks that the server is still there. */
+const WATCH_MS = 25;
+
+interface ManagerMemory {
+  cells: Int32Array;
+  requests: Ring;
+}
+
+/** The cells and request ring of a manager's block; `fresh` lays a new ring over a new block. */
+function managerMemory(block: SharedMemory, fresh: boolean): ManagerMemory {
+  const { buffer, byteOffset } = block.buf;
+  const ringBytes = block.buf.subarray(CELLS * 4, BLOCK_SIZE);
+  return {
+    cells: new Int32Array(buffer, byteOffset, CELLS),
+    requests: fresh
+      ? Ring.create(REQUEST_CAPACITY, ringBytes)
+      : new Ring(buffer as SharedArrayBuffer, ringBytes.byteOffset, ringBytes.byteLength),
+  };
+}
+
+/** The block of a process's answers from the manager at `address`. */
+function answersName(address: string, pid: number): string {
+  return `${address}.${pid}`;
+}
+
+/** Closes a block, and unlinks it unless another process did already: whichever of its two users is last. */
+function discard(block: SharedMemory): void {
+  block.close();
+  try {
+    block.unlink();
+  } catch {
+    // The other end unlinked it.
+  }
+}
+
+/** A streamed message is never left half read here: `receive` with no end of file. */
+const noEnd = (): undefined => undefined;
+
+/** The next complete message in `ring`, without waiting for one. */
+function nextMessage(ring: Ring, what: string): Uint8Array | undefined {
+  if (ring.items() === 0) return undefined;
+  const bytes = ring.tryReceive() ?? ring.runSync(ring.receive<never>(noEnd), 0, what);
+  return bytes === TIMED_OUT ? undefined : bytes;
+}
+
+/** Polls until `ring` has data, `stop()` holds or `ms` pass; whether data came. */
+function poll(ring: Ring, ms: number, stop: () => boolean): boolean {
+  const end = performance.now() + ms;
+  // The clock is read now and then: it costs more than a look at the ring.
+  for (let spins = 1; !ring.hasData(); spins++) {
+    if ((spins & 63) === 0 && (stop() || performance.now() > end)) return false;
+  }
+  return true;
 }
 
 // ---- The server ----------------------------------------------------------
-
 // deno-lint-ignore no-explicit-any
 type Methods<T> = Record<string, (target: T, ...args: any[]) => unknown>;
 
@@ -198,38 +350,148 @@ function create(typeid: Typeid, init: unknown): unknown {
   return Object.assign(Object.create(null), init);
 }
 
-/** One managed object and the number of proxy ports bound to it; it is dropped when the last is released. */
+/** One managed object, and how many handles on it are out. */
 interface Referent {
   typeid: Typeid;
   value: unknown;
-  ports: number;
+  handles: number;
+  /** Whether it may hold proxies (reductions): its values then go out walked for them. */
+  reduced: boolean;
 }
 
-/** Serves `referent` on `port`: every call gets exactly one answer, so no caller waits forever. */
-function bind(referent: Referent, port: MessagePort, referents: Set<Referent>): void {
-  const methods = methodsOf[referent.typeid];
-  referent.ports++;
-  port.addEventListener("message", ({ data }: MessageEvent<ProxyMessage>) => {
-    if (data === "release") {
-      port.close();
-      if (--referent.ports === 0) referents.delete(referent);
-      return;
+/** A calling process, as the server sees it: its answer block, and answers in order waiting for room. */
+interface Caller {
+  block: SharedMemory;
+  answers: Feeder;
+}
+
+/** What the server exposes on the manager's own port, to the process that started it. */
+interface Control {
+  ready(): boolean;
+  numberOfObjects(): number;
+  shutdown(): void;
+}
+
+/** The state of a manager's server: its objects and its callers. Every call gets exactly one answer. */
+class Server {
+  readonly address: string;
+  readonly block: SharedMemory;
+  readonly cells: Int32Array;
+  readonly requests: Ring;
+  #referents = new Map<number, Referent>();
+  #callers = new Map<number, Caller | null>();
+
+  constructor(address: string) {
+    this.address = address;
+    this.block = new SharedMemory({ name: address });
+    ({ cells: this.cells, requests: this.requests } = managerMemory(this.block, false));
+  }
+
+  /** How many objects it keeps. */
+  get objects(): number {
+    return this.#referents.size;
+  }
+
+  /** Serves requests until `stop` aborts or the manager is shut down. */
+  async serve(stop: AbortSignal): Promise<void> {
+    const { cells, requests } = this;
+    const stopped = () => stop.aborted || Atomics.load(cells, SHUTDOWN) === 1;
+    let turn = performance.now();
+    Atomics.store(cells, HOT, 1);
+    while (!stopped()) {
+      const bytes = nextMessage(requests, "the manager's server");
+      if (bytes) {
+        this.#handle(readRequest(bytes));
+        if (performance.now() - turn > SERVER_TURN_MS) {
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          turn = performance.now();
+        }
+        continue;
+      }
+      if (poll(requests, SERVER_POLL_MS, stopped)) continue;
+      Atomics.store(cells, HOT, 0);
+      try {
+        await requests.run(requests.ready(), { timeout: 1_000, signal: stop });
+      } catch {
+        // Aborted: the loop ends.
+      }
+      Atomics.store(cells, HOT, 1);
+      turn = performance.now();
     }
-    if (!Array.isArray(data)) return bind(referent, data.connect, referents);
-    const [id, method, reduced] = data;
+  }
+
+  #handle({ op, pid, call, object, name, payload }: Request): void {
+    if (op === CALL) return this.#answer(pid, this.#call(call, object, name, payload));
+    if (op === CREATE) {
+      const { data, reduced } = unpickleReduced(payload);
+      this.#referents.set(object, { typeid: name as Typeid, value: create(name as Typeid, data), handles: 1, reduced });
+    } else if (op === INCREF || op === DECREF) {
+      this.#count(object, op === INCREF ? 1 : -1);
+    } else if (op === BYE) {
+      for (const [id, count] of unpickle(payload) as [number, number][]) this.#count(id, -count);
+      const caller = this.#callers.get(pid);
+      this.#callers.delete(pid);
+      // Its block is reused once freed: answers still waiting for room must not be written into another's memory.
+      if (caller) void caller.answers.flushed().then(() => discard(caller.block));
+    }
+  }
+
+  #count(object: number, change: number): void {
+    const referent = this.#referents.get(object);
+    if (referent && (referent.handles += change) <= 0) this.#referents.delete(object);
+  }
+
+  /** Runs one method; its answer, a value or an error. */
+  #call(call: number, object: number, method: string, payload: Uint8Array): Uint8Array {
     try {
-      const call = Object.hasOwn(methods, method) ? methods[method] : undefined;
-      if (!call) throw new TypeError(`a ${referent.typeid} proxy has no method '${method}'`);
-      const result = call(referent.value as never, ...(load(data.slice(3), reduced) as unknown[]));
-      const dumped = dump(result, `the result of ${referent.typeid}.${method}()`);
-      const answer: Answer = [id, dumped.reduced ? REDUCED : VALUE, dumped.data];
-      port.postMessage(answer, dumped.transfer);
+      const referent = this.#referents.get(object);
+      if (!referent) throw new Error(`the managed object ${object} was released: no proxy of it was left`);
+      const methods = methodsOf[referent.typeid];
+      const run = Object.hasOwn(methods, method) ? methods[method] : undefined;
+      if (!run) throw new TypeError(`a ${referent.typeid} proxy has no method '${method}'`);
+      const { data, reduced } = unpickleReduced(payload);
+      if (reduced) referent.reduced = true;
+      const result = run(referent.value as never, ...(data as unknown[]));
+      // Each proxy in the result becomes a handle in the caller.
+      if (referent.reduced) {
+        for (const state of reductionsIn(result, PROXY)) this.#count((state as ProxyState).id, 1);
+      }
+      return answer(call, VALUE, pickleReduced(result, referent.reduced));
     } catch (error) {
-      const answer: Answer = [id, ERROR, reduceError(error)];
-      port.postMessage(answer);
+      return answer(call, ERROR, pickle(reduceError(error), "the error"));
     }
-  });
-  port.start();
+  }
+
+  /** Sends `reply` to the caller `pid`, in order after its earlier answers, without waiting for room. */
+  #answer(pid: number, reply: Uint8Array): void {
+    let caller = this.#callers.get(pid);
+    if (caller === undefined) {
+      try {
+        const block = new SharedMemory({ name: answersName(this.address, pid) });
+        const answers = new Feeder(
+          new Ring(block.buf.buffer as SharedArrayBuffer, block.buf.byteOffset, block.size),
+          0,
+        );
+        // A caller that ended without a word leaves a full ring: the server's own end must not wait on it.
+        answers.abandonAtExit = true;
+        caller = { block, answers };
+      } catch {
+        caller = null; // It ended, and took its answer block with it.
+      }
+      this.#callers.set(pid, caller);
+    }
+    void caller?.answers.post(reply, Infinity, undefined);
+  }
+
+  /**
+   * At the end: lets go of the blocks, unlinking those of callers that will
+   * not. A block with answers still waiting for room stays: its caller is
+   * gone or not reading, and the memory must not be handed to another block.
+   */
+  close(): void {
+    for (const caller of this.#callers.values()) if (caller?.answers.pending === 0) discard(caller.block);
+    this.block.close();
+  }
 }
 
 /**
@@ -240,11 +502,6 @@ let Comlink: typeof ComlinkModule;
 
 async function loadComlink(): Promise<void> {
   Comlink ??= await import("comlink");
-}
-
-function send(value: unknown, path: string): Sent {
-  const dumped = dump(value, path);
-  return Comlink.transfer({ data: dumped.data, reduced: dumped.reduced }, dumped.transfer);
 }
 
 /**
@@ -258,154 +515,231 @@ function send(value: unknown, path: string): Sent {
  * await using manager = await Manager(); // starts a process running managerServer
  * ```
  */
-export async function managerServer(port: MessagePort): Promise<void> {
+export async function managerServer(port: MessagePort, address: string): Promise<void> {
   await loadComlink();
-  const stopped = Promise.withResolvers<void>();
-  const referents = new Set<Referent>();
+  const server = new Server(address);
+  const stop = new AbortController();
   const control: Control = {
     ready: () => true,
-    create(typeid, init, port) {
-      const referent: Referent = { typeid, value: create(typeid, load(init.data, init.reduced)), ports: 0 };
-      referents.add(referent);
-      bind(referent, port, referents);
-    },
-    shutdown: () => stopped.resolve(),
+    numberOfObjects: () => server.objects,
+    shutdown: () => stop.abort(),
   };
   Comlink.expose(control, port);
-  await stopped.promise;
-}
-
-// ---- Calls and their lifecycle --------------------------------------------
-
-/** Why calls to `server` can no longer be answered, or `undefined` while it serves. */
-function stopReason(server: ServerInfo): string | undefined {
-  if (Atomics.load(server.flags, 0) === 1) return "the manager has been shut down";
-  if (hasEnded(server.pid)) return `the manager's server process (pid ${server.pid}) has ended`;
-  return undefined;
-}
-
-/** How often pending calls look for a server that ended without answering. */
-const WATCH_MS = 25;
-
-/** Something waiting for answers from `server`: `fail` ends the wait once the server is gone. */
-interface Waiter {
-  server: ServerInfo;
-  fail(reason: string): void;
-}
-
-const waiting = new Set<Waiter>();
-// Ref'd while anything waits: it keeps the program alive for the answers, and ends the
-// waits whose server is gone, since a MessagePort never says that its other end died.
-// It is stopped by a tick that finds nothing waiting, not after each call: one call
-// after another would otherwise start and clear a timer apiece.
-let watchdog: ReturnType<typeof setInterval> | undefined;
-
-function checkPending(): void {
-  for (const waiter of waiting) {
-    const reason = stopReason(waiter.server);
-    if (reason) (waiting.delete(waiter), waiter.fail(reason));
+  try {
+    await server.serve(stop.signal);
+  } finally {
+    server.close();
+    port.close();
   }
-  if (waiting.size === 0) (clearInterval(watchdog), watchdog = undefined);
 }
 
-function startWaiting(waiter: Waiter): void {
-  waiting.add(waiter);
-  watchdog ??= setInterval(checkPending, WATCH_MS);
+// ---- Callers ----------------------------------------------------------------
+
+/** What a proxy is, wherever it goes: its manager's block, its object, its type. */
+interface ProxyState {
+  address: string;
+  id: number;
+  typeid: Typeid;
 }
 
-/** Settles as `reply` does, or rejects once `server` is gone. */
-function watch<T>(reply: Promise<T>, server: ServerInfo): Promise<T> {
-  const reason = stopReason(server);
-  if (reason) return Promise.reject(new Error(reason));
-  const { promise, resolve, reject } = Promise.withResolvers<T>();
-  const waiter: Waiter = { server, fail: (reason) => reject(new Error(reason)) };
-  startWaiting(waiter);
-  reply.then(resolve, reject).finally(() => waiting.delete(waiter));
-  return promise;
-}
+/** The reduction kind of a proxy. */
+const PROXY = "managers.proxy";
 
-interface Call {
+interface Pending {
   resolve(value: unknown): void;
   reject(error: Error): void;
 }
 
-/** A proxy's connection: its port to the server, and the calls sent on it that are not answered yet. */
-class Link implements Waiter {
-  typeid: Typeid;
-  port: MessagePort;
-  server: ServerInfo;
-  #calls = new Map<number, Call>();
-  #lastId = 0;
+/**
+ * This process's connection to one manager: its side of the request ring,
+ * its own answer ring, the calls waiting for answers, and the handles its
+ * proxies hold. One per manager and process, made when the first proxy
+ * arrives.
+ */
+class Session {
+  readonly address: string;
+  /** Undefined when the manager was gone when this process first heard of it, and after close(). */
+  #memory?: ManagerMemory;
+  #block?: SharedMemory;
+  #answersBlock?: SharedMemory;
+  #answers?: Ring;
+  #requests?: Feeder;
+  #pending = new Map<number, Pending>();
+  #lastCall = 0;
+  #reading = false;
+  /** Handles held by this process's proxies, by object id. */
+  #handles = new Map<number, number>();
 
-  constructor(typeid: Typeid, port: MessagePort, server: ServerInfo) {
-    this.typeid = typeid;
-    this.port = port;
-    this.server = server;
-    port.addEventListener("message", ({ data }: MessageEvent<Answer>) => this.#answer(data));
-    port.start();
-    // Calls waiting for answers hold the program open (startWaiting); an idle proxy must not.
-    unref(port);
+  constructor(address: string) {
+    this.address = address;
+    try {
+      this.#block = new SharedMemory({ name: address });
+    } catch {
+      return; // Unlinked at shutdown: every call says so.
+    }
+    this.#memory = managerMemory(this.#block, false);
+    this.#requests = new Feeder(this.#memory.requests, 0);
+    // close() flushes it, as long as the server is there to read.
+    this.#requests.abandonAtExit = true;
   }
 
-  call(method: string, args: readonly unknown[]): Promise<unknown> {
-    const reason = stopReason(this.server);
+  /** This process's answer ring, made at its first call: a process that only passes proxies on needs none. */
+  #answerRing(): Ring {
+    if (this.#answers) return this.#answers;
+    const size = Ring.size(ANSWER_CAPACITY);
+    this.#answersBlock = new SharedMemory({
+      name: answersName(this.address, currentProcess().pid!),
+      create: true,
+      size,
+    });
+    return this.#answers = Ring.create(ANSWER_CAPACITY, this.#answersBlock.buf);
+  }
+
+  /** The server's pid, once it runs. */
+  get serverPid(): number {
+    return this.#memory ? Atomics.load(this.#memory.cells, SERVER_PID) : 0;
+  }
+
+  /** Why calls can no longer be answered, or `undefined` while the server serves. */
+  stopReason(): string | undefined {
+    if (!this.#memory || Atomics.load(this.#memory.cells, SHUTDOWN) === 1) return "the manager has been shut down";
+    const pid = this.serverPid;
+    if (pid !== 0 && hasEnded(pid)) return `the manager's server process (pid ${pid}) has ended`;
+    return undefined;
+  }
+
+  /** Sends a request that needs no answer, after everything this process sent before. */
+  post(op: Op, object: number, name: string = "", payload?: Uint8Array): void {
+    if (this.stopReason()) return;
+    void this.#requests!.post(request(op, currentProcess().pid!, 0, object, name, payload), Infinity, undefined);
+  }
+
+  /** A new object id, unique in the manager. */
+  newId(): number {
+    return Atomics.add(this.#memory!.cells, LAST_ID, 1) + 1;
+  }
+
+  /** Calls `method` on the object `object`; settles with the server's answer, or rejects once the server is gone. */
+  call(object: number, typeid: Typeid, method: string, args: readonly unknown[]): Promise<unknown> {
+    const reason = this.stopReason();
     if (reason) return Promise.reject(new Error(reason));
-    const { data, transfer, reduced } = dump(args, `${this.typeid}.${method}() args`);
-    const id = ++this.#lastId;
-    const request: Request = [id, method, reduced, ...(data as unknown[])];
-    this.port.postMessage(request, transfer);
+    const payload = pickle(args, `${typeid}.${method}() args`);
+    const answers = this.#answerRing();
+    const call = ++this.#lastCall;
     const { promise, resolve, reject } = Promise.withResolvers<unknown>();
-    this.#calls.set(id, { resolve, reject });
-    startWaiting(this);
+    this.#pending.set(call, { resolve, reject });
+    void this.#requests!.post(request(CALL, currentProcess().pid!, call, object, method, payload), Infinity, undefined);
+    if (Atomics.load(this.#memory!.cells, HOT) === 1) poll(answers, CALLER_POLL_MS, () => false);
+    this.#settle();
+    if (this.#pending.size && !this.#reading) void this.#read();
     return promise;
   }
 
-  #answer([id, kind, payload]: Answer): void {
-    const call = this.#calls.get(id);
-    // Absent when the call was failed already: the server died or the manager shut down.
-    if (!call) return;
-    this.#calls.delete(id);
-    if (this.#calls.size === 0) waiting.delete(this);
-    if (kind === ERROR) return call.reject(reviveError(payload as ReducedError));
-    try {
-      call.resolve(load(payload, kind === REDUCED));
-    } catch (error) {
-      call.reject(error as Error);
+  /** Settles the calls whose answers are in. */
+  #settle(): void {
+    for (let bytes; (bytes = nextMessage(this.#answers!, "a manager proxy"));) {
+      const call = readInt(bytes, 0);
+      const pending = this.#pending.get(call);
+      // Absent when the call was failed already: the server died or the manager shut down.
+      if (!pending) continue;
+      this.#pending.delete(call);
+      try {
+        const value = unpickle(bytes.subarray(5));
+        if (bytes[4] === ERROR) pending.reject(reviveError(value as ReducedError));
+        else pending.resolve(value);
+      } catch (error) {
+        pending.reject(error as Error);
+      }
     }
   }
 
+  /** Waits for answers while calls are pending; the waits hold the program open, and end the calls once the server is gone. */
+  async #read(): Promise<void> {
+    this.#reading = true;
+    try {
+      while (this.#pending.size) {
+        const reason = this.stopReason();
+        if (reason) return this.fail(reason);
+        await this.#answers!.run(this.#answers!.ready(), { timeout: WATCH_MS });
+        this.#settle();
+      }
+    } finally {
+      this.#reading = false;
+    }
+  }
+
+  /** Rejects every pending call with `reason`. */
   fail(reason: string): void {
-    for (const call of this.#calls.values()) call.reject(new Error(reason));
-    this.#calls.clear();
+    for (const pending of this.#pending.values()) pending.reject(new Error(reason));
+    this.#pending.clear();
+  }
+
+  /** A proxy of `object` now lives in this process. */
+  hold(object: number): void {
+    this.#handles.set(object, (this.#handles.get(object) ?? 0) + 1);
+  }
+
+  /** A proxy of `object` was garbage-collected: its handle goes back. */
+  release(object: number): void {
+    const left = (this.#handles.get(object) ?? 1) - 1;
+    if (left) this.#handles.set(object, left);
+    else this.#handles.delete(object);
+    this.post(DECREF, object);
+  }
+
+  /** This process ends: its handles go back and its blocks are let go. Resolves once the server has been told. */
+  bye(): Promise<void> {
+    this.post(BYE, 0, "", pickle([...this.#handles], "the handles"));
+    this.#handles.clear();
+    return this.close();
+  }
+
+  /** Lets go of this process's blocks once what it sent is in the ring (or the server is gone). */
+  async close(): Promise<void> {
+    sessions.delete(this.address);
+    if (!this.#block) return;
+    while (this.#requests!.pending && !this.stopReason()) {
+      await Promise.race([this.#requests!.flushed(), new Promise((resolve) => setTimeout(resolve, WATCH_MS))]);
+    }
+    if (this.#answersBlock) discard(this.#answersBlock);
+    // Requests still waiting for room would be written into memory let go: the handle stays open instead.
+    if (this.#requests!.pending === 0) this.#block.close();
+    // Memory let go may become another block: from here on, this session only says that the manager is gone.
+    this.#block = this.#memory = this.#answers = undefined;
   }
 }
 
-const links = new WeakMap<BaseProxy, Link>();
+const sessions = new Map<string, Session>();
 
-// Tells the server to drop its end of a proxy that is gone, and the object once no proxy is left.
-const released = new FinalizationRegistry<MessagePort>((port) => {
-  const release: ProxyMessage = "release";
-  port.postMessage(release);
-});
+function sessionFor(address: string): Session {
+  let session = sessions.get(address);
+  if (!session) sessions.set(address, session = new Session(address));
+  return session;
+}
 
-/** A proxy of `typeid` on `port`. */
-function connect(typeid: Typeid, port: MessagePort, server: ServerInfo): BaseProxy {
-  const proxy = new proxyTypes[typeid]();
-  links.set(proxy, new Link(typeid, port, server));
-  released.register(proxy, port);
+// As Python's finalizers at a child's exit: the server learns that this process's proxies are gone.
+beforeChildExit(() => Promise.all([...sessions.values()].map((session) => session.bye())));
+
+/** Each proxy's session and object. */
+const handles = new WeakMap<BaseProxy, ProxyState & { session: Session }>();
+
+// A proxy that is gone gives its handle back; the object is dropped once none is left.
+const released = new FinalizationRegistry<{ session: Session; id: number }>(({ session, id }) => session.release(id));
+
+/** A proxy of the object `state` names, holding a handle on it. */
+function connect(state: ProxyState): BaseProxy {
+  const session = sessionFor(state.address);
+  const proxy = new proxyTypes[state.typeid]();
+  handles.set(proxy, { ...state, session });
+  session.hold(state.id);
+  released.register(proxy, { session, id: state.id });
   return proxy;
 }
 
-function linkOf(proxy: BaseProxy): Link {
-  const found = links.get(proxy);
+function handleOf(proxy: BaseProxy): ProxyState & { session: Session } {
+  const found = handles.get(proxy);
   if (!found) throw new TypeError("not a manager proxy: get one from manager.dict(), list() or Namespace()");
   return found;
-}
-
-interface ProxyState {
-  typeid: Typeid;
-  port: MessagePort;
-  server: ServerInfo;
 }
 
 /**
@@ -431,28 +765,27 @@ export class BaseProxy {
    * the manager was shut down or its server has ended.
    */
   async callMethod(method: string, args: readonly unknown[] = []): Promise<unknown> {
-    return await linkOf(this).call(method, args);
+    const { session, id, typeid } = handleOf(this);
+    return await session.call(id, typeid, method, args);
   }
 
   /**
-   * Sends this proxy: a new port to the same object, so each process has a connection of its own.
+   * Sends this proxy: its manager's name and its object's id, which any
+   * process can connect with; the server counts the receiver's handle.
    *
    * @ignore
    */
   [reduce](): Reduction {
-    const { typeid, port, server } = linkOf(this);
-    const { port1, port2 } = new MessageChannel();
-    // The server binds port2 before it reads anything sent on port1: this message is ahead of those.
-    const connect: ProxyMessage = { connect: port2 };
-    port.postMessage(connect, [port2]);
-    const state: ProxyState = { typeid, port: port1, server };
-    return { kind: "managers.proxy", state, transfer: [port1] };
+    const { session, address, id, typeid } = handleOf(this);
+    session.post(INCREF, id);
+    const state: ProxyState = { address, id, typeid };
+    return { kind: PROXY, state };
   }
 
   /** Shows the type and the server, as Python's repr does. */
   toString(): string {
-    const { typeid, server } = linkOf(this);
-    return `<${this.constructor.name} '${typeid}' of the manager in pid ${server.pid}>`;
+    const { session, typeid } = handleOf(this);
+    return `<${this.constructor.name} '${typeid}' of the manager in pid ${session.serverPid}>`;
   }
 }
 
@@ -643,10 +976,7 @@ const proxyTypes: Record<Typeid, typeof BaseProxy> = {
   Namespace: NamespaceProxy,
 };
 
-registerKind("managers.proxy", (state) => {
-  const { typeid, port, server } = state as ProxyState;
-  return connect(typeid, port, server);
-});
+registerKind(PROXY, (state) => connect(state as ProxyState));
 
 // ---- The manager ------------------------------------------------------------
 
@@ -668,14 +998,19 @@ const SHUTDOWN_GRACE_MS = 1_000;
  */
 export class SyncManager {
   #process: Process;
-  #server: ServerInfo;
+  #block: SharedMemory;
+  #cells: Int32Array;
+  #session: Session;
   #port: MessagePort;
   #control: ComlinkModule.Remote<Control>;
+  #shutDown = false;
 
   /** Not for direct use: `await Manager()` starts one. */
-  constructor(process: Process, port: MessagePort, flags: Int32Array) {
+  constructor(process: Process, port: MessagePort, block: SharedMemory) {
     this.#process = process;
-    this.#server = { pid: process.pid!, flags };
+    this.#block = block;
+    this.#cells = managerMemory(block, false).cells;
+    this.#session = sessionFor(block.name);
     this.#port = port;
     this.#control = Comlink.wrap<Control>(port);
     unref(port);
@@ -683,7 +1018,21 @@ export class SyncManager {
 
   /** Waits until the server answers; rejects if it ends first. */
   async ready(): Promise<void> {
-    await watch(this.#control.ready() as Promise<boolean>, this.#server);
+    await this.#ask(this.#control.ready());
+  }
+
+  /** A control request's answer; rejects if the server ends first. */
+  async #ask<T>(answer: Promise<T>): Promise<T> {
+    // The control port is unref'd: a wait on it must hold the program open by itself.
+    const alive = setInterval(() => {}, 60_000);
+    try {
+      const ended = Symbol("ended");
+      const outcome = await Promise.race([answer, whenEnded(this.#process).then(() => ended)]);
+      if (outcome === ended) throw new Error(`the manager's server process (pid ${this.#process.pid}) has ended`);
+      return outcome as T;
+    } finally {
+      clearInterval(alive);
+    }
   }
 
   /** The server process, as Python's `manager._process`. */
@@ -692,13 +1041,13 @@ export class SyncManager {
   }
 
   #create(typeid: Typeid, init: unknown): BaseProxy {
-    const reason = stopReason(this.#server);
+    const reason = this.#session.stopReason();
     if (reason) throw new Error(`manager.${typeid}(): ${reason}`);
-    const sent = send(init, `manager.${typeid}() initial value`);
-    const { port1, port2 } = new MessageChannel();
-    // Posted synchronously: the proxy can be used (and sent on) at once, its calls wait in port1.
-    this.#control.create(typeid, sent, Comlink.transfer(port2, [port2])).catch(() => {});
-    return connect(typeid, port1, this.#server);
+    const payload = pickle(init, `manager.${typeid}() initial value`);
+    const id = this.#session.newId();
+    // Ahead of anything sent on the proxy, in the same ring: it can be used (and sent on) at once.
+    this.#session.post(CREATE, id, typeid, payload);
+    return connect({ address: this.#block.name, id, typeid });
   }
 
   /** A new managed dict, optionally filled from `[key, value]` pairs. */
@@ -716,6 +1065,16 @@ export class SyncManager {
     attributes: Partial<T> = {},
   ): NamespaceProxy<T> {
     return this.#create("Namespace", { ...attributes }) as NamespaceProxy<T>;
+  }
+
+  /**
+   * How many objects the server keeps: Python's `_number_of_objects()`, to
+   * see that released proxies let their objects go.
+   */
+  async numberOfObjects(): Promise<number> {
+    const reason = this.#session.stopReason();
+    if (reason) throw new Error(`manager.numberOfObjects(): ${reason}`);
+    return await this.#ask(this.#control.numberOfObjects());
   }
 
   /** A {@linkcode Lock} shared by every process it is sent to. */
@@ -779,8 +1138,11 @@ export class SyncManager {
    * nothing.
    */
   async shutdown(): Promise<void> {
-    if (Atomics.exchange(this.#server.flags, 0, 1) === 1) return;
-    checkPending();
+    // The cells are not read again: once the block is let go, its memory may be another block's.
+    if (this.#shutDown) return;
+    this.#shutDown = true;
+    Atomics.store(this.#cells, SHUTDOWN, 1);
+    this.#session.fail("the manager has been shut down");
     this.#control.shutdown().catch(() => {});
     await this.#process.join(SHUTDOWN_GRACE_MS);
     if (this.#process.isAlive()) {
@@ -788,6 +1150,8 @@ export class SyncManager {
       await this.#process.join();
     }
     this.#port.close();
+    await this.#session.close();
+    discard(this.#block);
   }
 
   /** `await using manager = await Manager()` shuts the manager down at the end of the block. */
@@ -822,19 +1186,21 @@ export class SyncManager {
  */
 export async function Manager(): Promise<SyncManager> {
   await loadComlink();
+  const block = new SharedMemory({ create: true, size: BLOCK_SIZE });
+  const { cells } = managerMemory(block, true);
   const { port1, port2 } = new MessageChannel();
-  const flags = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
-  // A daemon, reached through unref'd ports: a manager that was never shut down does not hold the program open
+  // A daemon, reached through an unref'd port: a manager that was never shut down does not hold the program open
   // (except on Deno, whose Web Workers cannot be unref'd).
   const process = new Process({
     target: managerServer,
     module: import.meta.url,
-    args: [new PortCarrier(port2)],
+    args: [new PortCarrier(port2), block.name],
     daemon: true,
   });
   process.name = process.name.replace("Process", "SyncManager");
   process.start();
-  const manager = new SyncManager(process, port1, flags);
+  Atomics.store(cells, SERVER_PID, process.pid!);
+  const manager = new SyncManager(process, port1, block);
   try {
     await manager.ready();
   } catch (error) {

@@ -1,7 +1,21 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BoundedSemaphore, Condition, JoinableQueue, Manager, Process, RLock } from "../mod.ts";
+import {
+  activeChildren,
+  BoundedSemaphore,
+  Condition,
+  type DictProxy,
+  JoinableQueue,
+  type ListProxy,
+  Lock,
+  Manager,
+  Pipe,
+  Process,
+  Queue,
+  RLock,
+} from "../mod.ts";
 import { adapter } from "../src/adapters/mod.ts";
+import { collectGarbage } from "./gc.ts";
 import { checkNoLeaks } from "./leaks.ts";
 import { runScript } from "./scripts.ts";
 
@@ -197,3 +211,108 @@ test(
     assert.equal(script.stdout.trim(), "value 1");
   },
 );
+
+test("managers: a proxy goes through a Queue and a Pipe, and works where it arrives", { timeout: 30_000 }, async () => {
+  await using manager = await Manager();
+  const l = manager.list<string>();
+  const q = new Queue<ListProxy<string>>();
+  await q.put(l);
+  assert.equal(await run("fromQueue", [q]), 0);
+  assert.deepEqual(await l.toArray(), [await nameOfLast(l)]);
+  assert.match((await l.toArray())[0], /^Process-\d+$/);
+
+  const d = manager.dict<string, string>();
+  const [here, there] = Pipe<DictProxy<string, string> | string>();
+  const p = new Process({ target: "fromPipe", args: [there], module });
+  p.start();
+  here.send(d);
+  assert.equal(await here.recv(), "pipe");
+  await p.join(15_000);
+  assert.equal(p.exitCode, 0);
+  assert.equal(await d.get("via"), "pipe");
+
+  // Through a queue within one process: a second proxy of the same object.
+  await q.put(l);
+  const again = await q.get({ timeout: 5_000 });
+  assert.notEqual(again, l);
+  await again.append("again");
+  assert.equal((await l.toArray()).at(-1), "again");
+  assert.equal(String(again), String(l));
+  q.close();
+});
+
+async function nameOfLast(l: ListProxy<string>): Promise<string> {
+  return (await l.toArray()).at(-1)!;
+}
+
+test("managers: a proxy stored in a managed object is a proxy again when read, in any process", {
+  timeout: 30_000,
+}, async () => {
+  await using manager = await Manager();
+  const d = manager.dict<string, ListProxy<number>>();
+  await d.set("inner", manager.list([0]));
+  assert.equal(await run("nested", [d]), 0);
+  const inner = await d.get("inner");
+  assert.deepEqual(await inner!.toArray(), [0, 1]);
+  assert.match(String(inner), /^<ListProxy 'list' of the manager in pid \d+>$/);
+});
+
+test("managers: a value holding a shared object is refused with the path of what cannot go", {
+  timeout: 20_000,
+}, async () => {
+  await using manager = await Manager();
+  const d = manager.dict<string, unknown>();
+  await assert.rejects(d.set("k", { lock: new Lock() }), {
+    name: "TypeError",
+    message: /^dict\.set\(\) args\[1\]\.lock is a @mp\/Lock, which cannot be sent through a queue, a pipe or a manager/,
+  });
+});
+
+/** Creates a list, lets a child use it, and drops every proxy of it in this process. */
+async function useAndDrop(manager: Awaited<ReturnType<typeof Manager>>): Promise<void> {
+  const l = manager.list([1]);
+  await l.append(2);
+  assert.equal(await run("touch", [l]), 0);
+}
+
+test(
+  "managers: an object is dropped once its last proxy is garbage-collected, a child's proxies at its end",
+  { timeout: 30_000 },
+  async () => {
+    await using manager = await Manager();
+    const kept = manager.dict<string, number>();
+    await kept.set("k", 1);
+    await useAndDrop(manager);
+    assert.equal(await manager.numberOfObjects(), 2);
+    // The child gave its handle back when it ended; this process's proxy goes with the garbage.
+    const deadline = performance.now() + 10_000;
+    while ((await manager.numberOfObjects()) !== 1 && performance.now() < deadline) await collectGarbage();
+    assert.equal(await manager.numberOfObjects(), 1);
+    assert.equal(await kept.get("k"), 1, "a proxy still in use keeps its object");
+  },
+);
+
+test(
+  "managers: a manager left open is an active child, so the leak check reports it",
+  { timeout: 20_000 },
+  async () => {
+    const manager = await Manager();
+    assert.ok(activeChildren().includes(manager.process));
+    assert.match(String(manager.process), /SyncManager-\d+/);
+    await manager.shutdown();
+    assert.ok(!activeChildren().includes(manager.process));
+  },
+);
+
+test("managers: a proxy that arrives after its manager shut down rejects its calls", { timeout: 20_000 }, async () => {
+  const manager = await Manager();
+  const q = new Queue<ListProxy<number>>();
+  await q.put(manager.list([1]));
+  await manager.shutdown();
+  const late = await q.get({ timeout: 5_000 });
+  await assert.rejects(late.size(), { message: "the manager has been shut down" });
+  await assert.rejects(manager.numberOfObjects(), {
+    message: "manager.numberOfObjects(): the manager has been shut down",
+  });
+  q.close();
+});

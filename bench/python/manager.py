@@ -6,7 +6,7 @@ import time
 
 from _report import emit
 
-N = 5_000
+N = 20_000
 REPS = 5
 TIMEOUT = 60
 
