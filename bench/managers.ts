@@ -1,9 +1,12 @@
 /**
  * Manager: dict set+get round trips made from a child process, beside Python
- * 3.11's Manager doing the same (bench/python/manager.py).
+ * 3.11's Manager doing the same (bench/python/manager.py) and beside the raw
+ * primitive a proxy over ports would be bound by: two MessageChannel round
+ * trips per pair (bench/raw/pingpong.ts), measured in the same run.
  */
 import { execFileSync } from "node:child_process";
 import { type DictProxy, Manager, Process, Value } from "../mod.ts";
+import { pingpong } from "./raw/pingpong.ts";
 
 const N = 20_000;
 const REPS = 5;
@@ -34,6 +37,7 @@ if (import.meta.main) {
     }
   }
   const median = samples.sort((a, b) => a - b)[Math.floor(REPS / 2)];
+  const roundTrip = (await pingpong()).figures.find((f) => f.name === "pingpong_messagechannel")!.value;
   const python = JSON.parse(
     execFileSync("python3", [new URL("./python/manager.py", import.meta.url).pathname], { encoding: "utf8" })
       .split("\n").find((line) => line.startsWith("{"))!,
@@ -44,6 +48,9 @@ if (import.meta.main) {
     unit: "pairs/s",
     better: "higher",
     ours: Math.round(N / median),
-    against: { "python 3.11 Manager": python.figures.find((f) => f.name === "manager_dict_set_get")!.value },
+    against: {
+      "raw MessageChannel, 2 round trips": Math.round(1e6 / (2 * roundTrip)),
+      "python 3.11 Manager": python.figures.find((f) => f.name === "manager_dict_set_get")!.value,
+    },
   }));
 }
