@@ -10,6 +10,7 @@ import {
   Lock,
   Manager,
   Pipe,
+  Pool,
   Process,
   Queue,
   RLock,
@@ -244,6 +245,21 @@ test("managers: a proxy goes through a Queue and a Pipe, and works where it arri
 async function nameOfLast(l: ListProxy<string>): Promise<string> {
   return (await l.toArray()).at(-1)!;
 }
+
+test("managers: proxies reach pool tasks, and every task's write arrives", { timeout: 30_000 }, async () => {
+  await using manager = await Manager();
+  const d = manager.dict<number, number>();
+  {
+    await using pool = new Pool({ processes: 2, module });
+    const items = Array.from({ length: 40 }, (_, i) => i);
+    assert.deepEqual(await pool.starmap("square", items.map((i) => [d, i]), 4), items);
+    pool.close();
+    await pool.join();
+  }
+  const squares = await d.toMap();
+  assert.equal(squares.size, 40);
+  for (const [i, square] of squares) assert.equal(square, i * i);
+});
 
 test("managers: a proxy stored in a managed object is a proxy again when read, in any process", {
   timeout: 30_000,
