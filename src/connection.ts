@@ -36,7 +36,10 @@ const held = new Map<Connection, () => Promise<void>>();
 beforeChildExit(() => Promise.all([...held.values()].map((shut) => shut())));
 
 const END = Symbol("end of file");
-const endOf = (ring: Ring) => (): typeof END | undefined => (ring.senders() === 0 ? END : undefined);
+const endOf = (ring: Ring) => (): typeof END | undefined => {
+  ring.reap("senders");
+  return ring.senders() === 0 ? END : undefined;
+};
 
 /**
  * One end of a pipe made by {@linkcode Pipe}: Python's `Connection`.
@@ -64,6 +67,8 @@ export class Connection<T = unknown> {
     adopting = undefined;
     this.#rx = rx;
     this.#tx = tx;
+    rx?.claim("receivers");
+    tx?.claim("senders");
     if (tx) this.#feeder = new Feeder(tx, 0);
     held.set(this, () => this.#shut());
   }
@@ -201,9 +206,9 @@ export class Connection<T = unknown> {
     if (this.#closed) return;
     this.#closed = true;
     held.delete(this);
-    this.#rx?.handles("receivers", -1);
+    this.#rx?.release("receivers");
     await this.#feeder?.flushed();
-    this.#tx?.handles("senders", -1);
+    this.#tx?.release("senders");
   }
 
   /** `using conn = …`: closes this end. */
@@ -227,6 +232,7 @@ export class Connection<T = unknown> {
   #post(bytes: Uint8Array, what: string): Promise<void> {
     this.#checkOpen(what);
     if (!this.#feeder) throw new Error(`${what}: this end of a one-way Pipe can only receive`);
+    this.#tx!.reap("receivers");
     if (this.#tx!.receivers() === 0) throw new Error(`${what}: the other end of the pipe is closed (broken pipe)`);
     return this.#feeder.post(bytes, Infinity, undefined).then(() => {});
   }

@@ -634,6 +634,11 @@ function serveChild(): void {
 
 async function runChild(boot: Bootstrap): Promise<never> {
   const state = ownState(boot.name, boot.daemon, boot.pid, boot.identity);
+  // What is revived from the bootstrap may ask which process it is in (a Connection records its holder):
+  // answer already, before the process object itself is revived.
+  const provisional = Object.create(Process.prototype) as Process;
+  states.set(provisional, state);
+  self.process = provisional;
   self.parent = boot.parent;
   self.pids = boot.pids;
   for (const [key, value] of Object.entries(boot.inherited)) inherited.get(key)?.set(value);

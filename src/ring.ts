@@ -39,6 +39,7 @@ import { deadline, remaining, type Wait, waitCell, waitCellSync } from "./wait.t
 // written rest. A reader and a writer on two cores then pass fewer lines back
 // and forth per message than with every cell on one line.
 const LINE = 16;
+const HOLDER_SLOTS = 8;
 
 /** Bytes read, and the read lock with its state. */
 const HEAD = 0;
@@ -64,7 +65,10 @@ const LOCK_SLEEPERS = 3 * LINE + 2;
 /** Open handles of the sending and the receiving end, for a Connection's end-of-file. */
 const SENDERS = 3 * LINE + 3;
 const RECEIVERS = 3 * LINE + 4;
-const CELLS = 4 * LINE;
+/** The pids holding handles on each end, a slot a handle (0: free), for closing the handles of the dead. */
+const SENDER_PIDS = 4 * LINE;
+const RECEIVER_PIDS = 4 * LINE + HOLDER_SLOTS;
+const CELLS = 5 * LINE;
 
 const MORE = 1;
 const ABORT = 2;
@@ -154,6 +158,42 @@ export class Ring {
     // A closed end changes what waiters on the other side should do: wake them to re-check.
     if (open === 0) (Atomics.notify(this.cells, TAIL), Atomics.notify(this.cells, HEAD));
     return open;
+  }
+
+  /**
+   * Records this process as the holder of one handle on `end`, so that the
+   * handle is closed for it if it ends without closing it (a terminated
+   * child): the other side then sees end-of-file or a broken pipe, as with
+   * the file descriptors of Python's pipes. Past `HOLDER_SLOTS` holders, a
+   * handle is only counted.
+   */
+  claim(end: "senders" | "receivers"): void {
+    const first = end === "senders" ? SENDER_PIDS : RECEIVER_PIDS;
+    const me = currentProcess().pid!;
+    for (let slot = first; slot < first + HOLDER_SLOTS; slot++) {
+      if (Atomics.compareExchange(this.cells, slot, 0, me) === 0) return;
+    }
+  }
+
+  /** Closes a handle of this process on `end`. */
+  release(end: "senders" | "receivers"): void {
+    const first = end === "senders" ? SENDER_PIDS : RECEIVER_PIDS;
+    const me = currentProcess().pid!;
+    for (let slot = first; slot < first + HOLDER_SLOTS; slot++) {
+      if (Atomics.compareExchange(this.cells, slot, me, 0) === me) break;
+    }
+    this.handles(end, -1);
+  }
+
+  /** Closes the handles on `end` of the processes that ended without closing them. */
+  reap(end: "senders" | "receivers"): void {
+    const first = end === "senders" ? SENDER_PIDS : RECEIVER_PIDS;
+    for (let slot = first; slot < first + HOLDER_SLOTS; slot++) {
+      const pid = Atomics.load(this.cells, slot);
+      if (pid !== 0 && hasEnded(pid) && Atomics.compareExchange(this.cells, slot, pid, 0) === pid) {
+        this.handles(end, -1);
+      }
+    }
   }
 
   /** Open handles on the sending end. */
@@ -334,7 +374,9 @@ export class Ring {
   *ready(): Steps<true> {
     for (;;) {
       const tail = Atomics.load(this.cells, TAIL);
-      if (tail !== Atomics.load(this.cells, HEAD) || this.senders() === 0) return true;
+      if (tail !== Atomics.load(this.cells, HEAD)) return true;
+      this.reap("senders");
+      if (this.senders() === 0) return true;
       yield { cell: TAIL, expected: tail, sleepers: DATA_SLEEPERS, firm: false, slice: RECHECK_MS };
     }
   }

@@ -127,16 +127,20 @@ test("connection: an object that cannot be copied fails at send, naming what", {
 });
 
 test(
-  "connection: a terminated child does not close its end; closing explicitly gives end-of-file",
+  "connection: a terminated child's end closes with it: end-of-file after what it sent, and a broken pipe",
   { timeout: 20_000 },
   async () => {
     const [a, b] = Pipe();
     const p = start("sendAndHang", b);
+    b.close();
     assert.equal(await a.recv(), "last words");
     p.terminate();
     await p.join(10_000);
-    b.close();
-    assert.equal(await a.poll(100), false, "the dead child's copy still counts as open");
+    const started = performance.now();
+    assert.equal(await a.poll(5_000), true, "end-of-file is ready to read");
+    await assert.rejects(a.recv(), EOFError);
+    assert.ok(performance.now() - started < 2_000, "seen within the recheck interval, not at a timeout");
+    assert.throws(() => a.send("anyone?"), /the other end of the pipe is closed \(broken pipe\)/);
     a.close();
   },
 );
