@@ -216,9 +216,12 @@ function discard(block: SharedMemory): void {
 /** A streamed message is never left half read here: `receive` with no end of file. */
 const noEnd = (): undefined => undefined;
 
-/** The next complete message in `ring`, without waiting for one. */
+/**
+ * The next message in `ring`, without waiting for one to begin. One bigger
+ * than the ring is read as its sender streams it in.
+ */
 function nextMessage(ring: Ring, what: string): Uint8Array | undefined {
-  if (ring.items() === 0) return undefined;
+  if (!ring.hasData()) return undefined;
   const bytes = ring.tryReceive() ?? ring.runSync(ring.receive<never>(noEnd), 0, what);
   return bytes === TIMED_OUT ? undefined : bytes;
 }

@@ -108,6 +108,15 @@ test("managers: list methods behave as Python's list, negative indexes included"
   await assert.rejects(l.pop(), { name: "RangeError", message: "list.pop: pop from empty list" });
 });
 
+test("managers: a value bigger than the rings goes both ways, streamed", { timeout: 20_000 }, async () => {
+  await using manager = await Manager();
+  const d = manager.dict<string, string>();
+  const big = "x".repeat(3 << 20);
+  await d.set("big", big);
+  assert.equal(await d.get("big"), big);
+  assert.equal((await d.toMap()).get("big")?.length, 3 << 20);
+});
+
 test("managers: Namespace gets, sets and deletes attributes", { timeout: 20_000 }, async () => {
   await using manager = await Manager();
   const ns = manager.Namespace<{ x: number; y: string }>({ x: 1 });
