@@ -368,6 +368,16 @@ interface Caller {
   answers: Feeder;
 }
 
+/** An error as bytes, for its caller; one whose properties cannot be sent keeps its name, message and stack. */
+function failure(error: unknown): Uint8Array {
+  const reduced = reduceError(error);
+  try {
+    return pickle(reduced, "the error");
+  } catch {
+    return pickle({ name: reduced.name, message: reduced.message, stack: reduced.stack }, "the error");
+  }
+}
+
 /** What the server exposes on the manager's own port, to the process that started it. */
 interface Control {
   ready(): boolean;
@@ -457,11 +467,13 @@ class Server {
       const result = run(referent.value as never, ...(data as unknown[]));
       // Each proxy in the result becomes a handle in the caller.
       if (referent.reduced) {
-        for (const state of reductionsIn(result, PROXY)) this.#count((state as ProxyState).id, 1);
+        for (const state of reductionsIn(result, PROXY) as ProxyState[]) {
+          if (state.address === this.address) this.#count(state.id, 1);
+        }
       }
       return answer(call, VALUE, pickleReduced(result, referent.reduced));
     } catch (error) {
-      return answer(call, ERROR, pickle(reduceError(error), "the error"));
+      return answer(call, ERROR, failure(error));
     }
   }
 

@@ -282,6 +282,21 @@ test("managers: a proxy stored in a managed object is a proxy again when read, i
   assert.match(String(inner), /^<ListProxy 'list' of the manager in pid \d+>$/);
 });
 
+test("managers: a proxy of one manager kept in another's dict still reaches its own manager", {
+  timeout: 20_000,
+}, async () => {
+  await using first = await Manager();
+  await using second = await Manager();
+  const d = first.dict<string, ListProxy<number>>();
+  const l = second.list([5]);
+  await d.set("other", l);
+  const back = await d.get("other");
+  await back!.append(6);
+  assert.deepEqual(await l.toArray(), [5, 6]);
+  assert.equal(await first.numberOfObjects(), 1);
+  assert.equal(await second.numberOfObjects(), 1);
+});
+
 test("managers: a value holding a shared object is refused with the path of what cannot go", {
   timeout: 20_000,
 }, async () => {
