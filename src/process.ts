@@ -317,8 +317,11 @@ export class Process {
       inherited: Object.fromEntries([...inherited].map(([key, entry]) => [key, entry.get()])),
       environment: adapter.environment?.(),
     };
-    // A spare thread was started without resource limits: they can only be set at spawn.
-    const warm = (state.startMethod ?? defaultStartMethod) === "forkserver" && state.memoryLimit === undefined;
+    // Spawned all the same: a process with resource limits, which can only be set when a worker is created;
+    // and one whose code is in the library's own file (an app bundle), since a spare that loads that file runs
+    // the app's top-level code ahead of its process.
+    const warm = (state.startMethod ?? defaultStartMethod) === "forkserver" && state.memoryLimit === undefined &&
+      state.target?.module !== library && state.subclass?.module !== library;
     const thread = startThread(warm, {
       name: state.name,
       memoryLimit: state.memoryLimit,

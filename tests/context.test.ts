@@ -8,6 +8,7 @@ import {
   getStartMethod,
   Pool,
   Process,
+  type ProcessOptions,
   Queue,
   setStartMethod,
   Value,
@@ -144,12 +145,12 @@ test(
 );
 
 test(
-  "context: a forkserver child runs on a worker that was started before its start()",
+  "context: a forkserver child runs on a worker started before its start(), unless its code is in the library's file",
   { timeout: 30_000, skip: noForkserver },
   async () => {
     const q = new Queue<number>();
-    const threadOf = async (processClass: typeof Process) => {
-      const p = new processClass({ target: "reportThread", args: [q], module });
+    const threadOf = async (processClass: typeof Process, options: ProcessOptions = { target: "reportThread" }) => {
+      const p = new processClass({ module, ...options, args: [q] });
       p.start();
       const id = await q.get({ timeout: 10_000 });
       await p.join(10_000);
@@ -161,6 +162,17 @@ test(
     const warm = await threadOf(ForkServerProcess);
     // Where forkserver exists the workers are worker_threads, numbered in creation order.
     assert.ok(warm < spawned, `the forkserver child's thread (${warm}) is older than the spawned one's (${spawned})`);
+    // As in an app bundle, whose one file is both the library and the app: a spare that loaded it would have run
+    // the app's top-level code ahead of time, so such a process gets a new worker and the spare waits on.
+    const inLibrary = await threadOf(ForkServerProcess, {
+      target: async (queue: Queue<number>) => await queue.put(process.getBuiltinModule("node:worker_threads").threadId),
+      module: new URL("../mod.ts", import.meta.url),
+    });
+    const next = await threadOf(ForkServerProcess);
+    assert.ok(
+      next < inLibrary,
+      `the spare (${next}) is older than the thread of the process in the library (${inLibrary})`,
+    );
   },
 );
 
