@@ -1,22 +1,44 @@
 /**
- * Start methods and contexts, as Python's `multiprocessing.context`. Workers
- * always start fresh and import the target's module, so the one start
- * method is `"spawn"`; `fork` and `forkserver` cannot exist for a JavaScript
- * heap.
+ * Start methods and contexts, as Python's `multiprocessing.context`. A worker
+ * always starts fresh and imports the target's module, as Python's `spawn`;
+ * `"forkserver"` does the same on a worker started ahead of need, which has
+ * already loaded the library. There is no `fork`: a JavaScript heap cannot be
+ * forked.
  *
  * @module
  */
-import { activeChildren, currentProcess, parentProcess, Process } from "./process.ts";
+import { adapter } from "./adapters/mod.ts";
+import {
+  activeChildren,
+  bindStartMethod,
+  currentProcess,
+  parentProcess,
+  Process,
+  setDefaultStartMethod,
+} from "./process.ts";
 
-/** The start methods this library has: only `"spawn"`. */
-export type StartMethod = "spawn";
+/**
+ * The start methods: `"spawn"` starts a new worker for each process;
+ * `"forkserver"` hands each process a spare worker that has already loaded the
+ * library, and starts the next spare (on Node and Bun: the spare must not keep
+ * the program alive, and a Deno worker cannot be unref'd).
+ */
+export type StartMethod = "spawn" | "forkserver";
 
 let chosen: StartMethod | null = null;
 
 function check(method: string): StartMethod {
   if (method === "spawn") return method;
+  if (method === "forkserver" && adapter.canUnref) return method;
+  if (method === "forkserver") {
+    throw new Error(
+      `start method 'forkserver' is not available on ${adapter.runtime}: its workers cannot be unref'd, so the spare worker that forkserver keeps waiting would keep the program alive; use 'spawn'`,
+    );
+  }
   throw new Error(
-    `start method '${method}' is not available: workers cannot fork a JavaScript heap, so the only start method is 'spawn'`,
+    `start method '${method}' is not available: workers cannot fork a JavaScript heap; the start methods here are ${
+      getAllStartMethods().map((m) => `'${m}'`).join(", ")
+    }`,
   );
 }
 
@@ -34,8 +56,8 @@ export function cpuCount(): number {
 }
 
 /**
- * The start method in use: `"spawn"`, or `null` when `allowNone` is set and
- * none was chosen yet (as Python).
+ * The start method in use: `"spawn"` unless another was set, or `null` when
+ * `allowNone` is set and none was chosen yet (as Python).
  *
  * @example
  * ```ts
@@ -49,27 +71,41 @@ export function getStartMethod(allowNone = false): StartMethod | null {
 }
 
 /**
- * The start methods available here: `["spawn"]`.
+ * The start methods available here: `["spawn", "forkserver"]` on Node and
+ * Bun, `["spawn"]` on Deno.
  *
  * @example
  * ```ts
  * import { getAllStartMethods } from "@mp/multiprocessing";
- * console.log(getAllStartMethods()); // ["spawn"]
+ * console.log(getAllStartMethods()); // ["spawn", "forkserver"] on Node and Bun
  * ```
  */
 export function getAllStartMethods(): StartMethod[] {
-  return ["spawn"];
+  return adapter.canUnref ? ["spawn", "forkserver"] : ["spawn"];
 }
 
 /**
- * Chooses the start method, once (or again with `force`).
+ * Chooses the start method of every `Process` (and so every `Pool`) whose
+ * context does not fix one: once, or again with `force`. Going back to
+ * `"spawn"` ends the forkserver's spare worker.
  *
- * @throws {Error} for any method but `"spawn"`, or when one was already chosen and `force` is not set.
+ * @throws {Error} for a method that {@linkcode getAllStartMethods} does not list, or when one was already chosen
+ * and `force` is not set.
  *
  * @example
  * ```ts
- * import { setStartMethod } from "@mp/multiprocessing";
- * setStartMethod("spawn", true);
+ * import { Process, setStartMethod } from "@mp/multiprocessing";
+ *
+ * export function work() {}
+ *
+ * if (import.meta.main) {
+ *   setStartMethod("forkserver"); // on Node and Bun
+ *   for (let i = 0; i < 3; i++) {
+ *     const p = new Process({ target: work });
+ *     p.start(); // the second and third take a worker that has already loaded the library
+ *     await p.join();
+ *   }
+ * }
  * ```
  */
 export function setStartMethod(method: string, force = false): void {
@@ -78,13 +114,14 @@ export function setStartMethod(method: string, force = false): void {
     throw new Error("the start method has already been set (pass force = true to change it)");
   }
   chosen = checked;
+  setDefaultStartMethod(checked);
 }
 
 /** A context: the library's API bound to a start method, as Python's `get_context()` returns. */
 export interface Context {
   /** The start method of this context. */
   readonly startMethod: StartMethod;
-  /** {@linkcode Process} started with this context's method. */
+  /** {@linkcode Process}, started with this context's method whatever the default is. */
   readonly Process: typeof Process;
   /** {@linkcode currentProcess} */
   currentProcess(): Process;
@@ -96,28 +133,41 @@ export interface Context {
   cpuCount(): number;
 }
 
-const spawnContext: Context = {
-  startMethod: "spawn",
-  Process,
-  currentProcess,
-  parentProcess,
-  activeChildren,
-  cpuCount,
+class SpawnProcess extends Process {}
+class ForkServerProcess extends Process {}
+bindStartMethod(SpawnProcess, "spawn");
+bindStartMethod(ForkServerProcess, "forkserver");
+
+function context(startMethod: StartMethod, processClass: typeof Process): Context {
+  return { startMethod, Process: processClass, currentProcess, parentProcess, activeChildren, cpuCount };
+}
+
+const contexts: Record<StartMethod, Context> = {
+  spawn: context("spawn", SpawnProcess),
+  forkserver: context("forkserver", ForkServerProcess),
 };
 
 /**
- * The context of a start method (the default one when none is named).
+ * The context of a start method, or of the one in use when none is named.
+ * Its `Process` starts with that method whatever the default is; pass the
+ * context to a `Pool` (`new Pool({ context })`) for its workers to do so.
  *
- * @throws {Error} for any method but `"spawn"`.
+ * @throws {Error} for a method that {@linkcode getAllStartMethods} does not list.
  *
  * @example
  * ```ts
- * import { getContext } from "@mp/multiprocessing";
- * const ctx = getContext("spawn");
- * console.log(ctx.startMethod); // "spawn"
+ * import { getAllStartMethods, getContext } from "@mp/multiprocessing";
+ *
+ * export function work() {}
+ *
+ * if (import.meta.main) {
+ *   const ctx = getContext(getAllStartMethods().at(-1));
+ *   const p = new ctx.Process({ target: work });
+ *   p.start();
+ *   await p.join();
+ * }
  * ```
  */
 export function getContext(method?: string): Context {
-  if (method !== undefined) check(method);
-  return spawnContext;
+  return contexts[method === undefined ? getStartMethod()! : check(method)];
 }

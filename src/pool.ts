@@ -24,7 +24,7 @@
  * @module
  */
 import { adapter } from "./adapters/mod.ts";
-import { cpuCount } from "./context.ts";
+import { type Context, cpuCount } from "./context.ts";
 import { BrokenPoolError, TimeoutError } from "./errors.ts";
 import { Process, whenEnded } from "./process.ts";
 import { dump, type Dumped, load, type ReducedError, reduceError, reviveError } from "./reduction.ts";
@@ -53,6 +53,12 @@ export interface PoolOptions {
    * only (see `ProcessOptions.memoryLimit`).
    */
   memoryLimit?: number;
+  /**
+   * The context whose `Process` the workers are, as Python's `Pool(context=)`:
+   * `getContext("forkserver")` starts them on spare workers that have already
+   * loaded the library. By default, the start method in use.
+   */
+  context?: Context;
 }
 
 /**
@@ -619,6 +625,7 @@ export class Pool {
   readonly #initargs: readonly unknown[];
   readonly #maxtasks: number;
   readonly #memoryLimit: number | undefined;
+  readonly #Process: typeof Process;
   #members: Member[] = [];
   #pending: (Task | undefined)[] = [];
   #pendingHead = 0;
@@ -667,6 +674,7 @@ export class Pool {
     this.#size = processes;
     this.#maxtasks = maxtasksperchild ?? 0;
     this.#memoryLimit = given.memoryLimit;
+    this.#Process = given.context?.Process ?? Process;
     for (let i = 0; i < processes; i++) this.#spawn();
   }
 
@@ -919,7 +927,7 @@ export class Pool {
   #spawn(): void {
     const { port1, port2 } = new MessageChannel();
     const shared = new SharedArrayBuffer(COUNTERS * Int32Array.BYTES_PER_ELEMENT + MAX_WINDOW);
-    const process = new Process({
+    const process = new this.#Process({
       target: poolWorker,
       module: import.meta.url,
       args: [new PortCarrier(port2), shared, this.#initializer, this.#initargs, this.#maxtasks],

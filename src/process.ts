@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { adapter, type ThreadHandle } from "./adapters/mod.ts";
+import { adapter, type SpawnOptions, type ThreadHandle } from "./adapters/mod.ts";
+import type { StartMethod } from "./context.ts";
 import { dump, type Dumped, load } from "./reduction.ts";
 import {
   callerModule,
@@ -108,6 +109,8 @@ interface State {
   /** The child has imported its target's module (see {@linkcode stop}). */
   loaded: boolean;
   ended: PromiseWithResolvers<void>;
+  /** Fixed by a context's `Process` class; otherwise the default at `start()`, as Python's. */
+  startMethod?: StartMethod;
 }
 
 interface PidSource {
@@ -134,6 +137,7 @@ interface Bootstrap {
   args: Omit<Dumped, "transfer">;
   fields: Omit<Dumped, "transfer">;
   inherited: Record<string, unknown>;
+  environment?: Record<string, string>;
 }
 
 const states = new WeakMap<Process, State>();
@@ -226,14 +230,18 @@ export class Process {
     }
     const module = moduleSpecifier(options.module, callerModule());
     const identity = [...(self.process ? stateOf(self.process).identity : []), ++self.children];
+    // The library's own class nearest to the user's: Process, or a context's.
+    let own: unknown = new.target;
+    while (own !== Process && !contextClasses.has(own)) own = Object.getPrototypeOf(own);
     states.set(this, {
       name: name ?? `Process-${identity.join(":")}`,
       daemon: daemon ?? (self.process ? stateOf(self.process).daemon : false),
       identity,
       target: target === undefined ? undefined : describeTarget(target, module, "new Process"),
       args,
-      subclass: new.target === Process ? undefined : { module, name: new.target.name },
+      subclass: own === new.target ? undefined : { module, name: new.target.name },
       memoryLimit,
+      startMethod: contextClasses.get(own),
       started: false,
       closed: false,
       exitCode: null,
@@ -307,8 +315,14 @@ export class Process {
       args: { data: args.data, reduced: args.reduced },
       fields: { data: fields.data, reduced: fields.reduced },
       inherited: Object.fromEntries([...inherited].map(([key, entry]) => [key, entry.get()])),
+      environment: adapter.environment?.(),
     };
-    const thread = adapter.spawn(workerEntry(), {
+    // Spawned all the same: a process with resource limits, which can only be set when a worker is created;
+    // and one whose code is in the library's own file (an app bundle), since a spare that loads that file runs
+    // the app's top-level code ahead of its process.
+    const warm = (state.startMethod ?? defaultStartMethod) === "forkserver" && state.memoryLimit === undefined &&
+      state.target?.module !== library && state.subclass?.module !== library;
+    const thread = startThread(warm, {
       name: state.name,
       memoryLimit: state.memoryLimit,
       onMessage: (data) => {
@@ -493,6 +507,75 @@ export function inheritable<T>(key: string, create: () => T): () => T {
   return entry.get as () => T;
 }
 
+/** The start method of a process whose class does not fix one: set by `setStartMethod()`. */
+let defaultStartMethod: StartMethod = "spawn";
+
+/** The classes of contexts (`getContext(method).Process`), each with the start method it fixes. */
+const contextClasses = new Map<unknown, StartMethod>();
+
+/** Called by `context.ts` with each context's `Process` class. */
+export function bindStartMethod(processClass: typeof Process, method: StartMethod): void {
+  contextClasses.set(processClass, method);
+}
+
+/** Called by `setStartMethod()`. Back on "spawn", the spare is no longer wanted. */
+export function setDefaultStartMethod(method: StartMethod): void {
+  defaultStartMethod = method;
+  if (method === "spawn") retireSpare();
+}
+
+/**
+ * A worker started ahead of need, as Python's forkserver: it loads the
+ * library and says hello, then waits for a bootstrap. Until a process takes
+ * it, it is unref'd: it never holds the program open (hence no "forkserver"
+ * where a worker cannot be unref'd).
+ */
+interface Spare {
+  thread: ThreadHandle;
+  /** The worker said hello before a process took it. */
+  hello: boolean;
+  /** The process that took it. */
+  owner?: SpawnOptions;
+}
+
+let spare: Spare | undefined;
+
+function startSpare(): Spare {
+  const started: Spare = {
+    hello: false,
+    thread: adapter.spawn(workerEntry(), {
+      name: "forkserver",
+      onMessage: (data) => started.owner ? started.owner.onMessage(data) : (started.hello = true),
+      onEnd: (end) => {
+        if (started.owner) started.owner.onEnd(end);
+        else if (spare === started) spare = undefined;
+      },
+    }),
+  };
+  started.thread.keepAlive(false);
+  return started;
+}
+
+function retireSpare(): void {
+  spare?.thread.terminate();
+  spare = undefined;
+}
+
+/**
+ * The thread a process starts on: a new one, or with `warm` the spare, even
+ * one that is still loading (it is ahead of a new one all the same), and
+ * then a spare for the next start.
+ */
+function startThread(warm: boolean, options: SpawnOptions): ThreadHandle {
+  if (!warm) return adapter.spawn(workerEntry(), options);
+  const taken = spare ?? startSpare();
+  spare = startSpare();
+  taken.owner = options;
+  // Later, as a message would come: the caller has no handle on the thread yet.
+  if (taken.hello) queueMicrotask(() => options.onMessage({ t: "hello" }));
+  return taken.thread;
+}
+
 /** How long a stop waits for a child that is still importing its target's module. */
 const LOADING_GRACE_MS = 1_000;
 
@@ -642,6 +725,7 @@ async function runChild(boot: Bootstrap): Promise<never> {
   self.parent = boot.parent;
   self.pids = boot.pids;
   for (const [key, value] of Object.entries(boot.inherited)) inherited.get(key)?.set(value);
+  if (boot.environment) adapter.setEnvironment?.(boot.environment);
   adapter.onUncaught((error) => {
     report(state.name, error);
     adapter.exit(1);

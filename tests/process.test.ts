@@ -1,16 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  activeChildren,
-  cpuCount,
-  currentProcess,
-  getAllStartMethods,
-  getContext,
-  getStartMethod,
-  parentProcess,
-  Process,
-  setStartMethod,
-} from "../mod.ts";
+import { activeChildren, cpuCount, currentProcess, parentProcess, Process } from "../mod.ts";
 import { Counter, makeHidden, store } from "./fixtures/process.ts";
 import { adapter } from "../src/adapters/mod.ts";
 import { checkNoLeaks } from "./leaks.ts";
@@ -257,17 +247,6 @@ test("process: await using terminates a running process", { timeout: 20_000 }, a
   }
   assert.throws(() => kept!.exitCode, /closed/);
   assert.deepEqual(activeChildren(), []);
-});
-
-test("process: start methods and contexts", { timeout: 5_000 }, () => {
-  assert.equal(getStartMethod(), "spawn");
-  assert.deepEqual(getAllStartMethods(), ["spawn"]);
-  assert.throws(() => setStartMethod("fork"), /only start method is 'spawn'/);
-  assert.throws(() => setStartMethod("spawn"), /already been set/);
-  setStartMethod("spawn", true);
-  const ctx = getContext("spawn");
-  assert.equal(ctx.Process, Process);
-  assert.throws(() => getContext("forkserver"), /not available/);
 });
 
 test("process: everything a child prints reaches stdout before join() resolves", { timeout: 30_000 }, async () => {

@@ -22,6 +22,7 @@ export function denoAdapter(): Adapter {
   return {
     runtime: "deno",
     pid: Deno.pid,
+    canUnref: false,
     spawn: spawnWebWorker,
     parent: () => (inWorker ? webParentPort : null),
     exit(code) {

@@ -81,6 +81,7 @@ export function nodeAdapter(runtime: "node" | "bun" = "node"): Adapter {
   return {
     runtime,
     pid: process.pid,
+    canUnref: true,
     spawn: (url, options) => spawn(threads, url, options),
     parent: () => port,
     // In a worker, process.exit() ends only that thread, after delivering what it posted.
@@ -91,6 +92,11 @@ export function nodeAdapter(runtime: "node" | "bun" = "node"): Adapter {
     onUncaught(handler) {
       process.on("uncaughtException", handler);
       process.on("unhandledRejection", handler);
+    },
+    environment: () => ({ ...process.env }) as Record<string, string>,
+    setEnvironment(environment) {
+      for (const key of Object.keys(process.env)) if (!Object.hasOwn(environment, key)) delete process.env[key];
+      Object.assign(process.env, environment);
     },
     writeError: (text) => void process.stderr.write(text),
     receiveNow: (port) => receiveMessageOnPort(port as never),

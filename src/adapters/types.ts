@@ -31,7 +31,7 @@ export interface ThreadHandle {
   post(data: unknown, transfer?: Transferable[]): void;
   /** Stops the thread; `onEnd` still fires once it is gone. */
   terminate(): void;
-  /** Whether the thread keeps the parent's event loop alive (Python's non-daemon). */
+  /** Whether the thread keeps the parent's event loop alive (Python's non-daemon); see {@linkcode Adapter.canUnref}. */
   keepAlive(alive: boolean): void;
 }
 
@@ -47,6 +47,12 @@ export interface Adapter {
   readonly runtime: "deno" | "bun" | "node";
   /** The OS process id of this program. */
   readonly pid: number;
+  /**
+   * Whether `keepAlive(false)` really lets the program end while the thread
+   * lives. The "forkserver" start method needs it: its spare worker waits for
+   * work for as long as the program runs, and must never hold it open.
+   */
+  readonly canUnref: boolean;
   /** Starts a worker thread running the module at `url`. */
   spawn(url: URL, options: SpawnOptions): ThreadHandle;
   /** The port to the parent when this thread is a worker, else `null`. */
@@ -55,6 +61,15 @@ export interface Adapter {
   exit(code: number): never;
   /** Routes errors nobody caught in this worker thread to `handler`, instead of the runtime's default report. */
   onUncaught(handler: (error: unknown) => void): void;
+  /**
+   * What a worker copies from its parent when it is created, and the parent
+   * may change later: `process.env` on Node and Bun. Sent with every
+   * bootstrap, so that a worker started ahead of need ("forkserver") sees
+   * what a new one would. Absent where workers share it (Deno).
+   */
+  environment?(): Record<string, string>;
+  /** In a worker: takes the parent's {@linkcode Adapter.environment} as its own. */
+  setEnvironment?(environment: Record<string, string>): void;
   /** Writes text to the program's standard error without a trailing newline. */
   writeError(text: string): void;
   /**
