@@ -652,7 +652,10 @@ class Session {
 
   /** Settles the calls whose answers are in. */
   #settle(): void {
-    for (let bytes; (bytes = nextMessage(this.#answers!, "a manager proxy"));) {
+    // Closed while a wait was pending: the next look at stopReason() ends the calls.
+    const answers = this.#answers;
+    if (!answers) return;
+    for (let bytes; (bytes = nextMessage(answers, "a manager proxy"));) {
       const call = readInt(bytes, 0);
       const pending = this.#pending.get(call);
       // Absent when the call was failed already: the server died or the manager shut down.
