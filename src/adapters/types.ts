@@ -74,10 +74,9 @@ export interface Adapter {
   writeError(text: string): void;
   /**
    * Takes the next message waiting on `port` at once, without the event loop,
-   * where the runtime can (Node's `receiveMessageOnPort`). An idle pool worker
-   * waits for work in `Atomics.wait` and takes its tasks with this: on Node
-   * that cuts a task's round trip from ~34 to ~12 µs. Absent where it does
-   * not pay (Deno and Bun wake a worker's event loop about as fast).
+   * where the runtime can (`receiveMessageOnPort` of Node and Bun). An idle
+   * pool worker polls and then waits for work in `Atomics.wait`, and takes
+   * its tasks with this. Absent on Deno, whose Web Workers have no such call.
    */
   receiveNow?(port: MessagePort): { message: unknown } | undefined;
 }
