@@ -103,4 +103,12 @@ export {
 } from "./src/pool.ts";
 export { Connection, Pipe } from "./src/connection.ts";
 export { JoinableQueue, Queue, type QueueWaitOptions, SimpleQueue } from "./src/queues.ts";
-export { BaseProxy, DictProxy, ListProxy, Manager, NamespaceProxy, SyncManager } from "./src/managers.ts";
+export {
+  type AutoProxy,
+  BaseProxy,
+  DictProxy,
+  ListProxy,
+  Manager,
+  NamespaceProxy,
+  SyncManager,
+} from "./src/managers.ts";

@@ -57,10 +57,13 @@ import {
 } from "./reduction.ts";
 import { Ring, TIMED_OUT } from "./ring.ts";
 import { SharedMemory } from "./shared_memory.ts";
+import { callerModule, describeTarget, type TargetSpec } from "./spawn.ts";
 import { type ItemOf, SharedArray, type Typecode, Value } from "./sharedctypes.ts";
 
 /** The kinds of object a manager's server keeps, by Python's typeid. */
-type Typeid = "dict" | "list" | "Namespace";
+type Builtin = "dict" | "list" | "Namespace";
+/** "object": an object of a user's class (Python's `BaseManager.register`), reached through an AutoProxy. */
+type Typeid = Builtin | "object";
 
 // ---- The wire ---------------------------------------------------------------
 
@@ -341,13 +344,13 @@ const namespaceMethods: Methods<Record<string, unknown>> = {
   toObject: (ns) => ({ ...ns }),
 };
 
-const methodsOf: Record<Typeid, Methods<never>> = {
+const methodsOf: Record<Builtin, Methods<never>> = {
   dict: dictMethods,
   list: listMethods,
   Namespace: namespaceMethods,
 };
 
-function create(typeid: Typeid, init: unknown): unknown {
+function create(typeid: Builtin, init: unknown): unknown {
   if (typeid === "dict") return new Map(init as Iterable<[unknown, unknown]>);
   if (typeid === "list") return [...(init as Iterable<unknown>)];
   return Object.assign(Object.create(null), init);
@@ -360,6 +363,47 @@ interface Referent {
   handles: number;
   /** Whether it may hold proxies (reductions): its values then go out walked for them. */
   reduced: boolean;
+  /** An object of a user's class: settles once its module is imported and the object made; calls wait for it. */
+  making?: Promise<void>;
+  /** Why that failed: every call on it rejects with this. */
+  failed?: unknown;
+  /** The class's name, for messages. */
+  className?: string;
+}
+
+/** How a referent is named in messages: `dict`, or its class's name. */
+function nameOf(referent: Referent): string {
+  return referent.className ?? referent.typeid;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === "function";
+}
+
+/** What CREATE carries for an object of a user's class: where the class is, and its constructor's arguments. */
+type Recipe = [spec: TargetSpec, args: unknown[]];
+
+/** Makes an object of a user's class in the server, once its module is imported. */
+function make(referent: Referent, [spec, args]: Recipe): void {
+  referent.className = spec.name;
+  referent.making = (async () => {
+    const exported = spec.module === undefined ? undefined : (await import(spec.module))[spec.name];
+    if (typeof exported !== "function") {
+      throw new TypeError(
+        `the class ${spec.name} must be exported from ${spec.module ?? "its module"}, ` +
+          "so that the manager's server can import it",
+      );
+    }
+    referent.value = new (exported as new (...args: unknown[]) => unknown)(...args);
+  })().catch((error) => void (referent.failed = error)).finally(() => (referent.making = undefined));
+}
+
+/** The method `name` of an object of a user's class: a public method, as Python's AutoProxy exposes. */
+function methodOf(referent: Referent, name: string): ((...args: unknown[]) => unknown) | undefined {
+  if (referent.failed !== undefined) throw referent.failed;
+  if (name.startsWith("_") || name === "constructor") return undefined;
+  const method = (referent.value as Record<string, unknown>)[name];
+  return typeof method === "function" ? (method as (...args: unknown[]) => unknown).bind(referent.value) : undefined;
 }
 
 /** A calling process, as the server sees it: its answer block, and answers in order waiting for room. */
@@ -434,10 +478,18 @@ class Server {
   }
 
   #handle({ op, pid, call, object, name, payload }: Request): void {
-    if (op === CALL) return this.#answer(pid, this.#call(call, object, name, payload));
-    if (op === CREATE) {
+    if (op === CALL) {
+      // Calls on an object still being made wait for it, in the order they came.
+      const making = this.#referents.get(object)?.making;
+      if (making) void making.then(() => this.#answer(pid, this.#call(call, object, name, payload)));
+      else this.#answer(pid, this.#call(call, object, name, payload));
+    } else if (op === CREATE) {
       const { data, reduced } = unpickleReduced(payload);
-      this.#referents.set(object, { typeid: name as Typeid, value: create(name as Typeid, data), handles: 1, reduced });
+      const typeid = name as Typeid;
+      const referent: Referent = { typeid, value: undefined, handles: 1, reduced };
+      if (typeid === "object") make(referent, data as Recipe);
+      else referent.value = create(typeid as Builtin, data);
+      this.#referents.set(object, referent);
     } else if (op === INCREF || op === DECREF) {
       this.#count(object, op === INCREF ? 1 : -1);
     } else if (op === BYE) {
@@ -454,18 +506,48 @@ class Server {
     if (referent && (referent.handles += change) <= 0) this.#referents.delete(object);
   }
 
-  /** Runs one method; its answer, a value or an error. */
-  #call(call: number, object: number, method: string, payload: Uint8Array): Uint8Array {
+  /** Runs one method; its answer, a value or an error (later, for a method of a user's class that returns a Promise). */
+  #call(call: number, object: number, method: string, payload: Uint8Array): Uint8Array | Promise<Uint8Array> {
     try {
       const referent = this.#referents.get(object);
       if (!referent) throw new Error(`the managed object ${object} was released: no proxy of it was left`);
-      const methods = methodsOf[referent.typeid];
-      const run = Object.hasOwn(methods, method) ? methods[method] : undefined;
-      if (!run) throw new TypeError(`a ${referent.typeid} proxy has no method '${method}'`);
-      const { data, reduced } = unpickleReduced(payload);
-      if (reduced) referent.reduced = true;
-      const result = run(referent.value as never, ...(data as unknown[]));
-      // Each proxy in the result becomes a handle in the caller.
+      const run = referent.typeid === "object"
+        ? methodOf(referent, method)
+        : Object.hasOwn(methodsOf[referent.typeid as Builtin], method)
+        ? methodsOf[referent.typeid as Builtin][method].bind(null, referent.value as never)
+        : undefined;
+      if (!run) throw new TypeError(`a ${nameOf(referent)} proxy has no method '${method}'`);
+      const result = run(...this.#args(referent, payload));
+      if (isThenable(result)) {
+        return Promise.resolve(result).then(
+          (value) => this.#value(call, referent, method, value),
+          (error) => answer(call, ERROR, failure(error)),
+        );
+      }
+      return this.#value(call, referent, method, result);
+    } catch (error) {
+      return answer(call, ERROR, failure(error));
+    }
+  }
+
+  /**
+   * A call's arguments. A dict, list or namespace keeps values for others, so
+   * they stay as they came, proxies as their reductions; an object of a
+   * user's class uses them, so they are revived.
+   */
+  #args(referent: Referent, payload: Uint8Array): unknown[] {
+    if (referent.typeid === "object") return unpickle(payload) as unknown[];
+    const { data, reduced } = unpickleReduced(payload);
+    if (reduced) referent.reduced = true;
+    return data as unknown[];
+  }
+
+  /** The answer that carries `result`; each proxy in it becomes a handle in the caller. */
+  #value(call: number, referent: Referent, method: string, result: unknown): Uint8Array {
+    try {
+      if (referent.typeid === "object") {
+        return answer(call, VALUE, pickle(result, `the result of ${nameOf(referent)}.${method}()`));
+      }
       if (referent.reduced) {
         for (const state of reductionsIn(result, PROXY) as ProxyState[]) {
           if (state.address === this.address) this.#count(state.id, 1);
@@ -478,7 +560,8 @@ class Server {
   }
 
   /** Sends `reply` to the caller `pid`, in order after its earlier answers, without waiting for room. */
-  #answer(pid: number, reply: Uint8Array): void {
+  #answer(pid: number, reply: Uint8Array | Promise<Uint8Array>): void {
+    if (reply instanceof Promise) return void reply.then((bytes) => this.#answer(pid, bytes));
     let caller = this.#callers.get(pid);
     if (caller === undefined) {
       try {
@@ -550,11 +633,12 @@ export async function managerServer(port: MessagePort, address: string): Promise
 
 // ---- Callers ----------------------------------------------------------------
 
-/** What a proxy is, wherever it goes: its manager's block, its object, its type. */
+/** What a proxy is, wherever it goes: its manager's block, its object, its type (and class). */
 interface ProxyState {
   address: string;
   id: number;
   typeid: Typeid;
+  className?: string;
 }
 
 /** The reduction kind of a proxy. */
@@ -747,11 +831,27 @@ const released = new FinalizationRegistry<{ session: Session; id: number }>(({ s
 /** A proxy of the object `state` names, holding a handle on it. */
 function connect(state: ProxyState): BaseProxy {
   const session = sessionFor(state.address);
-  const proxy = new proxyTypes[state.typeid]();
-  handles.set(proxy, { ...state, session });
+  const base = new proxyTypes[state.typeid]();
+  const proxy = state.typeid === "object" ? autoProxy(base) : base;
+  const handle = { ...state, session };
+  handles.set(base, handle);
+  handles.set(proxy, handle);
   session.hold(state.id);
   released.register(proxy, { session, id: state.id });
   return proxy;
+}
+
+/**
+ * Python's AutoProxy: every property that a proxy lacks is a method of the
+ * object in the server. `then` stays missing, or awaiting a proxy would call it.
+ */
+function autoProxy(base: BaseProxy): BaseProxy {
+  return new Proxy(base, {
+    get(target, key) {
+      if (typeof key !== "string" || key in target || key === "then") return Reflect.get(target, key, target);
+      return (...args: unknown[]) => target.callMethod(key, args);
+    },
+  });
 }
 
 function handleOf(proxy: BaseProxy): ProxyState & { session: Session } {
@@ -794,16 +894,17 @@ export class BaseProxy {
    * @ignore
    */
   [reduce](): Reduction {
-    const { session, address, id, typeid } = handleOf(this);
+    const { session, address, id, typeid, className } = handleOf(this);
     session.post(INCREF, id);
-    const state: ProxyState = { address, id, typeid };
+    const state: ProxyState = { address, id, typeid, className };
     return { kind: PROXY, state };
   }
 
   /** Shows the type and the server, as Python's repr does. */
   toString(): string {
-    const { session, typeid } = handleOf(this);
-    return `<${this.constructor.name} '${typeid}' of the manager in pid ${session.serverPid}>`;
+    const { session, typeid, className } = handleOf(this);
+    const kind = className === undefined ? this.constructor.name : "AutoProxy";
+    return `<${kind} '${className ?? typeid}' of the manager in pid ${session.serverPid}>`;
   }
 }
 
@@ -988,7 +1089,37 @@ export class NamespaceProxy<T extends Record<string, unknown> = Record<string, u
   }
 }
 
+/**
+ * The proxy of an object of your class, from `manager.create(cls)`: Python's
+ * AutoProxy. Each public method of `T` is here, async; the rest of
+ * {@linkcode BaseProxy} too.
+ *
+ * @example
+ * ```ts
+ * import { type AutoProxy, Manager } from "@mp/multiprocessing";
+ *
+ * export class Greeter {
+ *   greet(name: string): string {
+ *     return `hello ${name}`;
+ *   }
+ * }
+ *
+ * if (import.meta.main) {
+ *   await using manager = await Manager();
+ *   const greeter: AutoProxy<Greeter> = manager.create(Greeter);
+ *   console.log(await greeter.greet("bob")); // hello bob
+ * }
+ * ```
+ */
+export type AutoProxy<T> =
+  & BaseProxy
+  & {
+    readonly [K in keyof T as K extends `_${string}` ? never : T[K] extends (...args: never[]) => unknown ? K : never]:
+      T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
+  };
+
 const proxyTypes: Record<Typeid, typeof BaseProxy> = {
+  object: BaseProxy,
   dict: DictProxy,
   list: ListProxy,
   Namespace: NamespaceProxy,
@@ -1058,31 +1189,71 @@ export class SyncManager {
     return this.#process;
   }
 
-  #create(typeid: Typeid, init: unknown): BaseProxy {
+  #create(typeid: Typeid, init: unknown, what: string, className?: string): BaseProxy {
     const reason = this.#session.stopReason();
-    if (reason) throw new Error(`manager.${typeid}(): ${reason}`);
-    const payload = pickle(init, `manager.${typeid}() initial value`);
+    if (reason) throw new Error(`manager.${className === undefined ? typeid : "create"}(): ${reason}`);
+    const payload = pickle(init, what);
     const id = this.#session.newId();
     // Ahead of anything sent on the proxy, in the same ring: it can be used (and sent on) at once.
     this.#session.post(CREATE, id, typeid, payload);
-    return connect({ address: this.#block.name, id, typeid });
+    return connect({ address: this.#block.name, id, typeid, className });
+  }
+
+  /**
+   * A new object of your class `cls`, made with `args` and kept in the
+   * manager's server, and its proxy: Python's `BaseManager.register(typeid,
+   * callable)` followed by `manager.typeid(*args)`. Each public method of the
+   * class (not starting with `_`) is an async method of the proxy, which
+   * travels as any proxy does. The class must be exported from its module:
+   * the module that calls `create`, or `options.module`. If the server cannot
+   * make the object, each call on the proxy rejects with the reason.
+   *
+   * @throws {TypeError} when an argument cannot be sent, naming it.
+   *
+   * @example
+   * ```ts
+   * import { Manager } from "@mp/multiprocessing";
+   *
+   * export class Counter {
+   *   #n = 0;
+   *   add(k: number): number {
+   *     return this.#n += k;
+   *   }
+   * }
+   *
+   * if (import.meta.main) {
+   *   await using manager = await Manager();
+   *   const counter = manager.create(Counter);
+   *   console.log(await counter.add(2)); // 2
+   * }
+   * ```
+   */
+  create<T extends object, A extends unknown[] = []>(
+    cls: new (...args: A) => T,
+    args?: A,
+    options: { module?: string | URL } = {},
+  ): AutoProxy<T> {
+    const module = options.module?.toString() ?? callerModule();
+    const spec = describeTarget(cls, module, "manager.create");
+    const recipe: Recipe = [{ module: spec.module, name: spec.name }, args ?? []];
+    return this.#create("object", recipe, `manager.create(${spec.name}) args`, spec.name) as AutoProxy<T>;
   }
 
   /** A new managed dict, optionally filled from `[key, value]` pairs. */
   dict<K = unknown, V = unknown>(entries: Iterable<readonly [K, V]> = []): DictProxy<K, V> {
-    return this.#create("dict", [...entries]) as DictProxy<K, V>;
+    return this.#create("dict", [...entries], "manager.dict() initial value") as DictProxy<K, V>;
   }
 
   /** A new managed list, optionally filled from `items` (Python's `manager.list(range(5))`). */
   list<T = unknown>(items: Iterable<T> = []): ListProxy<T> {
-    return this.#create("list", [...items]) as ListProxy<T>;
+    return this.#create("list", [...items], "manager.list() initial value") as ListProxy<T>;
   }
 
   /** A new managed namespace with the attributes of `attributes`. */
   Namespace<T extends Record<string, unknown> = Record<string, unknown>>(
     attributes: Partial<T> = {},
   ): NamespaceProxy<T> {
-    return this.#create("Namespace", { ...attributes }) as NamespaceProxy<T>;
+    return this.#create("Namespace", { ...attributes }, "manager.Namespace() initial value") as NamespaceProxy<T>;
   }
 
   /**

@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   activeChildren,
+  type AutoProxy,
   BoundedSemaphore,
   Condition,
   type DictProxy,
@@ -16,6 +17,7 @@ import {
   RLock,
 } from "../mod.ts";
 import { adapter } from "../src/adapters/mod.ts";
+import { Tally, unexported } from "./fixtures/managers.ts";
 import { collectGarbage } from "./gc.ts";
 import { checkNoLeaks } from "./leaks.ts";
 import { runScript } from "./scripts.ts";
@@ -295,6 +297,33 @@ test("managers: a proxy of one manager kept in another's dict still reaches its 
   assert.deepEqual(await l.toArray(), [5, 6]);
   assert.equal(await first.numberOfObjects(), 1);
   assert.equal(await second.numberOfObjects(), 1);
+});
+
+test("managers: an object of your class lives in the server, and its proxy calls its methods", {
+  timeout: 20_000,
+}, async () => {
+  await using manager = await Manager();
+  const tally = manager.create(Tally, [10], { module });
+  assert.equal(await tally.add(5), 15);
+  assert.equal(await tally.later(1), 16, "an async method's value");
+  assert.equal(await run("addToTally", [tally, 4]), 0);
+  assert.equal(await tally.add(0), 20, "a child's call reached the same object");
+  await assert.rejects(tally.fail(), { name: "RangeError", message: "no tally for you" });
+  await assert.rejects(tally.callMethod("_hidden"), { message: "a Tally proxy has no method '_hidden'" });
+  await assert.rejects(tally.callMethod("nope"), { message: "a Tally proxy has no method 'nope'" });
+  assert.match(String(tally), /^<AutoProxy 'Tally' of the manager in pid \d+>$/);
+  assert.equal(await Promise.resolve(tally), tally, "an AutoProxy is not a thenable");
+
+  const q = new Queue<AutoProxy<Tally>>();
+  await q.put(tally);
+  assert.equal(await (await q.get({ timeout: 5_000 })).add(1), 21, "it travels through a queue too");
+  q.close();
+
+  const orphan = manager.create(unexported, [], { module });
+  await assert.rejects(orphan.value(), {
+    name: "TypeError",
+    message: /^the class Unexported must be exported from .*managers\.ts, so that the manager's server can import it$/,
+  });
 });
 
 test("managers: a value holding a shared object is refused with the path of what cannot go", {
