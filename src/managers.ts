@@ -59,6 +59,7 @@ import { Ring, TIMED_OUT } from "./ring.ts";
 import { SharedMemory } from "./shared_memory.ts";
 import { callerModule, describeTarget, type TargetSpec } from "./spawn.ts";
 import { type ItemOf, SharedArray, type Typecode, Value } from "./sharedctypes.ts";
+import { pollUntil } from "./wait.ts";
 
 /** The kinds of object a manager's server keeps, by Python's typeid. */
 type Builtin = "dict" | "list" | "Namespace";
@@ -227,16 +228,6 @@ function nextMessage(ring: Ring, what: string): Uint8Array | undefined {
   if (!ring.hasData()) return undefined;
   const bytes = ring.tryReceive() ?? ring.runSync(ring.receive<never>(noEnd), 0, what);
   return bytes === TIMED_OUT ? undefined : bytes;
-}
-
-/** Polls until `ring` has data, `stop()` holds or `ms` pass; whether data came. */
-function poll(ring: Ring, ms: number, stop: () => boolean): boolean {
-  const end = performance.now() + ms;
-  // The clock is read now and then: it costs more than a look at the ring.
-  for (let spins = 1; !ring.hasData(); spins++) {
-    if ((spins & 63) === 0 && (stop() || performance.now() > end)) return false;
-  }
-  return true;
 }
 
 // ---- The server ----------------------------------------------------------
@@ -465,7 +456,7 @@ class Server {
         }
         continue;
       }
-      if (poll(requests, SERVER_POLL_MS, stopped)) continue;
+      if (pollUntil(() => requests.hasData() || stopped(), SERVER_POLL_MS)) continue;
       Atomics.store(cells, HOT, 0);
       try {
         await requests.run(requests.ready(), { timeout: 1_000, signal: stop });
@@ -728,7 +719,7 @@ class Session {
     const { promise, resolve, reject } = Promise.withResolvers<unknown>();
     this.#pending.set(call, { resolve, reject });
     void this.#requests!.post(request(CALL, currentProcess().pid!, call, object, method, payload), Infinity, undefined);
-    if (Atomics.load(this.#memory!.cells, HOT) === 1) poll(answers, CALLER_POLL_MS, () => false);
+    if (Atomics.load(this.#memory!.cells, HOT) === 1) pollUntil(() => answers.hasData(), CALLER_POLL_MS);
     this.#settle();
     if (this.#pending.size && !this.#reading) void this.#read();
     return promise;

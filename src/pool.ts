@@ -30,7 +30,7 @@ import { Process, whenEnded } from "./process.ts";
 import { dump, type Dumped, load, type ReducedError, reduceError, reviveError } from "./reduction.ts";
 import { PortCarrier, unref } from "./ports.ts";
 import { callerModule, describeTarget, moduleSpecifier, resolveTarget, type TargetSpec } from "./spawn.ts";
-import { readWait, type Wait, type WaitOptions, within } from "./wait.ts";
+import { pollUntil, readWait, type Wait, type WaitOptions, within } from "./wait.ts";
 
 type Callable = (...args: unknown[]) => unknown;
 
@@ -375,7 +375,7 @@ export async function poolWorker(
       if (head < heads.length || closing) return true;
       const left = end - performance.now();
       if (left <= 0) return false;
-      if (ringsSoon(control, bell)) continue;
+      if (pollUntil(() => Atomics.load(control, BELL) !== bell, IDLE_POLL_MS)) continue;
       Atomics.wait(control, BELL, bell, left);
     }
   };
@@ -395,15 +395,6 @@ export async function poolWorker(
     if (!running) void serve();
   };
   await finished.promise;
-}
-
-/** Whether BELL rings within IDLE_POLL_MS, looking without sleeping. */
-function ringsSoon(control: Int32Array, bell: number): boolean {
-  const end = performance.now() + IDLE_POLL_MS;
-  for (let spins = 1; Atomics.load(control, BELL) === bell; spins++) {
-    if ((spins & 63) === 0 && performance.now() > end) return false;
-  }
-  return true;
 }
 
 function append<T>(target: T[], source: readonly T[]): void {

@@ -32,7 +32,7 @@
  */
 import { adapter } from "./adapters/mod.ts";
 import { currentProcess, hasEnded } from "./process.ts";
-import { deadline, remaining, type Wait, waitCell, waitCellSync } from "./wait.ts";
+import { deadline, pollUntil, remaining, type Wait, waitCell, waitCellSync } from "./wait.ts";
 
 // The cells sit on cache lines (16 Int32 each) by who writes them: the
 // reader's, the writer's, the item count that both change, and the rarely
@@ -500,22 +500,16 @@ export class Ring {
       const sleepers = park.sleepers;
       if (sleepers !== undefined) Atomics.add(this.cells, sleepers, 1);
       try {
-        if (park.firm && adapter.parent() === null) spin(this.cells, park.cell, park.expected, slice);
-        else waitCellSync(this.cells, park.cell, park.expected, slice, what);
+        // The main thread may not block, but a non-blocking receive that has begun a streamed message must
+        // finish it: it polls, in short rounds.
+        if (park.firm && adapter.parent() === null) {
+          pollUntil(() => Atomics.load(this.cells, park.cell) !== park.expected, Math.min(slice, 10));
+        } else waitCellSync(this.cells, park.cell, park.expected, slice, what);
       } finally {
         if (sleepers !== undefined) Atomics.sub(this.cells, sleepers, 1);
       }
     }
   }
-}
-
-/**
- * The main thread may not block, but a non-blocking receive that has begun a
- * streamed message must finish it: it spins, in short rounds.
- */
-function spin(cells: Int32Array, cell: number, expected: number, timeout: number): void {
-  const end = deadline(Math.min(timeout, 10));
-  while (Atomics.load(cells, cell) === expected && remaining(end) > 0);
 }
 
 function abandon<T>(steps: Steps<T>): typeof TIMED_OUT {
