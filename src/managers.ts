@@ -55,7 +55,7 @@ import {
   registerKind,
   reviveError,
 } from "./reduction.ts";
-import { Ring, TIMED_OUT } from "./ring.ts";
+import { Ring } from "./ring.ts";
 import { SharedMemory } from "./shared_memory.ts";
 import { callerModule, describeTarget, type TargetSpec } from "./spawn.ts";
 import { type ItemOf, SharedArray, type Typecode, Value } from "./sharedctypes.ts";
@@ -215,19 +215,6 @@ function discard(block: SharedMemory): void {
   } catch {
     // The other end unlinked it.
   }
-}
-
-/** A streamed message is never left half read here: `receive` with no end of file. */
-const noEnd = (): undefined => undefined;
-
-/**
- * The next message in `ring`, without waiting for one to begin. One bigger
- * than the ring is read as its sender streams it in.
- */
-function nextMessage(ring: Ring, what: string): Uint8Array | undefined {
-  if (!ring.hasData()) return undefined;
-  const bytes = ring.tryReceive() ?? ring.runSync(ring.receive<never>(noEnd), 0, what);
-  return bytes === TIMED_OUT ? undefined : bytes;
 }
 
 // ---- The server ----------------------------------------------------------
@@ -447,7 +434,7 @@ class Server {
     let turn = performance.now();
     Atomics.store(cells, HOT, 1);
     while (!stopped()) {
-      const bytes = nextMessage(requests, "the manager's server");
+      const bytes = requests.receiveNow("the manager's server");
       if (bytes) {
         this.#handle(readRequest(bytes));
         if (performance.now() - turn > SERVER_TURN_MS) {
@@ -730,7 +717,7 @@ class Session {
     // Closed while a wait was pending: the next look at stopReason() ends the calls.
     const answers = this.#answers;
     if (!answers) return;
-    for (let bytes; (bytes = nextMessage(answers, "a manager proxy"));) {
+    for (let bytes; (bytes = answers.receiveNow("a manager proxy"));) {
       const call = readInt(bytes, 0);
       const pending = this.#pending.get(call);
       // Absent when the call was failed already: the server died or the manager shut down.

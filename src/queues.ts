@@ -176,7 +176,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     const ready = wait.signal?.aborted ? undefined : this.#ring.tryReceive();
     if (ready) return Promise.resolve(unpickle(ready) as T);
     const signal = wait.signal ? AbortSignal.any([wait.signal, this.#closing.signal]) : this.#closing.signal;
-    return this.#ring.run(this.#ring.receive<never>(noEnd), { timeout: wait.timeout, signal }).then((bytes) => {
+    return this.#ring.run(this.#ring.receive(), { timeout: wait.timeout, signal }).then((bytes) => {
       if (bytes === TIMED_OUT) throw new Empty();
       return unpickle(bytes) as T;
     });
@@ -191,8 +191,8 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#checkOpen("getNowait");
     // A streamed item not yet complete must not be waited for here.
     if (this.#ring.items() === 0) throw new Empty();
-    const bytes = this.#ring.tryReceive() ?? this.#ring.runSync(this.#ring.receive<never>(noEnd), 0, "Queue.getNowait");
-    if (bytes === TIMED_OUT) throw new Empty();
+    const bytes = this.#ring.receiveNow("Queue.getNowait");
+    if (!bytes) throw new Empty();
     return unpickle(bytes) as T;
   }
 
@@ -207,7 +207,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#checkOpen("getSync");
     const wait = readOptions(options, "Queue.getSync");
     const bytes = this.#ring.tryReceive() ??
-      this.#ring.runSync(this.#ring.receive<never>(noEnd), wait.timeout, "Queue.getSync");
+      this.#ring.runSync(this.#ring.receive(), wait.timeout, "Queue.getSync");
     if (bytes === TIMED_OUT) throw new Empty();
     return unpickle(bytes) as T;
   }
@@ -301,8 +301,6 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     if (this.#closed) throw new Error(`${what}: this ${this.constructor.name} is closed in this process`);
   }
 }
-
-const noEnd = (): undefined => undefined;
 
 /**
  * A `Queue` whose consumers report when each item is done, so that a

@@ -310,11 +310,24 @@ export class Ring {
   }
 
   /**
+   * The next message without waiting for one to begin, or `undefined`: one
+   * that has begun is finished, a streamed one as its sender writes it (on
+   * the main thread by polling, see {@linkcode runSync}).
+   */
+  receiveNow(what: string): Uint8Array | undefined {
+    if (!this.hasData()) return undefined;
+    const bytes = this.tryReceive() ?? this.runSync(this.receive(), 0, what);
+    return bytes === TIMED_OUT ? undefined : bytes;
+  }
+
+  /**
    * The steps of receiving one message. When the ring is empty, `idle`
    * decides: return a value instead of waiting (end of file), or `undefined`
-   * to wait for data.
+   * to wait for data (without `idle`, always: a queue has no end of file).
    */
-  *receive<E>(idle: () => E | undefined): Steps<Uint8Array | E> {
+  receive(): Steps<Uint8Array>;
+  receive<E>(idle: () => E | undefined): Steps<Uint8Array | E>;
+  *receive<E>(idle?: () => E | undefined): Steps<Uint8Array | E> {
     const cells = this.cells;
     for (;;) {
       const skipping = yield* this.#lock(READ_LOCK);
@@ -362,7 +375,7 @@ export class Ring {
       const items = Atomics.load(cells, ITEMS);
       if (items < 0) Atomics.compareExchange(cells, ITEMS, items, 0);
       this.#unlock(READ_LOCK);
-      const result = idle();
+      const result = idle?.();
       // Data sent just before the other end closed is still read before the end of file.
       if (result !== undefined && !this.hasData()) return result;
       if (result !== undefined) continue;
