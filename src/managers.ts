@@ -381,7 +381,7 @@ function methodOf(referent: Referent, name: string): ((...args: unknown[]) => un
   if (referent.failed !== undefined) throw referent.failed;
   if (name.startsWith("_") || name === "constructor") return undefined;
   const method = (referent.value as Record<string, unknown>)[name];
-  return typeof method === "function" ? (method as (...args: unknown[]) => unknown).bind(referent.value) : undefined;
+  return typeof method === "function" ? (method as (...args: unknown[]) => unknown) : undefined;
 }
 
 /** A calling process, as the server sees it: its answer block, and answers in order waiting for room. */
@@ -489,13 +489,13 @@ class Server {
     try {
       const referent = this.#referents.get(object);
       if (!referent) throw new Error(`the managed object ${object} was released: no proxy of it was left`);
-      const run = referent.typeid === "object"
-        ? methodOf(referent, method)
-        : Object.hasOwn(methodsOf[referent.typeid as Builtin], method)
-        ? methodsOf[referent.typeid as Builtin][method].bind(null, referent.value as never)
-        : undefined;
+      const { typeid, value } = referent;
+      const builtin = typeid === "object" ? undefined : methodsOf[typeid];
+      const run = builtin ? (Object.hasOwn(builtin, method) ? builtin[method] : undefined) : methodOf(referent, method);
       if (!run) throw new TypeError(`a ${nameOf(referent)} proxy has no method '${method}'`);
-      const result = run(...this.#args(referent, payload));
+      const args = this.#args(referent, payload);
+      // A builtin method takes its object first; a method of a user's class is called on it.
+      const result = builtin ? run(value as never, ...args) : Reflect.apply(run, value, args);
       if (isThenable(result)) {
         return Promise.resolve(result).then(
           (value) => this.#value(call, referent, method, value),

@@ -168,7 +168,7 @@ export class Ring {
    * handle is only counted.
    */
   claim(end: "senders" | "receivers"): void {
-    const first = end === "senders" ? SENDER_PIDS : RECEIVER_PIDS;
+    const first = holderSlots(end);
     const me = currentProcess().pid!;
     for (let slot = first; slot < first + HOLDER_SLOTS; slot++) {
       if (Atomics.compareExchange(this.cells, slot, 0, me) === 0) return;
@@ -177,7 +177,7 @@ export class Ring {
 
   /** Closes a handle of this process on `end`. */
   release(end: "senders" | "receivers"): void {
-    const first = end === "senders" ? SENDER_PIDS : RECEIVER_PIDS;
+    const first = holderSlots(end);
     const me = currentProcess().pid!;
     for (let slot = first; slot < first + HOLDER_SLOTS; slot++) {
       if (Atomics.compareExchange(this.cells, slot, me, 0) === me) break;
@@ -187,7 +187,7 @@ export class Ring {
 
   /** Closes the handles on `end` of the processes that ended without closing them. */
   reap(end: "senders" | "receivers"): void {
-    const first = end === "senders" ? SENDER_PIDS : RECEIVER_PIDS;
+    const first = holderSlots(end);
     for (let slot = first; slot < first + HOLDER_SLOTS; slot++) {
       const pid = Atomics.load(this.cells, slot);
       if (pid !== 0 && hasEnded(pid) && Atomics.compareExchange(this.cells, slot, pid, 0) === pid) {
@@ -523,6 +523,11 @@ export class Ring {
       }
     }
   }
+}
+
+/** The first of the slots that record who holds an end. */
+function holderSlots(end: "senders" | "receivers"): number {
+  return end === "senders" ? SENDER_PIDS : RECEIVER_PIDS;
 }
 
 function abandon<T>(steps: Steps<T>): typeof TIMED_OUT {
