@@ -108,6 +108,8 @@ interface State {
   signalled?: number;
   /** The child has imported its target's module (see {@linkcode stop}). */
   loaded: boolean;
+  /** The bootstrap was posted: from then on the child may be importing its target's module. */
+  booted?: boolean;
   ended: PromiseWithResolvers<void>;
   /** Fixed by a context's `Process` class; otherwise the default at `start()`, as Python's. */
   startMethod?: StartMethod;
@@ -332,7 +334,9 @@ export class Process {
           if (state.signalled !== undefined) thread.terminate();
         }
         if (kind !== "hello") return;
+        if (state.signalled !== undefined) return thread.terminate();
         try {
+          state.booted = true;
           thread.post(boot, [...args.transfer, ...fields.transfer]);
         } catch (error) {
           report(state.name, error);
@@ -590,7 +594,7 @@ function stop(process: Process, signal: number): void {
   checkOpen(state);
   if (!state.thread || state.exitCode !== null || state.signalled !== undefined) return;
   state.signalled = signal;
-  if (state.loaded) return state.thread.terminate();
+  if (state.loaded || !state.booted) return state.thread.terminate();
   const grace = setTimeout(() => state.thread!.terminate(), LOADING_GRACE_MS);
   void state.ended.promise.then(() => clearTimeout(grace));
 }

@@ -362,3 +362,20 @@ test("process: a child's printed line comes before the parent's next line once t
     assert.ok(lines.indexOf(`child line ${i}`) < lines.indexOf(`parent line ${i}`), `line ${i}: ${lines.join(" | ")}`);
   }
 });
+
+test(
+  "process: terminate() right after start() stops it before its target runs, and shows within 100 ms",
+  { timeout: 20_000 },
+  async () => {
+    // Python's docs example: start, terminate, sleep 0.1 s, and the process is dead with exit code -15.
+    const cell = cells();
+    const p = new Process({ target: store, args: [cell, 1], module });
+    p.start();
+    p.terminate();
+    const started = performance.now();
+    while (p.isAlive() && performance.now() - started < 100) await new Promise((resolve) => setTimeout(resolve, 1));
+    assert.equal(p.isAlive(), false, `still alive after ${(performance.now() - started).toFixed(0)} ms`);
+    assert.equal(p.exitCode, -15);
+    assert.equal(cell[0], 0, "a process terminated before it ran never runs its target");
+  },
+);
