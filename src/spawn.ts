@@ -91,8 +91,34 @@ export function describeTarget(target: unknown, module: string | undefined, what
   return { module, name: target.name, source };
 }
 
+/** Modules this worker is importing for a target right now, in the order the imports began. */
+const importing: string[] = [];
+
+/**
+ * The module this worker is importing to find a target, if any: while it is
+ * evaluated, its top-level code must not start processes (Python's spawn
+ * refuses that too, in its bootstrapping phase), or every child of an
+ * unguarded module would start another, without end.
+ */
+export function importingFor(): string | undefined {
+  return importing[0];
+}
+
+/** The namespaces of the modules imported here for targets, by URL: found again without waiting. */
+const namespaces = new Map<string, Record<string, unknown>>();
+
 async function importModule(spec: TargetSpec): Promise<Record<string, unknown> | undefined> {
-  return spec.module ? await import(spec.module) : undefined;
+  if (!spec.module) return undefined;
+  const known = namespaces.get(spec.module);
+  if (known) return known;
+  importing.push(spec.module);
+  try {
+    const namespace = await import(spec.module);
+    namespaces.set(spec.module, namespace);
+    return namespace;
+  } finally {
+    importing.splice(importing.indexOf(spec.module), 1);
+  }
 }
 
 /** In the worker: the function that `spec` describes. */

@@ -47,7 +47,7 @@ test("context: start methods, and a context's Process", { timeout: 20_000 }, asy
   const q = new Queue<unknown>();
   const p = new ctx.Process({ target: "identify", args: [q], module });
   assert.ok(p instanceof Process);
-  assert.match(p.name, /^Process-\d+$/);
+  assert.match(p.name, /^SpawnProcess-\d+$/, "named after its class, as Python's");
   p.start();
   assert.deepEqual(await q.get({ timeout: 10_000 }), {
     name: p.name,
@@ -81,7 +81,7 @@ test(
     for (const custom of [undefined, "custom"]) {
       const p = new ctx.Process({ target: "identify", args: [q], module, name: custom });
       assert.ok(p instanceof Process);
-      assert.match(p.name, custom === undefined ? /^Process-\d+$/ : /^custom$/);
+      assert.match(p.name, custom === undefined ? /^ForkServerProcess-\d+$/ : /^custom$/);
       p.start();
       assert.deepEqual(activeChildren(), [p], "the spare worker is not a child");
       assert.deepEqual(await q.get({ timeout: 10_000 }), {

@@ -280,6 +280,27 @@ test(
   },
 );
 
+test(
+  "process: a module that starts a process at its top level, unguarded, makes one child, which fails naming the guard",
+  { timeout: 30_000 },
+  async () => {
+    // Without the check each child imports the module and starts the next: 165 children and ~1 GB in 8 s on Bun.
+    const script = await runScript("tests/fixtures/unguarded.ts", 15_000);
+    assert.equal(script.code, 0, script.stderr);
+    assert.deepEqual(script.stdout.trim().split("\n"), [
+      "top level in MainProcess",
+      "top level in Process-1",
+      "Process-1 ended with exitCode 1",
+    ]);
+    const reports = script.stderr.match(/^Process [^\n]*:$/gm) ?? [];
+    assert.deepEqual(reports, ["Process Process-1:"], "only the one child was made, and it failed");
+    assert.match(
+      script.stderr,
+      /^Error: Process-1:1 was started while Process-1 was still importing file:\/\/\S+\/tests\/fixtures\/unguarded\.ts to find its target: .*if \(import\.meta\.main\)/m,
+    );
+  },
+);
+
 test("process: start → join of an empty target stays within a bound", { timeout: 30_000 }, async () => {
   const t = performance.now();
   const p = new Process({ target: store, args: [cells(), 1], module });
@@ -379,3 +400,31 @@ test(
     assert.equal(cell[0], 0, "a process terminated before it ran never runs its target");
   },
 );
+
+test("process: a subclass's default name is its class's, on the one counter every class shares", () => {
+  // CPython: three Process() then class Sub(Process) prints Sub-4, Sub-5; then Process-6.
+  class Sub extends Process {}
+  const first = new Process();
+  const n = Number(first.name.match(/^Process-(\d+)$/)?.[1]);
+  assert.ok(n >= 1, first.name);
+  assert.deepEqual(
+    [new Sub().name, new Sub().name, new Process().name, new Sub({ name: "mine" }).name],
+    [`Sub-${n + 1}`, `Sub-${n + 2}`, `Process-${n + 3}`, "mine"],
+  );
+  assert.match(String(new Sub()), new RegExp(`^<Sub name='Sub-${n + 5}' initial>$`));
+});
+
+test("process: run() called directly runs the target in the caller, synchronously, starting nothing", () => {
+  const seen: unknown[] = [];
+  const p = new Process({ target: (a: number, b: string) => seen.push([a, b]), args: [1, "x"] });
+  const returned = p.run();
+  assert.deepEqual(seen, [[1, "x"]], "the target ran before run() returned");
+  assert.equal(returned, 1);
+  assert.equal(p.isAlive(), false);
+  assert.equal(p.pid, undefined);
+  assert.equal(p.exitCode, null);
+  assert.equal(activeChildren().length, 0);
+  assert.equal(new Process().run(), undefined, "no target: nothing to run, as Python's");
+  const byName = new Process({ target: "store", args: [cells(), 1], module });
+  assert.throws(() => byName.run(), { name: "TypeError", message: /needs the target function itself.*'store'/ });
+});
