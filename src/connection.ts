@@ -15,7 +15,7 @@
  */
 import { BufferTooShort, EOFError } from "./errors.ts";
 import { Feeder } from "./feeder.ts";
-import { pickle, unpickle } from "./pickle.ts";
+import { pickle, SENDS, unpickle } from "./pickle.ts";
 import { beforeChildExit } from "./process.ts";
 import { reduce, type Reduction, registerKind } from "./reduction.ts";
 import { Ring, TIMED_OUT } from "./ring.ts";
@@ -97,7 +97,7 @@ export class Connection<T = unknown> {
    * @throws {TypeError} synchronously, naming what in `obj` cannot be copied.
    */
   send(obj: T): Promise<void> {
-    return this.#post(pickle(obj, "Connection.send(obj)"), "send");
+    return this.#post(pickle(obj, "Connection.send(obj)", SENDS), "send");
   }
 
   /**

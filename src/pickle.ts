@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { dump, type Dumped, load, reduce, type Reducible } from "./reduction.ts";
+import { dump, type Dumped, type DumpOptions, load, reduce, type Reducible } from "./reduction.ts";
 
 const Tag = {
   undefined: 0,
@@ -442,16 +442,17 @@ function encode(data: unknown, reduced: boolean): Uint8Array {
  * call: copy it to keep it.
  *
  * @throws {TypeError} naming the path of what cannot be sent (`what` is the
- * path of `value` itself, such as `put(item)`).
+ * path of `value` itself, such as `put(item)`). With `options.functions`,
+ * functions travel (see `reduction.ts`): queues and pipes allow them.
  */
-export function pickle(value: unknown, what: string): Uint8Array {
+export function pickle(value: unknown, what: string, options?: DumpOptions): Uint8Array {
   try {
     return encode(value, false);
   } catch (error) {
     if (error !== REDUCIBLE && !(error instanceof Unpicklable)) throw error;
   }
   // The slow path names what fails: dump() names functions and class instances.
-  const dumped = dump(value, what);
+  const dumped = dump(value, what, options);
   if (dumped.transfer.length) {
     throw new TypeError(
       `${what} holds an object that must be transferred (a MessagePort), which cannot be sent as bytes`,
@@ -469,6 +470,9 @@ export function pickle(value: unknown, what: string): Uint8Array {
     );
   }
 }
+
+/** What a queue item or a pipe message may hold beyond data: functions, as Python's pickle sends them. */
+export const SENDS: DumpOptions = { functions: true };
 
 /** Turns bytes from {@linkcode pickle} back into a value, reviving this library's objects. */
 export function unpickle(bytes: Uint8Array): unknown {

@@ -314,8 +314,10 @@ export class Process {
           "the counterpart of Python's `if __name__ == '__main__':`",
       );
     }
-    const args = dump(state.args, "args");
-    const fields = dump({ ...this }, "this");
+    // Functions in them travel as Python's pickle sends them, looked up first where the target is.
+    const module = state.target?.module ?? state.subclass?.module;
+    const args = dump(state.args, "args", { functions: true, module });
+    const fields = dump({ ...this }, "this", { functions: true, module });
     state.pid = self.pids.base + Atomics.add(self.pids.cell, 0, 1) + 1;
     markEnded(state.pid, false);
     state.started = true;
@@ -762,12 +764,20 @@ async function runChild(boot: Bootstrap): Promise<never> {
   });
   let code = 0;
   try {
+    // The target's module first, so that a function in the args is found there by reference; the args are
+    // revived even when that import fails, so that the handles they hold (a Connection's) are closed at exit.
+    const found = Promise.all([
+      boot.subclass ? resolveClass(boot.subclass) : Process,
+      boot.target ? resolveTarget(boot.target) : undefined,
+    ]);
+    await found.catch(() => {});
     state.args = load(boot.args.data, boot.args.reduced) as unknown[];
-    const type = boot.subclass ? await resolveClass(boot.subclass) : Process;
-    const process = Object.assign(Object.create(type.prototype), load(boot.fields.data, boot.fields.reduced));
+    const fields = load(boot.fields.data, boot.fields.reduced);
+    const [type, resolved] = await found;
+    const process = Object.assign(Object.create(type.prototype), fields);
     states.set(process, state);
     self.process = process;
-    if (boot.target) state.resolved = await resolveTarget(boot.target);
+    state.resolved = resolved;
     await Promise.allSettled(preparing.splice(0));
     adapter.parent()!.post({ t: "running" });
     await process.run();

@@ -9,7 +9,7 @@
  */
 import { Empty, Full } from "./errors.ts";
 import { Feeder } from "./feeder.ts";
-import { pickle, unpickle } from "./pickle.ts";
+import { pickle, SENDS, unpickle } from "./pickle.ts";
 import { reduce, type Reduction, registerKind } from "./reduction.ts";
 import { Ring, TIMED_OUT } from "./ring.ts";
 import { assertMayBlock, readWait, type Wait, waitCell } from "./wait.ts";
@@ -115,7 +115,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   put(obj: T, options?: QueueWaitOptions): Promise<void> {
     this.#checkOpen("put");
     const wait = readOptions(options, "Queue.put");
-    const bytes = pickle(obj, "Queue.put(obj)");
+    const bytes = pickle(obj, "Queue.put(obj)", SENDS);
     const timeout = this.#maxsize ? wait.timeout : Infinity;
     this.#countTask(1);
     return this.#feeder.post(bytes, timeout, wait.signal).then(
@@ -137,7 +137,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
    */
   putNowait(obj: T): void {
     this.#checkOpen("putNowait");
-    const bytes = pickle(obj, "Queue.putNowait(obj)");
+    const bytes = pickle(obj, "Queue.putNowait(obj)", SENDS);
     this.#countTask(1);
     if (this.#feeder.tryNow(bytes)) return;
     if (this.#maxsize) throw (this.#countTask(-1), new Full());
@@ -155,7 +155,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     assertMayBlock("Queue.putSync");
     this.#checkOpen("putSync");
     const wait = readOptions(options, "Queue.putSync");
-    const bytes = pickle(obj, "Queue.putSync(obj)");
+    const bytes = pickle(obj, "Queue.putSync(obj)", SENDS);
     this.#countTask(1);
     if (!this.#feeder.postSync(bytes, this.#maxsize ? wait.timeout : Infinity, "Queue.putSync")) {
       this.#countTask(-1);

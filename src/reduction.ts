@@ -11,8 +11,14 @@
  * its class and private state) or reject (functions, symbols) are refused
  * here, with the path of the offending value, before anything is sent.
  *
+ * Where the sender allows it ({@linkcode DumpOptions.functions}: a process's
+ * `args`, queue items, pipe messages), a function travels as Python's pickle
+ * sends one: by reference (module and export name), found again among the
+ * modules the receiver imported, or else as source text (see `spawn.ts`).
+ *
  * @module
  */
+import { callerModule, describeTarget, functionFrom, type TargetSpec } from "./spawn.ts";
 
 /** The method by which a shareable object describes itself for another worker. */
 export const reduce: unique symbol = Symbol.for("@mp/multiprocessing.reduce");
@@ -41,6 +47,17 @@ export interface Dumped {
 }
 
 const MARK = "@mp/reduced";
+
+/** The kind of a function's marker; its state is a `TargetSpec`. */
+const FUNCTION = "@mp/function";
+
+/** How {@linkcode dump} treats what structured clone cannot carry. */
+export interface DumpOptions {
+  /** Let functions through, by reference or as source text; refused by default. */
+  functions?: boolean;
+  /** Where a function is looked up first in the receiver; by default the module that called into the library. */
+  module?: string;
+}
 
 interface Marker {
   [MARK]: string;
@@ -94,27 +111,32 @@ function refuse(path: string, value: unknown): never {
  * Walks `value` once: refuses what cannot be sent and reports whether any
  * reducible object is inside. Plain data is not copied.
  */
-function inspect(value: unknown, path: string, seen: Set<object>): boolean {
+function inspect(value: unknown, path: string, seen: Set<object>, functions: boolean): boolean {
+  if (typeof value === "function" && functions) {
+    // Refuses a native or bound function here, with its path, as it has no source to fall back on.
+    describeTarget(value, undefined, path);
+    return true;
+  }
   if (typeof value === "function" || typeof value === "symbol") refuse(path, value);
   if (typeof value !== "object" || value === null || seen.has(value)) return false;
   seen.add(value);
   if (isReducible(value)) return true;
   if (Array.isArray(value)) {
     let found = false;
-    for (let i = 0; i < value.length; i++) found = inspect(value[i], `${path}[${i}]`, seen) || found;
+    for (let i = 0; i < value.length; i++) found = inspect(value[i], `${path}[${i}]`, seen, functions) || found;
     return found;
   }
   if (value instanceof Map) {
     let found = false;
     for (const [k, v] of value) {
-      found = inspect(k, `${path} key`, seen) || found;
-      found = inspect(v, `${path}.get(${String(k)})`, seen) || found;
+      found = inspect(k, `${path} key`, seen, functions) || found;
+      found = inspect(v, `${path}.get(${String(k)})`, seen, functions) || found;
     }
     return found;
   }
   if (value instanceof Set) {
     let found = false;
-    for (const v of value) found = inspect(v, `${path} item`, seen) || found;
+    for (const v of value) found = inspect(v, `${path} item`, seen, functions) || found;
     return found;
   }
   const proto = Object.getPrototypeOf(value);
@@ -124,13 +146,31 @@ function inspect(value: unknown, path: string, seen: Set<object>): boolean {
   }
   let found = false;
   for (const key of Object.keys(value)) {
-    found = inspect((value as Record<string, unknown>)[key], `${path}.${key}`, seen) || found;
+    found = inspect((value as Record<string, unknown>)[key], `${path}.${key}`, seen, functions) || found;
   }
   return found;
 }
 
-/** Copies the containers of `value`, replacing reducible objects with markers. */
-function replace(value: unknown, transfer: Transferable[], copies: Map<object, unknown>): unknown {
+/** What {@linkcode replace} carries through one walk. */
+interface Walk {
+  transfer: Transferable[];
+  copies: Map<object, unknown>;
+  /** Where functions are looked up first: found on the first function met. */
+  module?: string;
+}
+
+/** Copies the containers of `value`, replacing reducible objects (and functions) with markers. */
+function replace(value: unknown, walk: Walk): unknown {
+  const { transfer, copies } = walk;
+  if (typeof value === "function") {
+    const known = copies.get(value);
+    if (known !== undefined) return known;
+    walk.module ??= callerModule();
+    const spec: TargetSpec = describeTarget(value, walk.module, "send");
+    const marker: Marker = { [MARK]: FUNCTION, state: spec };
+    copies.set(value, marker);
+    return marker;
+  }
   if (typeof value !== "object" || value === null) return value;
   const known = copies.get(value);
   if (known !== undefined) return known;
@@ -144,25 +184,25 @@ function replace(value: unknown, transfer: Transferable[], copies: Map<object, u
   if (Array.isArray(value)) {
     const copy: unknown[] = [];
     copies.set(value, copy);
-    for (const item of value) copy.push(replace(item, transfer, copies));
+    for (const item of value) copy.push(replace(item, walk));
     return copy;
   }
   if (value instanceof Map) {
     const copy = new Map();
     copies.set(value, copy);
-    for (const [k, v] of value) copy.set(replace(k, transfer, copies), replace(v, transfer, copies));
+    for (const [k, v] of value) copy.set(replace(k, walk), replace(v, walk));
     return copy;
   }
   if (value instanceof Set) {
     const copy = new Set();
     copies.set(value, copy);
-    for (const v of value) copy.add(replace(v, transfer, copies));
+    for (const v of value) copy.add(replace(v, walk));
     return copy;
   }
   if (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null) return value;
   const copy: Record<string, unknown> = {};
   copies.set(value, copy);
-  for (const key of Object.keys(value)) copy[key] = replace((value as Record<string, unknown>)[key], transfer, copies);
+  for (const key of Object.keys(value)) copy[key] = replace((value as Record<string, unknown>)[key], walk);
   return copy;
 }
 
@@ -172,10 +212,10 @@ function replace(value: unknown, transfer: Transferable[], copies: Map<object, u
  *
  * @throws {TypeError} when something inside cannot be sent.
  */
-export function dump(value: unknown, path: string): Dumped {
-  if (!inspect(value, path, new Set())) return { data: value, transfer: [], reduced: false };
-  const transfer: Transferable[] = [];
-  return { data: replace(value, transfer, new Map()), transfer, reduced: true };
+export function dump(value: unknown, path: string, options: DumpOptions = {}): Dumped {
+  if (!inspect(value, path, new Set(), options.functions === true)) return { data: value, transfer: [], reduced: false };
+  const walk: Walk = { transfer: [], copies: new Map(), module: options.module };
+  return { data: replace(value, walk), transfer: walk.transfer, reduced: true };
 }
 
 function isMarker(value: object): value is Marker {
@@ -238,6 +278,8 @@ function revive(value: unknown, done: Set<object>): unknown {
 export function load(data: unknown, reduced: boolean): unknown {
   return reduced ? revive(data, new Set()) : data;
 }
+
+registerKind(FUNCTION, (state) => functionFrom(state as TargetSpec));
 
 /** An error as it crosses between workers: class name, message, stack, cause. */
 export interface ReducedError {

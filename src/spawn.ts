@@ -123,17 +123,45 @@ async function importModule(spec: TargetSpec): Promise<Record<string, unknown> |
 
 /** In the worker: the function that `spec` describes. */
 export async function resolveTarget(spec: TargetSpec): Promise<Callable> {
-  // The same name may belong to an unrelated function; only identical source proves it is the target.
-  const isTarget = (fn: unknown): fn is Callable =>
-    typeof fn === "function" && (spec.source === undefined || fn.toString() === spec.source);
-  const exported = (await importModule(spec))?.[spec.name];
-  if (isTarget(exported)) return exported;
-  const own = libraryTargets.get(spec.name);
-  if (isTarget(own)) return own;
+  await importModule(spec);
+  const found = findExported(spec);
+  if (found) return found;
   if (spec.source === undefined) {
     throw new TypeError(`${spec.module} has no exported function named ${spec.name}`);
   }
   return fromSource(spec);
+}
+
+/**
+ * The export that `spec` describes, among the modules this worker has
+ * already imported: `spec.module` first, then the others (a function sent
+ * from a module that only re-exports or imports it names that module).
+ */
+function findExported(spec: TargetSpec): Callable | undefined {
+  // The same name may belong to an unrelated function; only identical source proves it is the one.
+  const isTarget = (fn: unknown): fn is Callable =>
+    typeof fn === "function" && (spec.source === undefined || fn.toString() === spec.source);
+  const named = spec.module === undefined ? undefined : namespaces.get(spec.module);
+  for (const namespace of spec.source === undefined ? [named] : [named, ...namespaces.values()]) {
+    const exported = namespace?.[spec.name];
+    if (isTarget(exported)) return exported;
+  }
+  const own = libraryTargets.get(spec.name);
+  return isTarget(own) ? own : undefined;
+}
+
+/**
+ * A function that arrived inside a value (in `args`, a queue item, a pipe
+ * message): by reference, as Python's pickle sends a module-level function,
+ * when a module this worker imported exports it; otherwise rebuilt from its
+ * source text. Synchronous, so no module is imported here: a worker has
+ * imported its target's module (in a program, the main module) before any
+ * such value reaches it, and importing another on the way could run a module
+ * that nobody meant to load here (a test file) or wait for one still being
+ * evaluated (the main module, awaiting this very value).
+ */
+export function functionFrom(spec: TargetSpec): Callable {
+  return findExported(spec) ?? fromSource(spec);
 }
 
 /** In the worker: the class (a `Process` subclass) that `spec` describes. */
@@ -159,7 +187,7 @@ function fromSource(spec: TargetSpec): Callable {
   const hint = `${spec.name || "The target"} was sent as source text because ${
     spec.module ?? "its module"
   } does not export it, so it cannot use variables from around it: export it so the worker can import it`;
-  return (...args: unknown[]) => {
+  const rebuilt = (...args: unknown[]) => {
     try {
       const result = (fn as Callable)(...args);
       return result instanceof Promise ? result.catch((e) => Promise.reject(explain(e, hint))) : result;
@@ -167,6 +195,8 @@ function fromSource(spec: TargetSpec): Callable {
       throw explain(e, hint);
     }
   };
+  // Named as the original, as a function that came by reference is (Python's `func.__name__`).
+  return Object.defineProperty(rebuilt, "name", { value: spec.name });
 }
 
 function explain(error: unknown, hint: string): unknown {

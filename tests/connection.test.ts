@@ -119,7 +119,9 @@ test("connection: a message bigger than the pipe's buffer arrives whole", { time
 
 test("connection: an object that cannot be copied fails at send, naming what", { timeout: 5_000 }, () => {
   const [a, b] = Pipe();
-  assert.throws(() => a.send({ callback: () => 1 }), /Connection\.send\(obj\)\.callback is a function/);
+  // A plain function travels (by reference or as source); one without source text cannot.
+  assert.throws(() => a.send({ callback: Math.max }), /Connection\.send\(obj\)\.callback: max is a native or bound function/);
+  assert.throws(() => a.send({ tag: Symbol("s") }), /Connection\.send\(obj\)\.tag is a symbol/);
   assert.throws(
     () => a.send([b]),
     /Connection\.send\(obj\)\[0\] is a @mp\/Connection, which cannot be sent through a queue, a pipe or a manager/,
@@ -144,3 +146,17 @@ test(
     a.close();
   },
 );
+
+test("connection: (func, args) messages: an exported function travels by reference", { timeout: 20_000 }, async () => {
+  const { mul } = await import("./fixtures/tasks.ts");
+  const [a, b] = Pipe();
+  const p = starter("tasks")("calculateOverPipe", b);
+  b.close();
+  await a.send([mul, [6, 7]]);
+  await a.send([(x: number) => x + 1, [1]]);
+  await a.send(null);
+  assert.deepEqual([await a.recv(), await a.recv()], [["mul", 42, true], ["", 2, false]]);
+  await assert.rejects(a.recv(), EOFError);
+  await p.join(10_000);
+  assert.equal(p.exitCode, 0);
+});

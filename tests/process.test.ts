@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { activeChildren, cpuCount, currentProcess, parentProcess, Process } from "../mod.ts";
+import { activeChildren, cpuCount, currentProcess, parentProcess, Process, Queue } from "../mod.ts";
 import { Counter, makeHidden, store } from "./fixtures/process.ts";
 import { adapter } from "../src/adapters/mod.ts";
 import { checkNoLeaks } from "./leaks.ts";
@@ -152,8 +152,11 @@ test("process: an argument that cannot be sent fails at start(), naming it", { t
       return this.#key;
     }
   }
-  const withFn = new Process({ target: store, args: [cells(), { nested: [1, () => 2] }], module });
-  assert.throws(() => withFn.start(), { name: "TypeError", message: /^args\[1\]\.nested\[1\] is a function/ });
+  const withFn = new Process({ target: store, args: [cells(), { nested: [1, Math.max.bind(null)] }], module });
+  assert.throws(() => withFn.start(), {
+    name: "TypeError",
+    message: /^args\[1\]\.nested\[1\]: bound max is a native or bound function/,
+  });
   const withClass = new Process({ target: store, args: [new Secret()], module });
   assert.throws(() => withClass.start(), { name: "TypeError", message: /^args\[0\] is an instance of Secret/ });
   assert.equal(withFn.isAlive(), false);
@@ -427,4 +430,20 @@ test("process: run() called directly runs the target in the caller, synchronousl
   assert.equal(new Process().run(), undefined, "no target: nothing to run, as Python's");
   const byName = new Process({ target: "store", args: [cells(), 1], module });
   assert.throws(() => byName.run(), { name: "TypeError", message: /needs the target function itself.*'store'/ });
+});
+
+test("process: an exported function in args travels by reference; a self-contained one as source", {
+  timeout: 20_000,
+}, async () => {
+  const { mul } = await import("./fixtures/tasks.ts");
+  const tasks = new URL("./fixtures/tasks.ts", import.meta.url);
+  const results = new Queue();
+  const ps = [[mul, [6, 7]], [(a: number) => a * 2, [4]]].map((task) =>
+    new Process({ target: "calculateArgs", args: [task, results], module: tasks })
+  );
+  for (const p of ps) p.start();
+  const got = [await results.get({ timeout: 10_000 }), await results.get({ timeout: 10_000 })];
+  await Promise.all(ps.map((p) => p.join(10_000)));
+  assert.deepEqual(ps.map((p) => p.exitCode), [0, 0]);
+  assert.deepEqual(got.sort((x, y) => String(x[0]).localeCompare(String(y[0]))), [["", 8, false], ["mul", 42, true]]);
 });

@@ -235,7 +235,7 @@ test(
 
 test("queues: an item that cannot be copied fails at put, naming what", { timeout: 5_000 }, () => {
   const q = new Queue();
-  assert.throws(() => q.put({ job: { run() {} } }), /Queue\.put\(obj\)\.job\.run is a function \(run\)/);
+  assert.throws(() => q.put({ job: { run: Math.max } }), /Queue\.put\(obj\)\.job\.run: max is a native or bound/);
   assert.throws(() => q.putNowait([new (class Secret {})()]), /Queue\.putNowait\(obj\)\[0\] is an instance of Secret/);
   assert.throws(
     () => q.put({ inner: new Queue() }),
@@ -382,3 +382,55 @@ test("queues: a pending get or poll keeps the program alive until it ends", { ti
   assert.equal(result.stdout, "get true true\npoll false\n");
   assert.equal(result.code, 0);
 });
+
+const startTasks = starter("tasks");
+
+test(
+  "queues: (func, args) tasks: an exported function travels by reference, a self-contained one as source",
+  { timeout: 30_000 },
+  async () => {
+    // As CPython's mp_workers.py puts (func, args) tuples on a Queue: pickle sends module-level functions by name.
+    const { mul, plus } = await import("./fixtures/tasks.ts");
+    const k = 3;
+    for (const target of ["calculate", "calculateSync"]) {
+      const tasks = new Queue();
+      const results = new Queue();
+      const p = startTasks(target, tasks, results);
+      tasks.put([mul, [6, 7]]);
+      tasks.put([plus, [6, 7]]);
+      tasks.put([(a: number, b: number) => a - b, [9, 4]]);
+      tasks.put([(x: number) => x * k, [1]]);
+      tasks.put(null);
+      const got = [];
+      for (let i = 0; i < 4; i++) got.push(await results.get({ timeout: 20_000 }));
+      await p.join(10_000);
+      assert.equal(p.exitCode, 0, target);
+      assert.deepEqual(got.slice(0, 3), [["mul", 42, true], ["plus", 13, true], ["", 5, false]], target);
+      assert.equal(got[3][0], "");
+      assert.match(got[3][1], /^ReferenceError: k is not defined\. .*sent as source text.*export it/, target);
+    }
+  },
+);
+
+test("queues: a function without source text is refused at put, naming it", { timeout: 5_000 }, () => {
+  const q = new Queue();
+  assert.throws(() => q.put([Math.max, [1]]), {
+    name: "TypeError",
+    message: /^Queue\.put\(obj\)\[0\]: max is a native or bound function/,
+  });
+  assert.throws(() => q.putNowait({ f: (() => 1).bind(null) }), /^TypeError: Queue\.putNowait\(obj\)\.f: bound/);
+  assert.equal(q.qsize(), 0, "nothing was put");
+});
+
+test(
+  "queues: a function a child sends to the main process arrives working, as source text",
+  { timeout: 20_000 },
+  async () => {
+    // The main process imported no module for a target, so it finds no export to take by reference.
+    const results = new Queue<[(a: number, b: number) => number, (a: number, b: number) => number]>();
+    const p = startTasks("sendBack", results);
+    const [mul, plus] = await results.get({ timeout: 10_000 });
+    await p.join(10_000);
+    assert.deepEqual([mul.name, mul(6, 7), plus.name, plus(6, 7)], ["mul", 42, "plus", 13]);
+  },
+);
