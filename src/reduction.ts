@@ -213,7 +213,9 @@ function replace(value: unknown, walk: Walk): unknown {
  * @throws {TypeError} when something inside cannot be sent.
  */
 export function dump(value: unknown, path: string, options: DumpOptions = {}): Dumped {
-  if (!inspect(value, path, new Set(), options.functions === true)) return { data: value, transfer: [], reduced: false };
+  if (!inspect(value, path, new Set(), options.functions === true)) {
+    return { data: value, transfer: [], reduced: false };
+  }
   const walk: Walk = { transfer: [], copies: new Map(), module: options.module };
   return { data: replace(value, walk), transfer: walk.transfer, reduced: true };
 }

@@ -120,7 +120,10 @@ test("connection: a message bigger than the pipe's buffer arrives whole", { time
 test("connection: an object that cannot be copied fails at send, naming what", { timeout: 5_000 }, () => {
   const [a, b] = Pipe();
   // A plain function travels (by reference or as source); one without source text cannot.
-  assert.throws(() => a.send({ callback: Math.max }), /Connection\.send\(obj\)\.callback: max is a native or bound function/);
+  assert.throws(
+    () => a.send({ callback: Math.max }),
+    /Connection\.send\(obj\)\.callback: max is a native or bound function/,
+  );
   assert.throws(() => a.send({ tag: Symbol("s") }), /Connection\.send\(obj\)\.tag is a symbol/);
   assert.throws(
     () => a.send([b]),

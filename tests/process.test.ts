@@ -437,7 +437,7 @@ test("process: an exported function in args travels by reference; a self-contain
 }, async () => {
   const { mul } = await import("./fixtures/tasks.ts");
   const tasks = new URL("./fixtures/tasks.ts", import.meta.url);
-  const results = new Queue();
+  const results = new Queue<[string, unknown, boolean]>();
   const ps = [[mul, [6, 7]], [(a: number) => a * 2, [4]]].map((task) =>
     new Process({ target: "calculateArgs", args: [task, results], module: tasks })
   );
