@@ -27,7 +27,7 @@ import { adapter } from "./adapters/mod.ts";
 import { type Context, cpuCount } from "./context.ts";
 import { BrokenPoolError, TimeoutError } from "./errors.ts";
 import { Process, whenEnded } from "./process.ts";
-import { dump, type Dumped, load, type ReducedError, reduceError, reviveError } from "./reduction.ts";
+import { dump, type Dumped, load, type ReducedError, reduceError, reviveError, reviveErrorClass } from "./reduction.ts";
 import { PortCarrier, unref } from "./ports.ts";
 import { callerModule, describeTarget, moduleSpecifier, resolveTarget, type TargetSpec } from "./spawn.ts";
 import { pollUntil, readWait, type Wait, type WaitOptions, within } from "./wait.ts";
@@ -1027,6 +1027,12 @@ export class Pool {
     }
   }
 
+  /** Rejects with the task's error, once its class is found (see `reviveErrorClass`). */
+  #fail(task: Task, error: Error | Promise<Error>): void {
+    if (error instanceof Promise) void error.then((revived) => this.#settle(task, false, revived));
+    else this.#settle(task, false, error);
+  }
+
   #settle(task: Task, ok: boolean, value: unknown): void {
     if (task.done) return;
     task.done = true;
@@ -1113,7 +1119,7 @@ export class Pool {
       for (let i = 0; i < v.length; i++) {
         const task = member.queue[member.head]!;
         member.queue[member.head++] = undefined;
-        if (bad && bad[b] === i) (b++, this.#settle(task, false, reviveError(v[i] as ReducedError)));
+        if (bad && bad[b] === i) (b++, this.#fail(task, reviveErrorClass(v[i] as ReducedError)));
         else if (rev && rev[r] === i) (r++, this.#settle(task, true, load(v[i], true)));
         else this.#settle(task, true, v[i]);
       }

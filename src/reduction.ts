@@ -18,7 +18,26 @@
  *
  * @module
  */
-import { callerModule, describeTarget, functionFrom, type TargetSpec } from "./spawn.ts";
+import {
+  AuthenticationError,
+  BrokenBarrierError,
+  BrokenPoolError,
+  BufferTooShort,
+  Empty,
+  EOFError,
+  Full,
+  ProcessError,
+  TimeoutError,
+} from "./errors.ts";
+import {
+  callerModule,
+  describeTarget,
+  exported,
+  exportOf,
+  type ExportRef,
+  functionFrom,
+  type TargetSpec,
+} from "./spawn.ts";
 
 /** The method by which a shareable object describes itself for another worker. */
 export const reduce: unique symbol = Symbol.for("@mp/multiprocessing.reduce");
@@ -290,12 +309,20 @@ export interface ReducedError {
   stack?: string;
   cause?: ReducedError | { value: unknown };
   props?: Record<string, unknown>;
+  /** Where its class is exported, when a module this worker imported exports it: revived as that class. */
+  type?: ExportRef;
 }
 
-/** Prepares an error (or any thrown value) for another worker, keeping its class name. */
+/** Prepares an error (or any thrown value) for another worker, keeping its class name, and its class where known. */
 export function reduceError(error: unknown): ReducedError {
   if (!(error instanceof Error)) return { name: "Error", message: String(error), props: { thrown: safeClone(error) } };
   const reduced: ReducedError = { name: error.name, message: error.message, stack: error.stack };
+  const type = builtins[error.constructor?.name] === error.constructor
+    ? undefined
+    : ownErrors[error.constructor?.name] === error.constructor
+    ? { module: OWN, name: error.constructor.name }
+    : exportOf(error.constructor);
+  if (type) reduced.type = type;
   if ("cause" in error) {
     reduced.cause = error.cause instanceof Error ? reduceError(error.cause) : { value: safeClone(error.cause) };
   }
@@ -323,15 +350,73 @@ const builtins: Record<string, ErrorConstructor> = {
   URIError,
 };
 
-/** Revives an error from {@linkcode reduceError}: same name, message, stack and cause. */
+/**
+ * Revives an error from {@linkcode reduceError}: same name, message, stack
+ * and cause; an instance of its own class when that class's module is
+ * already known here (see {@linkcode reviveErrorClass}).
+ */
 export function reviveError(reduced: ReducedError): Error {
+  const found = reduced.type && classOf(reduced.type);
+  return fill(errorOf(found instanceof Promise ? undefined : found, reduced), reduced);
+}
+
+/**
+ * As {@linkcode reviveError}, importing the module that exports the error's
+ * class first when it is not known here yet (then the result is a Promise),
+ * so that `instanceof` holds in the parent as Python re-raises the same
+ * class. Without waiting for a module still being evaluated here.
+ */
+export function reviveErrorClass(reduced: ReducedError): Error | Promise<Error> {
+  const found = reduced.type && classOf(reduced.type);
+  if (found instanceof Promise) return found.then((type) => fill(errorOf(type, reduced), reduced));
+  return fill(errorOf(found, reduced), reduced);
+}
+
+/** The module name under which this library's own error classes travel: every worker has them. */
+const OWN = "@mp/multiprocessing";
+
+const ownErrors: Record<string, unknown> = {
+  ProcessError,
+  TimeoutError,
+  BufferTooShort,
+  AuthenticationError,
+  BrokenPoolError,
+  EOFError,
+  Empty,
+  Full,
+  BrokenBarrierError,
+};
+
+function classOf(ref: ExportRef): unknown | Promise<unknown> {
+  return ref.module === OWN ? ownErrors[ref.name] : exported(ref);
+}
+
+/** An empty error of the class `type` (not constructed: its constructor may need arguments), or of a built-in. */
+function errorOf(type: unknown, reduced: ReducedError): Error {
+  if (typeof type === "function" && type.prototype instanceof Error) {
+    const error = Object.create(type.prototype) as Error;
+    // Own and not enumerable, as on an error that was constructed.
+    for (const key of ["message", "stack"] as const) {
+      Object.defineProperty(error, key, { value: reduced[key], configurable: true, writable: true });
+    }
+    if (error.name !== reduced.name) {
+      Object.defineProperty(error, "name", { value: reduced.name, configurable: true, writable: true });
+    }
+    return error;
+  }
   const error = new (builtins[reduced.name] ?? Error)(reduced.message);
   if (!(reduced.name in builtins)) {
     Object.defineProperty(error, "name", { value: reduced.name, configurable: true, writable: true });
   }
+  return error;
+}
+
+function fill(error: Error, reduced: ReducedError): Error {
   if (reduced.stack !== undefined) error.stack = reduced.stack;
   if (reduced.cause !== undefined) {
-    error.cause = "value" in reduced.cause ? reduced.cause.value : reviveError(reduced.cause as ReducedError);
+    const cause = "value" in reduced.cause ? reduced.cause.value : reviveError(reduced.cause as ReducedError);
+    // Not enumerable, as `new Error(message, { cause })` makes it.
+    Object.defineProperty(error, "cause", { value: cause, configurable: true, writable: true });
   }
   if (reduced.props) Object.assign(error, reduced.props);
   return error;

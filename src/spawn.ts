@@ -53,7 +53,7 @@ export function callerModule(): string | undefined {
     const match = frame.exec(line);
     if (!match) continue;
     const url = match[1].startsWith("/") ? new URL(match[1], "file:///").href : match[1];
-    if (!url.startsWith(ourFolder)) return url;
+    if (!url.startsWith(ourFolder)) return remember(url);
     last = url;
   }
   return last;
@@ -106,6 +106,56 @@ export function importingFor(): string | undefined {
 
 /** The namespaces of the modules imported here for targets, by URL: found again without waiting. */
 const namespaces = new Map<string, Record<string, unknown>>();
+
+/** Modules whose namespace is on its way: a module still being evaluated (a main module in its top-level await). */
+const arriving = new Set<string>();
+
+/**
+ * Keeps the namespace of a module that called into the library, for finding
+ * its exports later (an error's class, a function sent by reference). That
+ * module is loaded in this thread already, so importing it runs nothing; it
+ * resolves once the module has finished evaluating, and is never waited for.
+ */
+function remember(url: string): string {
+  if (namespaces.has(url) || arriving.has(url)) return url;
+  arriving.add(url);
+  import(url).then(
+    (namespace) => (namespaces.set(url, namespace), arriving.delete(url)),
+    () => arriving.delete(url),
+  );
+  return url;
+}
+
+/** Where an export is: its module and name. */
+export interface ExportRef {
+  module: string;
+  name: string;
+}
+
+/** The module and export name of `value` (a class, a function) among the modules known here, if any. */
+export function exportOf(value: unknown): ExportRef | undefined {
+  if (typeof value !== "function") return undefined;
+  for (const [module, namespace] of namespaces) {
+    for (const name of Object.keys(namespace)) if (namespace[name] === value) return { module, name };
+  }
+  return undefined;
+}
+
+/**
+ * The export `ref` names: at once when its module is known here; after
+ * importing it otherwise; `undefined` when it cannot be had, or only by
+ * waiting for a module still being evaluated here, which may be waiting for
+ * this very value (a main module awaiting a pool's result at its top level).
+ */
+export function exported(ref: ExportRef): unknown | Promise<unknown> {
+  const known = namespaces.get(ref.module);
+  if (known) return known[ref.name];
+  if (arriving.has(ref.module)) return undefined;
+  return importModule({ module: ref.module, name: ref.name }).then(
+    (namespace) => namespace?.[ref.name],
+    () => undefined,
+  );
+}
 
 async function importModule(spec: TargetSpec): Promise<Record<string, unknown> | undefined> {
   if (!spec.module) return undefined;
