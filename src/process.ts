@@ -113,6 +113,11 @@ interface State {
   loaded: boolean;
   /** The bootstrap was posted: from then on the child may be importing its target's module. */
   booted?: boolean;
+  /**
+   * Before its bootstrap the child has loaded only the library, which has no top-level await, so it can be
+   * stopped at once; not so in an app bundle, where the library's file is the app's (see {@linkcode stop}).
+   */
+  stopsEarly?: boolean;
   ended: PromiseWithResolvers<void>;
   /** Fixed by a context's `Process` class; otherwise the default at `start()`, as Python's. */
   startMethod?: StartMethod;
@@ -339,8 +344,9 @@ export class Process {
     // Spawned all the same: a process with resource limits, which can only be set when a worker is created;
     // and one whose code is in the library's own file (an app bundle), since a spare that loads that file runs
     // the app's top-level code ahead of its process.
+    state.stopsEarly = state.target?.module !== library && state.subclass?.module !== library;
     const warm = (state.startMethod ?? defaultStartMethod) === "forkserver" && state.memoryLimit === undefined &&
-      state.target?.module !== library && state.subclass?.module !== library;
+      state.stopsEarly;
     const thread = startThread(warm, {
       name: state.name,
       memoryLimit: state.memoryLimit,
@@ -351,7 +357,7 @@ export class Process {
           if (state.signalled !== undefined) thread.terminate();
         }
         if (kind !== "hello") return;
-        if (state.signalled !== undefined) return thread.terminate();
+        if (state.signalled !== undefined && state.stopsEarly) return thread.terminate();
         try {
           state.booted = true;
           thread.post(boot, [...args.transfer, ...fields.transfer]);
@@ -362,11 +368,9 @@ export class Process {
         }
       },
       onEnd: ({ code, error }) => {
-        markEnded(state.pid!, true);
-        state.exitCode = state.signalled ?? code;
+        if (state.exitCode !== null) return;
         if (error !== undefined && state.signalled === undefined) report(state.name, error);
-        running.delete(this);
-        state.ended.resolve();
+        ended(this, state.signalled ?? code);
       },
     });
     thread.keepAlive(!state.daemon);
@@ -622,9 +626,24 @@ function stop(process: Process, signal: number): void {
   checkOpen(state);
   if (!state.thread || state.exitCode !== null || state.signalled !== undefined) return;
   state.signalled = signal;
-  if (state.loaded || !state.booted) return state.thread.terminate();
+  if (state.loaded) return state.thread.terminate();
+  if (!state.booted && state.stopsEarly) {
+    // Never sent its bootstrap, the child will run none of its code: it has ended, as the caller sees it, now,
+    // while its thread winds down (Node took 123-150 ms to report that end; 100 ms is Python docs' bound).
+    state.thread.terminate();
+    return ended(process, signal);
+  }
   const grace = setTimeout(() => state.thread!.terminate(), LOADING_GRACE_MS);
   void state.ended.promise.then(() => clearTimeout(grace));
+}
+
+/** Records that a started child has ended with `code`. */
+function ended(process: Process, code: number): void {
+  const state = stateOf(process);
+  markEnded(state.pid!, true);
+  state.exitCode = code;
+  running.delete(process);
+  state.ended.resolve();
 }
 
 /** The state of the process this thread runs: started, and already loaded. */

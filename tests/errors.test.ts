@@ -61,3 +61,17 @@ test(
     assert.equal(script.stdout, "MainError: from the worker; instanceof false\n");
   },
 );
+
+test("errors: a class reference that cannot be followed falls back to the name, never failing", async () => {
+  const { reviveErrorClass } = await import("../src/reduction.ts");
+  const cases = [
+    { module: new URL("./fixtures/no_such_module.ts", import.meta.url).href, name: "Gone" },
+    { module: module.href, name: "validate" },
+    { module: module.href, name: "NoSuchExport" },
+  ];
+  for (const type of cases) {
+    const error = await reviveErrorClass({ name: "Gone", message: "m", stack: "Gone: m\n    at x", type });
+    assert.equal(Object.getPrototypeOf(error), Error.prototype, type.name);
+    assert.deepEqual([error.name, error.message, error.stack], ["Gone", "m", "Gone: m\n    at x"]);
+  }
+});
