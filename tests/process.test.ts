@@ -439,7 +439,7 @@ test("process: run() called directly runs the target in the caller, synchronousl
 });
 
 test("process: an exported function in args travels by reference; a self-contained one as source", {
-  timeout: 20_000,
+  timeout: 40_000,
 }, async () => {
   const { mul } = await import("./fixtures/tasks.ts");
   const tasks = new URL("./fixtures/tasks.ts", import.meta.url);
@@ -448,7 +448,7 @@ test("process: an exported function in args travels by reference; a self-contain
     new Process({ target: "calculateArgs", args: [task, results], module: tasks })
   );
   for (const p of ps) p.start();
-  const got = [await results.get({ timeout: 10_000 }), await results.get({ timeout: 10_000 })];
+  const got = [await results.get({ timeout: 20_000 }), await results.get({ timeout: 20_000 })];
   await Promise.all(ps.map((p) => p.join(10_000)));
   assert.deepEqual(ps.map((p) => p.exitCode), [0, 0]);
   assert.deepEqual(got.sort((x, y) => String(x[0]).localeCompare(String(y[0]))), [["", 8, false], ["mul", 42, true]]);
