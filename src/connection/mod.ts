@@ -23,3 +23,6 @@ export {
   PyTuple,
   tuple,
 } from "../python/pickle.ts";
+export { type Address, Client, type ClientOptions, type Family, Listener, type ListenerOptions } from "./listener.ts";
+export { type Authkey } from "./handshake.ts";
+export { DEFAULT_MAX_MESSAGE_BYTES, SocketConnection } from "./socket.ts";
