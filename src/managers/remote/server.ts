@@ -43,10 +43,12 @@ export interface Channel {
   close(): unknown;
 }
 
-/** The part of a socket `Listener` the server uses; `accept` gives connections that passed the handshake. */
+/** The part of a socket `Listener` the server uses: connections, and the handshake each must pass first. */
 export interface Acceptor {
   readonly address: unknown;
   accept(): Promise<Channel>;
+  /** Rejects (with `AuthenticationError`, or a timeout) when the peer fails the authkey handshake. */
+  authenticate?(channel: Channel): Promise<void>;
   close(): unknown;
 }
 
@@ -143,6 +145,12 @@ export class Server {
     const call = { signal: ended.signal, client: 0, connection: ++lastConnection };
     let lease: Lease | undefined;
     try {
+      try {
+        await this.#acceptor.authenticate?.(channel);
+      } catch (error) {
+        // A wrong key or a peer that never answers: refused; nothing it sent is read.
+        return this.onConnectionError(error as Error);
+      }
       for (let first = true;; first = false) {
         let bytes: Uint8Array;
         try {
