@@ -100,6 +100,8 @@ export class ManagerClient {
   /** Requests on the lease go one at a time: each waits for the one before. */
   #leaseTurn: Promise<unknown> = Promise.resolve();
   #closed = false;
+  /** The lease's number, which this client's call connections name, so that what they acquire is the lease's. */
+  #leaseId?: number;
 
   constructor(address: Address, authkey: Uint8Array, dial: Dial, makeProxy: ProxyMaker, reduce: (value: unknown) => unknown) {
     this.address = address;
@@ -142,8 +144,11 @@ export class ManagerClient {
   #leaseChannel(): Promise<Channel | null> {
     this.#lease ??= (async () => {
       const channel = await this.#connect();
-      const [kind] = await this.#exchange(channel, request(null, "lease")) as [string];
-      if (kind === "#RETURN") return channel;
+      const [kind, id] = await this.#exchange(channel, request(null, "lease")) as [string, number];
+      if (kind === "#RETURN") {
+        this.#leaseId = id;
+        return channel;
+      }
       this.#drop(channel);
       return null;
     })();
@@ -202,9 +207,11 @@ export class ManagerClient {
 
   /** A new connection for method calls: the handshake, then `accept_connection(name)`. */
   async #acceptedChannel(): Promise<Channel> {
+    await this.#leaseChannel();
+    const name = currentProcess().name + (this.#leaseId === undefined ? "" : `|lease:${this.#leaseId}`);
     const channel = await this.#connect();
     try {
-      readReply(await this.#exchange(channel, request(null, "accept_connection", [currentProcess().name])), () => null);
+      readReply(await this.#exchange(channel, request(null, "accept_connection", [name])), () => null);
     } catch (error) {
       this.#drop(channel);
       throw error;

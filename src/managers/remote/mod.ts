@@ -15,6 +15,14 @@
  *
  * @module
  */
+// start() runs a worker process, which starts from the library's main module: it must be loaded.
+import "../../../mod.ts";
+import { registerLibraryTargets } from "../../spawn.ts";
+import { serveManager } from "./manager.ts";
+
+// An app bundle does not export it, yet the server process must find it.
+registerLibraryTargets(serveManager);
+
 export { BaseManager, type ManagerOptions, serveManager } from "./manager.ts";
 export { SyncManager } from "./sync_manager.ts";
 export { Server } from "./server.ts";

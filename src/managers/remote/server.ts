@@ -151,13 +151,18 @@ export class Server {
         // A wrong key or a peer that never answers: refused; nothing it sent is read.
         return this.onConnectionError(error as Error);
       }
+      // A read is always pending, also while a call waits: the end of the connection (its client died or
+      // aborted the call) then ends the wait at once, so a dead client takes no item and gets no lock.
+      let next = channel.recvBytes();
       for (let first = true;; first = false) {
         let bytes: Uint8Array;
         try {
-          bytes = await channel.recvBytes();
+          bytes = await next;
         } catch {
           return; // The peer closed (or died): its calls end with it.
         }
+        next = channel.recvBytes();
+        next.catch(() => ended.abort());
         let message: unknown;
         try {
           message = loads(bytes);
@@ -177,6 +182,9 @@ export class Server {
             return this.#refuse(channel, `AssertionError: '${method}' unrecognized`);
           }
           if (method === "accept_connection") {
+            // Our clients name their lease: what this connection acquires is that client's.
+            const leased = Number(/\|lease:(\d+)$/.exec(String(args[0]))?.[1]);
+            if (this.#leases.has(leased)) call.client = leased;
             await channel.sendBytes(dumps(reply("#RETURN", null)));
             continue;
           }
@@ -201,7 +209,8 @@ export class Server {
         await channel.sendBytes(await this.#callMethod(request.ident, request.method, request.args, request.kwds, call));
       }
     } catch (error) {
-      this.onConnectionError(error as Error);
+      // A reply that cannot go because its peer left is no error of the server's.
+      if (!ended.signal.aborted) this.onConnectionError(error as Error);
     } finally {
       ended.abort();
       this.#channels.delete(channel);
@@ -223,8 +232,9 @@ export class Server {
   /** A client's lease ended: the references it still held go back, and the locks it held are released. */
   #endLease(lease: Lease): void {
     this.#leases.delete(lease.id);
-    for (const [ident, count] of lease.held) this.#decref(ident, count);
+    // Locks first: one the client held may also be one it alone referenced, which the decrefs then drop.
     for (const { object } of this.#kept.values()) if (object instanceof ManagedLock) object.releaseHeldBy(lease.id);
+    for (const [ident, count] of lease.held) this.#decref(ident, count);
   }
 
   #serverMethod(method: string, args: unknown[], kwds: Record<string, unknown>, lease: Lease | undefined): unknown {
