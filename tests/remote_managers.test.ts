@@ -15,6 +15,7 @@ import {
   SyncManager,
 } from "../src/managers/remote/mod.ts";
 import { DictProxy, ListProxy, NamespaceProxy } from "../src/managers.ts";
+import { childUsesProxy } from "./fixtures/remote_managers_child.ts";
 import { checkNoLeaks } from "./leaks.ts";
 
 checkNoLeaks();
@@ -314,7 +315,7 @@ test("remote managers: start() serves in a worker; proxies have the in-program M
   await assert.rejects(l.get(10), RangeError);
   await l.clear();
   assert.deepEqual(await l.toArray(), []);
-  const ns = manager.Namespace({ x: 1 });
+  const ns = manager.Namespace<{ x: number; y: string }>({ x: 1 });
   assert.ok(ns instanceof NamespaceProxy);
   await ns.set("y", "two");
   assert.deepEqual(await ns.toObject(), { x: 1, y: "two" });
@@ -342,18 +343,6 @@ test("remote managers: start() serves in a worker; proxies have the in-program M
   assert.ok((await manager.numberOfObjects()) >= 5);
 });
 
-export async function childUsesProxy(address: [string, number], inbox: Queue<unknown>, out: Queue<unknown>): Promise<void> {
-  // No key given: the child's currentProcess().authkey, inherited from its parent.
-  const manager = new SyncManager({ address });
-  await manager.connect();
-  class Named extends SyncManager {}
-  void Named;
-  const d = (await inbox.get()) as RemoteDictProxy<string, number>;
-  await d.set("child", 42);
-  await out.put(await d.get("parent"));
-  await manager.shutdown();
-}
-
 test("remote managers: currentProcess().authkey is the default key, inherited by a child; a proxy travels in a Queue", {
   timeout: 60_000,
 }, async () => {
@@ -364,7 +353,11 @@ test("remote managers: currentProcess().authkey is the default key, inherited by
   await d.size();
   const inbox = new Queue<unknown>();
   const out = new Queue<unknown>();
-  const child = new Process({ target: childUsesProxy, args: [manager.address, inbox, out] });
+  const child = new Process({
+    target: childUsesProxy,
+    module: new URL("./fixtures/remote_managers_child.ts", import.meta.url),
+    args: [manager.address, inbox, out],
+  });
   child.start();
   await inbox.put(d);
   assert.equal(await out.get({ timeout: 20_000 }), 1);
