@@ -116,6 +116,17 @@ class Reader {
   }
 
   text(n: number): string {
+    if (n < 32 && this.at + n <= this.data.length) {
+      // Short ASCII by hand: TextDecoder's call costs more than the loop there.
+      const { data, at } = this;
+      let ascii = "";
+      let i = 0;
+      for (; i < n && data[at + i] < 0x80; i++) ascii += String.fromCharCode(data[at + i]);
+      if (i === n) {
+        this.at += n;
+        return ascii;
+      }
+    }
     const bytes = this.take(n, "str");
     try {
       return decodeText(bytes);
