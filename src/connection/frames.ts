@@ -34,10 +34,14 @@ export function header(length: number): Uint8Array {
 
 /** A message with its header, as one buffer (for messages up to {@linkcode CONCAT_MAX}). */
 export function frame(body: Uint8Array): Uint8Array {
-  const h = header(body.length);
-  const out = new Uint8Array(h.length + body.length);
-  out.set(h);
-  out.set(body, h.length);
+  const n = body.length;
+  if (n > SHORT_MAX) throw new RangeError(`frame: ${n} bytes need the long header; write header() and the body`);
+  const out = new Uint8Array(4 + n);
+  out[0] = n >>> 24;
+  out[1] = (n >>> 16) & 0xff;
+  out[2] = (n >>> 8) & 0xff;
+  out[3] = n & 0xff;
+  out.set(body, 4);
   return out;
 }
 

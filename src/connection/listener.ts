@@ -87,8 +87,23 @@ function timeoutOf(value: number | undefined, name: string, what: string): numbe
   return value;
 }
 
+/** What the common socket errors mean, in the same words on every runtime (their own messages differ). */
+const MEANING: Record<string, string> = {
+  EADDRINUSE: "address already in use",
+  EADDRNOTAVAIL: "the address is not one of this host's",
+  EACCES: "permission denied",
+  ECONNREFUSED: "connection refused: nothing listens there",
+  ECONNRESET: "the peer reset the connection",
+  ENOENT: "no such socket path",
+  ENOTSOCK: "the path is no socket",
+  EHOSTUNREACH: "the host is unreachable",
+  ENETUNREACH: "the network is unreachable",
+  ETIMEDOUT: "the connection timed out",
+};
+
 function reason(error: Error): string {
   const code = (error as { code?: string }).code;
+  if (code && MEANING[code]) return `${code} (${MEANING[code]})`;
   return code && !error.message.includes(code) ? `${code} ${error.message}` : error.message;
 }
 

@@ -26,3 +26,4 @@ export {
 export { type Address, Client, type ClientOptions, type Family, Listener, type ListenerOptions } from "./listener.ts";
 export { type Authkey } from "./handshake.ts";
 export { DEFAULT_MAX_MESSAGE_BYTES, SocketConnection } from "./socket.ts";
+export { wait, type Waitable } from "./wait.ts";

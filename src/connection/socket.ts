@@ -77,6 +77,9 @@ export class SocketConnection<T = unknown> {
   /** Calls waiting on the socket: it is ref'd (keeps the program alive) while there is one. */
   #busy = 0;
   #closed = false;
+  /** Messages queued in this turn of the event loop, and the Promise their sends share. */
+  #outbox: Uint8Array[] = [];
+  #batch?: PromiseWithResolvers<void> & { held: Promise<void> };
   /** Why nothing more will come: end of file, or the error that broke the stream. */
   #ended?: Error;
 
@@ -184,7 +187,8 @@ export class SocketConnection<T = unknown> {
         `sendBytes: size ${length} from offset ${offset} runs past the buffer of ${bytes.length} bytes`,
       );
     }
-    return this.#write(bytes.subarray(offset, offset + length), "sendBytes");
+    // A copy: the bytes leave at the end of this turn, and the caller may reuse its buffer at once (as in Python).
+    return this.#write(bytes.slice(offset, offset + length), "sendBytes");
   }
 
   /**
@@ -279,6 +283,7 @@ export class SocketConnection<T = unknown> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#flush();
     this.#socket.end();
     this.#socket.unref();
     this.#finish(new Error("the connection is closed"));
@@ -367,27 +372,70 @@ export class SocketConnection<T = unknown> {
     this.#wake();
   }
 
+  /**
+   * Queues a message; the queue goes out in one write at the end of this
+   * turn of the event loop. Measured on Node: one `socket.write` per small
+   * message gave 34k msgs/s one way, a third of what one write per turn gives.
+   */
   #write(body: Uint8Array, what: string): Promise<void> {
     if (this.#socket.destroyed || this.#socket.writableEnded) {
       return Promise.reject(
         new Error(`${what}: the connection to ${this.#peer} is broken (the peer closed it or it failed)`),
       );
     }
-    const { promise, resolve, reject } = Promise.withResolvers<void>();
-    const done = (error?: Error | null) => {
-      if (error) reject(new Error(`${what} to ${this.#peer} failed: ${error.message}`, { cause: error }));
-      else resolve();
-    };
-    if (body.length <= CONCAT_MAX) this.#socket.write(frame(body), done);
-    else {
-      this.#socket.write(header(body.length));
-      this.#socket.write(body, done);
+    if (!this.#batch) {
+      const batch = Promise.withResolvers<void>();
+      const held = this.#hold(batch.promise);
+      // A send need not be awaited (as a Pipe's): its failure must not end the program as an unhandled
+      // rejection. The socket is then broken, so the next call on it throws.
+      held.catch(() => {});
+      this.#batch = { ...batch, held };
+      queueMicrotask(() => this.#flush());
     }
-    const held = this.#hold(promise);
-    // A send need not be awaited (as a Pipe's): its failure must not end the program as an unhandled
-    // rejection. The socket is then broken, so the next call on it throws.
-    held.catch(() => {});
-    return held;
+    if (body.length <= CONCAT_MAX) this.#outbox.push(frame(body));
+    else this.#outbox.push(header(body.length), body);
+    return this.#batch.held;
+  }
+
+  /** Writes what is queued: small messages joined into one buffer, large ones as they are. */
+  #flush(): void {
+    const batch = this.#batch;
+    if (!batch) return;
+    this.#batch = undefined;
+    const chunks = this.#outbox;
+    this.#outbox = [];
+    if (this.#socket.destroyed || this.#socket.writableEnded) {
+      return batch.reject(
+        new Error(`send: the connection to ${this.#peer} is broken (the peer closed it or it failed)`),
+      );
+    }
+    const writes: Uint8Array[] = [];
+    let run: Uint8Array[] = [];
+    const join = () => {
+      if (run.length === 1) writes.push(run[0]);
+      else if (run.length > 1) {
+        const joined = new Uint8Array(run.reduce((n, c) => n + c.length, 0));
+        let at = 0;
+        for (const c of run) {
+          joined.set(c, at);
+          at += c.length;
+        }
+        writes.push(joined);
+      }
+      run = [];
+    };
+    for (const chunk of chunks) {
+      if (chunk.length > CONCAT_MAX) {
+        join();
+        writes.push(chunk);
+      } else run.push(chunk);
+    }
+    join();
+    const done = (error?: Error | null) => {
+      if (error) batch.reject(new Error(`send to ${this.#peer} failed: ${error.message}`, { cause: error }));
+      else batch.resolve();
+    };
+    writes.forEach((chunk, i) => this.#socket.write(chunk, i === writes.length - 1 ? done : undefined));
   }
 
   #checkOpen(what: string): void {

@@ -35,15 +35,24 @@ class Writer {
   at = 0;
   /** Where the open FRAME's 8-byte length goes, or -1 (protocol < 4). */
   frameStart = -1;
-  readonly memo = new Map<unknown, number>();
+  memo = new Map<unknown, number>();
   /** Tuples being written: a tuple that contains itself cannot be pickled by value. */
   readonly open = new Set<PyTuple>();
   readonly view = new DataView(this.out.buffer);
 
-  readonly protocol: number;
+  protocol: number;
 
   constructor(protocol: number) {
     this.protocol = protocol;
+  }
+
+  reset(protocol: number): void {
+    this.protocol = protocol;
+    this.at = 0;
+    this.frameStart = -1;
+    // A new Map, not clear(): measured, clear() on every small message cost more than the rest of dumps.
+    if (this.memo.size > 0) this.memo = new Map();
+    if (this.open.size > 0) this.open.clear();
   }
 
   room(n: number): void {
@@ -96,7 +105,10 @@ class Writer {
       // CPython writes no FRAME for tiny payloads; drop the header.
       this.out.copyWithin(this.frameStart, this.frameStart + 9, this.at);
       this.at -= 9;
-    } else this.view.setBigUint64(this.frameStart + 1, BigInt(length), true);
+    } else {
+      this.view.setUint32(this.frameStart + 1, length % 2 ** 32, true);
+      this.view.setUint32(this.frameStart + 5, Math.floor(length / 2 ** 32), true);
+    }
     this.frameStart = -1;
     if (more) this.startFrame();
   }
@@ -193,8 +205,28 @@ function writeFloat(w: Writer, n: number): void {
   w.at += 9;
 }
 
+/** Short strings of ASCII only (most keys and words) are copied by hand: `TextEncoder` costs more than the copy there. */
+const SHORT_ASCII = 64;
+
 function writeString(w: Writer, s: string): void {
   if (w.recall(s)) return;
+  if (s.length < SHORT_ASCII && w.protocol >= 4) {
+    w.room(2 + s.length);
+    const start = w.at;
+    let i = 0;
+    for (; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      w.out[start + 2 + i] = c;
+    }
+    if (i === s.length) {
+      w.out[start] = Op.SHORT_BINUNICODE;
+      w.out[start + 1] = s.length;
+      w.at = start + 2 + s.length;
+      w.remember(s);
+      return;
+    }
+  }
   const utf8 = encodeText(s);
   if (utf8.length < 256 && w.protocol >= 4) {
     w.room(2 + utf8.length);
@@ -408,13 +440,33 @@ export function dumps(value: unknown, options?: DumpOptions): Uint8Array {
   if (![2, 3, 4, 5].includes(protocol)) {
     throw new RangeError(`dumps: protocol must be 2, 3, 4 or 5, got ${String(protocol)}`);
   }
-  const w = new Writer(protocol);
+  const w = writerFor(protocol);
   w.room(2);
   w.out[w.at++] = Op.PROTO;
   w.out[w.at++] = protocol;
   w.startFrame();
-  write(w, value, "value", 0);
-  w.byte(Op.STOP);
-  w.endFrame(false);
-  return w.out.slice(0, w.at);
+  try {
+    write(w, value, "value", 0);
+    w.byte(Op.STOP);
+    w.endFrame(false);
+    return w.out.slice(0, w.at);
+  } finally {
+    release(w);
+  }
+}
+
+/** One Writer, reset per call: a fresh buffer, DataView and memo per small message was the largest cost (GC). */
+let spare: Writer | undefined;
+
+function writerFor(protocol: number): Writer {
+  // A call nested inside another (impossible today: nothing here calls back into user code) must not share it.
+  const w = spare ?? new Writer(protocol);
+  spare = undefined;
+  w.reset(protocol);
+  return w;
+}
+
+/** Keeps `w` for the next call, unless one large value grew its buffer past 1 MiB. */
+function release(w: Writer): void {
+  if (w.out.length <= 1 << 20) spare = w;
 }

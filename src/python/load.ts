@@ -43,7 +43,10 @@ class Reader {
   readonly view: DataView;
   readonly stack: unknown[] = [];
   readonly marks: number[] = [];
-  readonly memo = new Map<number, unknown>();
+  /** An array, not a Map: cheaper to make per message; a huge index just makes it sparse. */
+  readonly memo: unknown[] = [];
+  /** Entries stored: MEMOIZE's index, as Python's `len(memo)` (not the array's length, when PUT skipped indices). */
+  memoCount = 0;
 
   readonly data: Uint8Array;
   readonly maxLength: number;
@@ -116,6 +119,17 @@ class Reader {
   }
 
   text(n: number): string {
+    if (n < 32 && this.at + n <= this.data.length) {
+      // Short ASCII by hand: TextDecoder's call costs more than the loop there.
+      const { data, at } = this;
+      let ascii = "";
+      let i = 0;
+      for (; i < n && data[at + i] < 0x80; i++) ascii += String.fromCharCode(data[at + i]);
+      if (i === n) {
+        this.at += n;
+        return ascii;
+      }
+    }
     const bytes = this.take(n, "str");
     try {
       return decodeText(bytes);
@@ -142,12 +156,13 @@ class Reader {
   }
 
   get(index: number): unknown {
-    if (!this.memo.has(index)) this.fail(`memo entry ${index} was never stored`);
-    return this.memo.get(index);
+    if (!(index in this.memo)) this.fail(`memo entry ${index} was never stored`);
+    return this.memo[index];
   }
 
   put(index: number): void {
-    this.memo.set(index, this.top());
+    if (!(index in this.memo)) this.memoCount++;
+    this.memo[index] = this.top();
   }
 
   setItem(dict: unknown, key: unknown, value: unknown): void {
@@ -494,7 +509,7 @@ function run(r: Reader): unknown {
         r.put(r.u32());
         break;
       case Op.MEMOIZE:
-        r.put(r.memo.size);
+        r.put(r.memoCount);
         break;
       case Op.GLOBAL: {
         const module = r.line();
