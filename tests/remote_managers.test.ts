@@ -191,6 +191,34 @@ test("remote managers: docs' QueueManager — a TypeScript server, Python and Ty
   }
 });
 
+test("remote managers: a Python SyncManager client uses each typeid of our server with Python's own proxies", {
+  timeout: 60_000,
+}, async () => {
+  try {
+    const { server, address } = await tsServer(["tcp", "127.0.0.1", "0"]);
+    const python = program(["python3"], [join(fixtures, "remote_sync_client.py"), String((address as [string, number])[1]), KEY]);
+    const done = await python.exit();
+    assert.equal(done.code, 0, done.stderr);
+    assert.deepEqual(done.stdout.trim().split("\n"), [
+      "{'a': 1, 'b': [1, 2]} 2 True 7 {'a': 1, 'b': [1, 2]}",
+      "KeyError 'nope'",
+      "9 4 [0, 1, 2, 9] [0, 1, 2, 9]",
+      "1 two",
+      "AttributeError 'Namespace' object has no attribute 'z'",
+      "5 0",
+      "Empty",
+      "True False",
+      "4",
+      "True True",
+      "objects 7", // d, l, ns, q, lk, v, e: the RLock of `with m.RLock()` was dropped
+    ]);
+    await shutDown(address);
+    assert.equal((await server.exit()).code, 0);
+  } finally {
+    await cleanUp();
+  }
+});
+
 test("remote managers: 8 clients (6 TypeScript, 2 Python) hammer one remote dict under a remote Lock: the count is exact", {
   timeout: 120_000,
 }, async () => {

@@ -174,6 +174,23 @@ export class Dict extends Referent {
   }
 }
 
+/** Python's `list(value)` for what arrives: a list or tuple, a set, a `range`, a dict's keys. */
+function itemsOf(value: unknown, what: string): unknown[] {
+  if (Array.isArray(value)) return value;
+  if (value instanceof Set) return [...value];
+  if (value instanceof Map) return [...value.keys()];
+  if (value instanceof PyObject && value.cls.module === "builtins" && value.cls.name === "range") {
+    const [start, stop, step = 1] = value.args.map(Number);
+    const items: number[] = [];
+    for (let i = start; step > 0 ? i < stop : i > stop; i += step) items.push(i);
+    return items;
+  }
+  if (value !== null && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.keys(value);
+  }
+  throw pythonError("TypeError", `'${what}' object is not iterable`);
+}
+
 // ---- list ----------------------------------------------------------------------
 
 /** Python's equality for plain data: `[1, 2] == (1, 2)` is false in Python, but both arrive as arrays here. */
@@ -193,8 +210,7 @@ export class List extends Referent {
 
   constructor(init: unknown = []) {
     super();
-    if (!Array.isArray(init)) throw pythonError("TypeError", `'${typeof init}' object is not iterable`);
-    this.#items = [...init];
+    this.#items = [...itemsOf(init, typeof init)];
   }
 
   #at(index: unknown, what: string): number {
@@ -241,8 +257,7 @@ export class List extends Referent {
     return this.#items.filter((item) => equal(item, value)).length;
   }
   extend(_: Call, values: unknown): void {
-    if (!Array.isArray(values)) throw pythonError("TypeError", `'${typeof values}' object is not iterable`);
-    this.#items.push(...values);
+    this.#items.push(...itemsOf(values, typeof values));
   }
   index(_: Call, value: unknown): number {
     const at = this.#items.findIndex((item) => equal(item, value));
