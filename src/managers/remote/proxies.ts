@@ -153,7 +153,19 @@ function describeRemote(proxy: object): string {
   return `<${proxytype} object, typeid '${token.typeid}' of the manager at ${JSON.stringify(token.address)}>`;
 }
 
-/** A dict in a remote manager: the in-program `DictProxy`'s methods, over the socket. */
+/**
+ * A dict in a remote manager: the in-program `DictProxy`'s methods, over the socket.
+ *
+ * @example
+ * ```ts
+ * import { SyncManager } from "@mp/multiprocessing/managers";
+ * await using manager = new SyncManager({ address: ["127.0.0.1", 0] });
+ * await manager.start();
+ * const d = manager.dict<string, number>();
+ * await d.set("x", 1);
+ * console.log(await d.toMap()); // Map(1) { "x" => 1 }
+ * ```
+ */
 export class RemoteDictProxy<K = unknown, V = unknown> extends DictProxy<K, V> {
   /** Calls a `DictProxy` method, or a Python method of the dict by its Python name. */
   override callMethod(method: string, args: readonly unknown[] = []): Promise<unknown> {
@@ -167,7 +179,19 @@ export class RemoteDictProxy<K = unknown, V = unknown> extends DictProxy<K, V> {
   }
 }
 
-/** A list in a remote manager: the in-program `ListProxy`'s methods, over the socket. */
+/**
+ * A list in a remote manager: the in-program `ListProxy`'s methods, over the socket.
+ *
+ * @example
+ * ```ts
+ * import { SyncManager } from "@mp/multiprocessing/managers";
+ * await using manager = new SyncManager({ address: ["127.0.0.1", 0] });
+ * await manager.start();
+ * const l = manager.list([1, 2]);
+ * await l.append(3);
+ * console.log(await l.toArray()); // [1, 2, 3]
+ * ```
+ */
 export class RemoteListProxy<T = unknown> extends ListProxy<T> {
   /** Calls a `ListProxy` method, or a Python method of the list by its Python name. */
   override callMethod(method: string, args: readonly unknown[] = []): Promise<unknown> {
@@ -181,7 +205,18 @@ export class RemoteListProxy<T = unknown> extends ListProxy<T> {
   }
 }
 
-/** A namespace in a remote manager: the in-program `NamespaceProxy`'s methods, over the socket. */
+/**
+ * A namespace in a remote manager: the in-program `NamespaceProxy`'s methods, over the socket.
+ *
+ * @example
+ * ```ts
+ * import { SyncManager } from "@mp/multiprocessing/managers";
+ * await using manager = new SyncManager({ address: ["127.0.0.1", 0] });
+ * await manager.start();
+ * const ns = manager.Namespace({ x: 1 });
+ * console.log(await ns.get("x")); // 1
+ * ```
+ */
 export class RemoteNamespaceProxy<T extends Record<string, unknown> = Record<string, unknown>>
   extends NamespaceProxy<T> {
   /** Calls a `NamespaceProxy` method, or a Python method by its Python name. */
@@ -205,7 +240,18 @@ function blockTimeout(options: { block?: boolean; timeout?: number } | number | 
   return [block, timeout === undefined || timeout === Infinity ? null : timeout / 1_000];
 }
 
-/** What every remote proxy shares: `callMethod` with Python's method names. */
+/**
+ * What every remote proxy shares: `callMethod` with Python's method names.
+ *
+ * @example
+ * ```ts
+ * import { SyncManager } from "@mp/multiprocessing/managers";
+ * await using manager = new SyncManager({ address: ["127.0.0.1", 0] });
+ * await manager.start();
+ * const d = manager.dict([["a", 1]]);
+ * console.log(await d.callMethod("__len__")); // 1
+ * ```
+ */
 export class RemoteProxy extends BaseProxy {
   /** Calls `method` (its Python name) with `args`; rejects with the server's error. */
   override callMethod(method: string, args: readonly unknown[] = []): Promise<unknown> {

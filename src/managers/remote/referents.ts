@@ -82,7 +82,18 @@ function entriesOf(value: unknown): Iterable<readonly [unknown, unknown]> {
 
 // ---- dict ----------------------------------------------------------------------
 
-/** Python's `dict`. */
+/**
+ * Python's `dict`, as a server keeps it: serve one of your own with `register`.
+ *
+ * @example
+ * ```ts
+ * import { BaseManager, ManagedDict } from "@mp/multiprocessing/managers";
+ * const shared = new ManagedDict();
+ * const manager = new BaseManager({ address: ["127.0.0.1", 50000], authkey: "secret" });
+ * manager.register("get_dict", () => shared, { proxytype: "DictProxy" });
+ * await (await manager.getServer()).serveForever();
+ * ```
+ */
 export class Dict extends Referent {
   protected static override parameters = { get: ["key", "default"], pop: ["key", "default"] };
   /** Exposed as Python's `DictProxy`. */
@@ -198,7 +209,16 @@ function equal(a: unknown, b: unknown): boolean {
   return same(a, b);
 }
 
-/** Python's `list`. */
+/**
+ * Python's `list`, as a server keeps it.
+ *
+ * @example
+ * ```ts
+ * import { ManagedList } from "@mp/multiprocessing/managers";
+ * const list = new ManagedList([1, 2]);
+ * console.log(list.value()); // [1, 2]
+ * ```
+ */
 export class List extends Referent {
   protected static override parameters = { sort: ["key", "reverse"] };
   /** Exposed as Python's `ListProxy`. */
@@ -296,7 +316,16 @@ export class List extends Referent {
 
 // ---- Namespace ---------------------------------------------------------------------
 
-/** Python's `multiprocessing.managers.Namespace`. */
+/**
+ * Python's `multiprocessing.managers.Namespace`, as a server keeps it.
+ *
+ * @example
+ * ```ts
+ * import { ManagedNamespace } from "@mp/multiprocessing/managers";
+ * const ns = new ManagedNamespace({ x: 1 });
+ * console.log(ns.repr()); // Namespace(x=1)
+ * ```
+ */
 export class Namespace extends Referent {
   /** Exposed as Python's `NamespaceProxy`. */
   static exposed: readonly string[] = ["__getattribute__", "__setattr__", "__delattr__"];
@@ -327,7 +356,16 @@ export class Namespace extends Referent {
 
 // ---- Value ---------------------------------------------------------------------------
 
-/** Python's `multiprocessing.managers.Value`: a typecode and a value, `get`/`set`. */
+/**
+ * Python's `multiprocessing.managers.Value`: a typecode and a value, `get`/`set`.
+ *
+ * @example
+ * ```ts
+ * import { ManagedValue } from "@mp/multiprocessing/managers";
+ * const v = new ManagedValue("i", 3);
+ * console.log(v.value()); // 3
+ * ```
+ */
 export class ManagedValue extends Referent {
   static exposed: readonly string[] = ["get", "set"];
   readonly typecode: unknown;

@@ -62,7 +62,19 @@ class Waiters {
   }
 }
 
-/** Python's `queue.Queue` (and the manager's `JoinableQueue`, which is the same class). */
+/**
+ * Python's `queue.Queue` (and the manager's `JoinableQueue`, which is the same class), as a server keeps it:
+ * the docs' `get_queue`.
+ *
+ * @example
+ * ```ts
+ * import { BaseManager, ManagedQueue } from "@mp/multiprocessing/managers";
+ * const queue = new ManagedQueue();
+ * const manager = new BaseManager({ address: ["127.0.0.1", 50000], authkey: "abracadabra" });
+ * manager.register("get_queue", () => queue);
+ * await (await manager.getServer()).serveForever();
+ * ```
+ */
 export class ManagedQueue extends Referent {
   protected static override parameters = {
     get: ["block", "timeout"],
@@ -148,6 +160,14 @@ export class ManagedQueue extends Referent {
  * one counter. A lock remembers which client holds it: when that client's
  * lease ends (it died), what it held is released, so the others go on.
  * (Python's server cannot tell, and such a lock stays held.)
+ *
+ * @example
+ * ```ts
+ * import { BaseManager, ManagedLock } from "@mp/multiprocessing/managers";
+ * const lock = new ManagedLock("Lock");
+ * const manager = new BaseManager({ address: ["127.0.0.1", 50000], authkey: "secret" });
+ * manager.register("get_lock", () => lock, { proxytype: "AcquirerProxy" });
+ * ```
  */
 export class ManagedLock extends Referent {
   protected static override parameters = { acquire: ["blocking", "timeout"] };
@@ -231,7 +251,17 @@ export class ManagedLock extends Referent {
   }
 }
 
-/** Python's `threading.Event`. */
+/**
+ * Python's `threading.Event`, as a server keeps it.
+ *
+ * @example
+ * ```ts
+ * import { ManagedEvent } from "@mp/multiprocessing/managers";
+ * const event = new ManagedEvent();
+ * event.set();
+ * console.log(event.is_set()); // true
+ * ```
+ */
 export class ManagedEvent extends Referent {
   protected static override parameters = { wait: ["timeout"] };
   /** As Python's `EventProxy`. */
