@@ -16,6 +16,16 @@
  * @module
  */
 import { Op } from "./opcodes.ts";
+import {
+  bytesFromLatin1,
+  decodeLong,
+  latin1,
+  parseFloat,
+  parseInt,
+  quotedString,
+  rawUnicodeEscape,
+} from "./literals.ts";
+import { settle } from "./settle.ts";
 import { decodeText } from "./text.ts";
 import { PickleError, PyGlobal, PyObject, PyTuple } from "./values.ts";
 
@@ -30,13 +40,6 @@ const AS_MAPS = Symbol("dicts as maps");
 
 /** Python 2 module names that Python 3's unpickler maps to its own (fix_imports). */
 const RENAMED: Record<string, string> = { __builtin__: "builtins", copy_reg: "copyreg", exceptions: "builtins" };
-
-/** Bytes as the characters U+0000-U+00FF. Not `TextDecoder("latin1")`: that is windows-1252, which moves 0x80-0x9F. */
-function latin1(bytes: Uint8Array): string {
-  let text = "";
-  for (let i = 0; i < bytes.length; i += 8192) text += String.fromCharCode(...bytes.subarray(i, i + 8192));
-  return text;
-}
 
 class Reader {
   at = 0;
@@ -59,9 +62,10 @@ class Reader {
     this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   }
 
-  fail(message: string): never {
+  /** Throws a PickleError saying where; a property, so that parsers can be handed it. */
+  readonly fail: (message: string) => never = (message) => {
     throw new PickleError(`${message} (at byte ${this.at} of ${this.data.length})`);
-  }
+  };
 
   need(n: number): void {
     if (this.at + n > this.data.length) {
@@ -200,75 +204,6 @@ function toTuple(items: unknown[]): PyTuple {
   return t;
 }
 
-function int(n: bigint): number | bigint {
-  return n >= -BigInt(Number.MAX_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n;
-}
-
-/** A little-endian two's complement integer, as LONG1/LONG4 carry it. */
-function decodeLong(bytes: Uint8Array): number | bigint {
-  if (bytes.length === 0) return 0;
-  let n = 0n;
-  for (let i = bytes.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i]);
-  if (bytes[bytes.length - 1] & 0x80) n -= 1n << BigInt(bytes.length * 8);
-  return int(n);
-}
-
-function parseInt(text: string, r: Reader): number | bigint {
-  const digits = text.trim().replace(/L$/, "");
-  if (!/^[+-]?\d+$/.test(digits)) r.fail(`not an integer: ${JSON.stringify(text)}`);
-  return int(BigInt(digits));
-}
-
-function parseFloat(text: string, r: Reader): number {
-  const t = text.trim().toLowerCase();
-  if (t === "inf" || t === "+inf") return Infinity;
-  if (t === "-inf") return -Infinity;
-  if (t === "nan" || t === "-nan" || t === "+nan") return NaN;
-  const n = Number(t);
-  if (t === "" || Number.isNaN(n)) r.fail(`not a float: ${JSON.stringify(text)}`);
-  return n;
-}
-
-/** Protocol 0's `raw-unicode-escape`: latin-1 with `\uXXXX` and `\UXXXXXXXX`. */
-function rawUnicodeEscape(text: string, r: Reader): string {
-  return text.replace(/\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})/g, (_, hex: string) => {
-    const code = Number.parseInt(hex.slice(1), 16);
-    if (code > 0x10ffff) r.fail(`\\U escape beyond U+10FFFF`);
-    return String.fromCodePoint(code);
-  });
-}
-
-/** Protocol 0's STRING: a quoted Python 2 `repr` of a byte string, read as latin-1 text. */
-function quotedString(text: string, r: Reader): string {
-  const q = text[0];
-  if (text.length < 2 || (q !== "'" && q !== '"') || text.at(-1) !== q) r.fail("STRING is not quoted");
-  const body = text.slice(1, -1);
-  const simple: Record<string, string> = {
-    n: "\n",
-    r: "\r",
-    t: "\t",
-    "\\": "\\",
-    "'": "'",
-    '"': '"',
-    a: "\x07",
-    b: "\b",
-    f: "\f",
-    v: "\v",
-    "\n": "",
-  };
-  return body.replace(/\\(x[0-9a-fA-F]{2}|[0-7]{1,3}|.)/gs, (_, e: string) => {
-    if (e[0] === "x") return String.fromCharCode(Number.parseInt(e.slice(1), 16));
-    if (/^[0-7]/.test(e)) return String.fromCharCode(Number.parseInt(e, 8) & 0xff);
-    return simple[e] ?? `\\${e}`;
-  });
-}
-
-function bytesFromLatin1(text: string): Uint8Array {
-  const out = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i) & 0xff;
-  return out;
-}
-
 function global(module: string, name: string): PyGlobal {
   return new PyGlobal(RENAMED[module] ?? module, name);
 }
@@ -344,14 +279,14 @@ function run(r: Reader): unknown {
       }
       case Op.INT: {
         const line = r.line();
-        stack.push(line === "01" ? true : line === "00" ? false : parseInt(line, r));
+        stack.push(line === "01" ? true : line === "00" ? false : parseInt(line, r.fail));
         break;
       }
       case Op.LONG:
-        stack.push(parseInt(r.line(), r));
+        stack.push(parseInt(r.line(), r.fail));
         break;
       case Op.FLOAT:
-        stack.push(parseFloat(r.line(), r));
+        stack.push(parseFloat(r.line(), r.fail));
         break;
       case Op.BINFLOAT: {
         r.need(8);
@@ -369,10 +304,10 @@ function run(r: Reader): unknown {
         stack.push(r.text(r.u64()));
         break;
       case Op.UNICODE:
-        stack.push(rawUnicodeEscape(r.line(), r));
+        stack.push(rawUnicodeEscape(r.line(), r.fail));
         break;
       case Op.STRING:
-        stack.push(quotedString(r.line(), r));
+        stack.push(quotedString(r.line(), r.fail));
         break;
       case Op.SHORT_BINSTRING:
         stack.push(latin1(r.take(r.u8(), "string")));
@@ -491,7 +426,7 @@ function run(r: Reader): unknown {
         break;
       }
       case Op.GET:
-        stack.push(r.get(Number(parseInt(r.line(), r))));
+        stack.push(r.get(Number(parseInt(r.line(), r.fail))));
         break;
       case Op.BINGET:
         stack.push(r.get(r.u8()));
@@ -500,7 +435,7 @@ function run(r: Reader): unknown {
         stack.push(r.get(r.u32()));
         break;
       case Op.PUT:
-        r.put(Number(parseInt(r.line(), r)));
+        r.put(Number(parseInt(r.line(), r.fail)));
         break;
       case Op.BINPUT:
         r.put(r.u8());
@@ -581,50 +516,6 @@ function run(r: Reader): unknown {
         r.at--;
         r.fail(`not a pickle: unknown opcode 0x${op.toString(16).padStart(2, "0")}`);
     }
-  }
-}
-
-/** Maps whose keys are all str become plain objects, keeping shared and cyclic references. */
-function settle(root: unknown): unknown {
-  const done = new Map<object, unknown>();
-  const visit = (value: unknown): unknown => {
-    if (typeof value !== "object" || value === null || value instanceof Uint8Array || value instanceof PyGlobal) {
-      return value;
-    }
-    if (done.has(value)) return done.get(value);
-    if (value instanceof Map) {
-      const stringKeys = [...value.keys()].every((k) => typeof k === "string");
-      const out: Map<unknown, unknown> | Record<string, unknown> = stringKeys ? {} : new Map();
-      done.set(value, out);
-      for (const [k, v] of value) {
-        if (out instanceof Map) out.set(visit(k), visit(v));
-        else if (k === "__proto__") {
-          Object.defineProperty(out, k, { value: visit(v), writable: true, enumerable: true, configurable: true });
-        } else out[k as string] = visit(v);
-      }
-      return out;
-    }
-    done.set(value, value);
-    if (Array.isArray(value)) { for (let i = 0; i < value.length; i++) value[i] = visit(value[i]); }
-    else if (value instanceof Set) {
-      const items = [...value];
-      value.clear();
-      for (const item of items) value.add(visit(item));
-    } else if (value instanceof PyObject) {
-      for (let i = 0; i < value.args.length; i++) value.args[i] = visit(value.args[i]);
-      value.state = visit(value.state);
-    } else {
-      for (const k of Object.keys(value)) {
-        (value as Record<string, unknown>)[k] = visit((value as Record<string, unknown>)[k]);
-      }
-    }
-    return value;
-  };
-  try {
-    return visit(root);
-  } catch (error) {
-    if (error instanceof RangeError) throw new PickleError("the pickle nests too deeply to rebuild");
-    throw error;
   }
 }
 
