@@ -283,6 +283,29 @@ test("remote managers: a client SIGKILLed mid-call — the server goes on, frees
   }
 });
 
+test("remote managers: the server SIGKILLed mid-call — the waiting call and later ones reject, nothing hangs", {
+  timeout: 60_000,
+}, async () => {
+  try {
+    const { server, address } = await tsServer(["tcp", "127.0.0.1", "0"]);
+    class QueueManager extends SyncManager {}
+    QueueManager.register("get_queue");
+    const manager = new QueueManager({ address, authkey: KEY });
+    await manager.connect();
+    const queue = manager.create("get_queue");
+    await queue.qsize();
+    const waiting = queue.get();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    server.child.kill("SIGKILL");
+    await assert.rejects(waiting, { name: "EOFError", message: /the manager at .* closed the connection during get\(\)/ });
+    await assert.rejects(queue.put(1), new RegExp(`${(address as [string, number])[1]}`));
+    await manager.shutdown();
+    assert.equal((await server.exit()).signal, "SIGKILL");
+  } finally {
+    await cleanUp();
+  }
+});
+
 test("remote managers: garbage on a connection closes it with a clear error; a wrong key fails; the server goes on", {
   timeout: 60_000,
 }, async () => {

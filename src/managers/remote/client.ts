@@ -19,6 +19,7 @@
  * @module
  */
 import { dumps, loads } from "../../python/pickle.ts";
+import { EOFError } from "../../errors.ts";
 import { currentProcess } from "../../process.ts";
 import {
   type Address,
@@ -184,23 +185,29 @@ export class ManagerClient {
       };
       signal.addEventListener("abort", abort, { once: true });
       try {
-        message = await Promise.race([this.#send(channel, bytes), aborted.promise]);
+        message = await Promise.race([this.#send(channel, bytes, method), aborted.promise]);
       } finally {
         signal.removeEventListener("abort", abort);
       }
     } else {
-      message = await this.#send(channel, bytes);
+      message = await this.#send(channel, bytes, method);
     }
     if (!this.#closed && this.#open.has(channel)) this.#idle.push(channel);
     return this.#revive(message);
   }
 
-  async #send(channel: Channel, bytes: Uint8Array): Promise<unknown> {
+  async #send(channel: Channel, bytes: Uint8Array, method: string): Promise<unknown> {
     try {
       await channel.sendBytes(bytes);
       return loads(await channel.recvBytes());
     } catch (error) {
       this.#drop(channel);
+      // The server ended (or cut this connection) while the call waited: Python's EOFError, saying which call.
+      if (error instanceof EOFError) {
+        throw new EOFError(`the manager at ${describe(this.address)} closed the connection during ${method}()`, {
+          cause: error,
+        });
+      }
       throw error;
     }
   }
