@@ -21,7 +21,16 @@ const HANDSHAKE_MS = 20_000;
 
 /** Opens an authenticated connection to a manager's server; rejects naming the address when it cannot. */
 export async function dial(address: Address, authkey: Uint8Array): Promise<Channel> {
-  return await Client(address as [string, number] | string, { authkey });
+  try {
+    return await Client(address as [string, number] | string, { authkey });
+  } catch (error) {
+    // Its class stays (AuthenticationError, TimeoutError); its message names the manager when it did not.
+    const where = typeof address === "string" ? address : `${address[0]}:${address[1]}`;
+    if (error instanceof Error && !error.message.includes(where)) {
+      error.message = `the manager at ${where}: ${error.message}`;
+    }
+    throw error;
+  }
 }
 
 /** Listens on `address` (port 0: a free one) for connections that pass the handshake; the address bound. */
