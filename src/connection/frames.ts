@@ -80,7 +80,9 @@ export class FrameReader {
 
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
-    this.#chunks.push(chunk);
+    // A plain view of the runtime's Buffer: Buffer.subarray costs ~100 us on Deno's node:buffer (measured: 20k
+    // small messages took 2.6 s to take apart), a Uint8Array's nothing.
+    this.#chunks.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     this.#buffered += chunk.length;
     for (;;) {
       if (this.#want < 0 && !this.#readHeader()) return;

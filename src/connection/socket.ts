@@ -71,7 +71,10 @@ export class SocketConnection<T = unknown> {
   readonly #peer: string;
   readonly #reader: FrameReader;
   /** Whole messages not yet received, and their bytes. */
-  readonly #inbox: Uint8Array[] = [];
+  // A list and the index of its head, not shift(): measured, shift() on an array in a private field took
+  // 2 s for 20 000 messages on Node and Deno (no left-trimming there), this takes microseconds.
+  #inbox: (Uint8Array | undefined)[] = [];
+  #inboxHead = 0;
   #inboxBytes = 0;
   #waiters: Waiter[] = [];
   /** Calls waiting on the socket: it is ref'd (keeps the program alive) while there is one. */
@@ -314,8 +317,13 @@ export class SocketConnection<T = unknown> {
   #next(what: string): Promise<Uint8Array> {
     this.#checkOpen(what);
     const take = (): Uint8Array => {
-      if (this.#inbox.length > 0) {
-        const bytes = this.#inbox.shift()!;
+      if (this.#inbox.length > this.#inboxHead) {
+        const bytes = this.#inbox[this.#inboxHead]!;
+        this.#inbox[this.#inboxHead++] = undefined;
+        if (this.#inboxHead >= 1024 && this.#inboxHead * 2 >= this.#inbox.length) {
+          this.#inbox = this.#inbox.slice(this.#inboxHead);
+          this.#inboxHead = 0;
+        }
         this.#inboxBytes -= bytes.length;
         if (this.#inboxBytes <= READ_AHEAD && this.#socket.isPaused()) this.#socket.resume();
         return bytes;
@@ -334,7 +342,7 @@ export class SocketConnection<T = unknown> {
   }
 
   #ready(): boolean {
-    return this.#inbox.length > 0 || this.#ended !== undefined;
+    return this.#inbox.length > this.#inboxHead || this.#ended !== undefined;
   }
 
   #whenReady(): Promise<void> {
@@ -366,7 +374,8 @@ export class SocketConnection<T = unknown> {
   /** The stream is unusable: close the socket, drop what it held, and fail every wait with `reason`. */
   #break(reason: Error): void {
     if (this.#ended === undefined || this.#ended instanceof EOFError) this.#ended = reason;
-    this.#inbox.length = 0;
+    this.#inbox = [];
+    this.#inboxHead = 0;
     this.#inboxBytes = 0;
     this.#socket.destroy();
     this.#wake();
