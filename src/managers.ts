@@ -230,7 +230,7 @@ function position(list: unknown[], index: number, what: string): number {
 }
 
 /** Python's `==` for what a proxy can hold: plain data compared by value, as the server only ever sees copies. */
-function same(a: unknown, b: unknown): boolean {
+export function same(a: unknown, b: unknown): boolean {
   if (Object.is(a, b) || a === b) return true;
   if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
   if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((item, i) => same(item, b[i]));

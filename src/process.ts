@@ -121,6 +121,8 @@ interface State {
   ended: PromiseWithResolvers<void>;
   /** Fixed by a context's `Process` class; otherwise the default at `start()`, as Python's. */
   startMethod?: StartMethod;
+  /** Python's `authkey`: the key managers and listeners use when given none; a child starts with its parent's. */
+  authkey: Uint8Array;
 }
 
 interface PidSource {
@@ -148,6 +150,7 @@ interface Bootstrap {
   fields: Omit<Dumped, "transfer">;
   inherited: Record<string, unknown>;
   environment?: Record<string, string>;
+  authkey: Uint8Array;
 }
 
 const states = new WeakMap<Process, State>();
@@ -254,6 +257,7 @@ export class Process {
       subclass: own === new.target ? undefined : { module, name: new.target.name },
       memoryLimit,
       startMethod: contextClasses.get(own),
+      authkey: self.process ? stateOf(self.process).authkey : randomKey(),
       started: false,
       closed: false,
       exitCode: null,
@@ -279,6 +283,20 @@ export class Process {
     const state = stateOf(this);
     if (state.started) throw new Error("daemon can only be set before start()");
     state.daemon = Boolean(value);
+  }
+
+  /**
+   * Python's `authkey`: 32 random bytes in the main process, a copy of its
+   * parent's in a child; a remote manager or listener given no key uses the
+   * current process's. Settable, to a `Uint8Array` or a string (UTF-8).
+   */
+  get authkey(): Uint8Array {
+    return stateOf(this).authkey;
+  }
+  set authkey(value: Uint8Array | string) {
+    if (typeof value === "string") value = new TextEncoder().encode(value);
+    if (!(value instanceof Uint8Array)) throw new TypeError("authkey must be a Uint8Array or a string");
+    stateOf(this).authkey = value.slice();
   }
 
   /** The process id, unique in this program's process tree; `undefined` before `start()`. */
@@ -340,6 +358,7 @@ export class Process {
       fields: { data: fields.data, reduced: fields.reduced },
       inherited: Object.fromEntries([...inherited].map(([key, entry]) => [key, entry.get()])),
       environment: adapter.environment?.(),
+      authkey: state.authkey,
     };
     // Spawned all the same: a process with resource limits, which can only be set when a worker is created;
     // and one whose code is in the library's own file (an app bundle), since a spare that loads that file runs
@@ -647,9 +666,15 @@ function ended(process: Process, code: number): void {
 }
 
 /** The state of the process this thread runs: started, and already loaded. */
-function ownState(name: string, daemon: boolean, pid: number, identity: number[]): State {
+/** A fresh key, as Python's `os.urandom(32)` for the main process. */
+function randomKey(): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(32));
+}
+
+function ownState(name: string, daemon: boolean, pid: number, identity: number[], authkey: Uint8Array): State {
   return {
     name,
+    authkey,
     daemon,
     pid,
     identity,
@@ -664,7 +689,7 @@ function ownState(name: string, daemon: boolean, pid: number, identity: number[]
 
 function mainProcess(): Process {
   const main = Object.create(Process.prototype) as Process;
-  states.set(main, ownState("MainProcess", false, adapter.pid, []));
+  states.set(main, ownState("MainProcess", false, adapter.pid, [], randomKey()));
   return main;
 }
 
@@ -767,7 +792,7 @@ function serveChild(): void {
 }
 
 async function runChild(boot: Bootstrap): Promise<never> {
-  const state = ownState(boot.name, boot.daemon, boot.pid, boot.identity);
+  const state = ownState(boot.name, boot.daemon, boot.pid, boot.identity, boot.authkey);
   // What is revived from the bootstrap may ask which process it is in (a Connection records its holder):
   // answer already, before the process object itself is revived.
   const provisional = Object.create(Process.prototype) as Process;

@@ -1,0 +1,479 @@
+/**
+ * Proxies of a remote manager's objects. The dict, list and namespace
+ * proxies are the in-program manager's classes (`DictProxy`…, same methods,
+ * same errors) with their calls sent over a socket: each method becomes the
+ * Python method a Python server serves (`set` → `__setitem__`, `size` →
+ * `__len__`, `toMap` → `copy`), so they work against a Python server as
+ * against ours. Queue, lock, event and value proxies have the in-program
+ * objects' methods, async; a proxy of anything else is an AutoProxy whose
+ * methods are the object's (Python's names, Python's arguments).
+ *
+ * A proxy holds one reference on its object, given back when it is
+ * garbage-collected; it travels to another process of the program (in a
+ * Queue, a Pipe, `args`) and to a Python peer (pickled as `RebuildProxy`).
+ *
+ * @module
+ */
+import { type AutoProxy as InProgramAutoProxy, BaseProxy, DictProxy, ListProxy, NamespaceProxy } from "../../managers.ts";
+import { PyObject } from "../../python/pickle.ts";
+import { reduce, type Reduction, registerKind } from "../../reduction.ts";
+import type { AcquireOptions } from "../../locks.ts";
+import type { QueueWaitOptions } from "../../queues.ts";
+import type { ManagerClient } from "./client.ts";
+import { type Address, mayHoldProxies, pickleProxy, Token, walk } from "./protocol.ts";
+
+/** What each remote proxy is: its client, its token, its methods; `ident` resolves once the server made it. */
+interface Handle {
+  client: ManagerClient;
+  token: Token;
+  exposed?: readonly string[];
+  proxytype: string;
+  ident: Promise<string>;
+}
+
+const handles = new WeakMap<object, Handle>();
+
+/** The proxy classes of Python's `multiprocessing.managers`. */
+const PYTHON_PROXIES = new Set([
+  "AutoProxy", "DictProxy", "ListProxy", "NamespaceProxy", "AcquirerProxy", "EventProxy", "ValueProxy",
+  "ConditionProxy", "BarrierProxy", "ArrayProxy", "IteratorProxy", "PoolProxy",
+]);
+
+// A proxy that is gone gives its reference back, as Python's proxy finalizer does.
+const released = new FinalizationRegistry<{ client: ManagerClient; ident: Promise<string> }>(({ client, ident }) => {
+  ident.then((id) => client.serverCall("decref", [id])).catch(() => {});
+});
+
+function handleOf(proxy: object): Handle {
+  const handle = handles.get(proxy);
+  if (!handle) throw new TypeError("not a remote manager proxy");
+  return handle;
+}
+
+/** A call through the proxy's client, once its object exists. */
+async function remoteCall(proxy: object, method: string, args: readonly unknown[], signal?: AbortSignal): Promise<unknown> {
+  const { client, ident } = handleOf(proxy);
+  const id = await ident;
+  await proxiesMade(args);
+  return await client.call(id, method, args, signal);
+}
+
+/** Waits until every proxy inside `values` has its object's id, which its pickle carries. */
+export async function proxiesMade(values: readonly unknown[]): Promise<void> {
+  for (const value of values) {
+    if (!mayHoldProxies(value)) continue;
+    const pending: Promise<string>[] = [];
+    walk(value, (item) => {
+      const handle = item !== null && typeof item === "object" ? handles.get(item) : undefined;
+      if (handle) pending.push(handle.ident);
+      return item;
+    });
+    await Promise.all(pending);
+  }
+}
+
+/** Whether `error` is Python's `exception` (a KeyError comes as a RangeError tagged with its Python type). */
+function isPython(error: unknown, exception: string): boolean {
+  return (error as { pythonType?: string } | null)?.pythonType === `builtins.${exception}`;
+}
+
+/** The in-program proxy methods, by what a Python server calls them. */
+const dictCalls: Record<string, (proxy: object, args: readonly unknown[]) => Promise<unknown>> = {
+  // `d.get(key)` without a fallback is undefined for a missing key, as in-program: asked as `d[key]`.
+  get: (p, [key, ...fallback]) =>
+    fallback.length && fallback[0] !== undefined
+      ? remoteCall(p, "get", [key, fallback[0]])
+      : remoteCall(p, "__getitem__", [key]).catch((e) => isPython(e, "KeyError") ? undefined : Promise.reject(e)),
+  set: (p, args) => remoteCall(p, "__setitem__", args),
+  has: (p, args) => remoteCall(p, "__contains__", args),
+  delete: (p, args) =>
+    remoteCall(p, "__delitem__", args).then(() => true, (e) => isPython(e, "KeyError") ? false : Promise.reject(e)),
+  pop: (p, args) => remoteCall(p, "pop", args),
+  setDefault: (p, args) => remoteCall(p, "setdefault", args),
+  update: (p, args) => remoteCall(p, "update", args),
+  keys: (p) => remoteCall(p, "keys", []),
+  values: (p) => remoteCall(p, "values", []),
+  entries: (p) => remoteCall(p, "items", []),
+  size: (p) => remoteCall(p, "__len__", []),
+  clear: (p) => remoteCall(p, "clear", []),
+  toMap: async (p) => asMap(await remoteCall(p, "copy", [])),
+};
+
+function asMap(value: unknown): Map<unknown, unknown> {
+  if (value instanceof Map) return value;
+  return new Map(Object.entries(value as Record<string, unknown>));
+}
+
+const listCalls: Record<string, (proxy: object, args: readonly unknown[]) => Promise<unknown>> = {
+  get: (p, args) => remoteCall(p, "__getitem__", args),
+  set: (p, args) => remoteCall(p, "__setitem__", args),
+  delete: (p, args) => remoteCall(p, "__delitem__", args),
+  size: (p) => remoteCall(p, "__len__", []),
+  // Python's ListProxy exposes no `clear`: `l *= 0` empties the list in place.
+  clear: (p) => remoteCall(p, "__imul__", [0]).then(() => undefined),
+  toArray: (p) => remoteCall(p, "#GETVALUE", []),
+};
+
+const namespaceCalls: Record<string, (proxy: object, args: readonly unknown[]) => Promise<unknown>> = {
+  get: (p, args) => remoteCall(p, "__getattribute__", args),
+  set: (p, args) => remoteCall(p, "__setattr__", args),
+  has: (p, args) =>
+    remoteCall(p, "__getattribute__", args).then(
+      () => true,
+      (e) => (e as { pythonType?: string }).pythonType === "builtins.AttributeError" ? false : Promise.reject(e),
+    ),
+  delete: (p, args) => remoteCall(p, "__delattr__", args),
+  toObject: async (p) => {
+    const value = await remoteCall(p, "#GETVALUE", []);
+    const state = value instanceof PyObject ? value.state : value;
+    return state instanceof Map ? Object.fromEntries(state) : { ...(state as object) };
+  },
+};
+
+/** Sends a remote proxy within this program: its token and key, and the receiver holds a reference of its own. */
+function reduceRemote(proxy: object): Reduction {
+  const { client, token, exposed, proxytype } = handleOf(proxy);
+  return {
+    kind: REMOTE_PROXY,
+    state: { address: client.address, authkey: client.authkey, typeid: token.typeid, id: token.id, exposed, proxytype },
+  };
+}
+
+/** The proxy's Python pickle: `RebuildProxy(proxytype, token, 'pickle', {exposed})`, for the wire. */
+export function pickledProxy(proxy: object): PyObject | undefined {
+  const handle = handles.get(proxy);
+  if (!handle) return undefined;
+  // Our own proxy types (QueueProxy) are AutoProxies to Python, which makes its class from `exposed`.
+  const python = PYTHON_PROXIES.has(handle.proxytype) ? handle.proxytype : "AutoProxy";
+  return pickleProxy(python, handle.token, python === "AutoProxy" ? handle.exposed : undefined);
+}
+
+function describeRemote(proxy: object): string {
+  const { token, proxytype } = handleOf(proxy);
+  return `<${proxytype} object, typeid '${token.typeid}' of the manager at ${JSON.stringify(token.address)}>`;
+}
+
+/**
+ * A dict in a remote manager: the in-program `DictProxy`'s methods, over the socket.
+ *
+ * @example
+ * ```ts
+ * import { SyncManager } from "@mp/multiprocessing/managers";
+ * await using manager = new SyncManager({ address: ["127.0.0.1", 0] });
+ * await manager.start();
+ * const d = manager.dict<string, number>();
+ * await d.set("x", 1);
+ * console.log(await d.toMap()); // Map(1) { "x" => 1 }
+ * ```
+ */
+export class RemoteDictProxy<K = unknown, V = unknown> extends DictProxy<K, V> {
+  /** Calls a `DictProxy` method, or a Python method of the dict by its Python name. */
+  override callMethod(method: string, args: readonly unknown[] = []): Promise<unknown> {
+    return Object.hasOwn(dictCalls, method) ? dictCalls[method](this, args) : remoteCall(this, method, args);
+  }
+  override [reduce](): Reduction {
+    return reduceRemote(this);
+  }
+  override toString(): string {
+    return describeRemote(this);
+  }
+}
+
+/**
+ * A list in a remote manager: the in-program `ListProxy`'s methods, over the socket.
+ *
+ * @example
+ * ```ts
+ * import { SyncManager } from "@mp/multiprocessing/managers";
+ * await using manager = new SyncManager({ address: ["127.0.0.1", 0] });
+ * await manager.start();
+ * const l = manager.list([1, 2]);
+ * await l.append(3);
+ * console.log(await l.toArray()); // [1, 2, 3]
+ * ```
+ */
+export class RemoteListProxy<T = unknown> extends ListProxy<T> {
+  /** Calls a `ListProxy` method, or a Python method of the list by its Python name. */
+  override callMethod(method: string, args: readonly unknown[] = []): Promise<unknown> {
+    return Object.hasOwn(listCalls, method) ? listCalls[method](this, args) : remoteCall(this, method, args);
+  }
+  override [reduce](): Reduction {
+    return reduceRemote(this);
+  }
+  override toString(): string {
+    return describeRemote(this);
+  }
+}
+
+/**
+ * A namespace in a remote manager: the in-program `NamespaceProxy`'s methods, over the socket.
+ *
+ * @example
+ * ```ts
+ * import { SyncManager } from "@mp/multiprocessing/managers";
+ * await using manager = new SyncManager({ address: ["127.0.0.1", 0] });
+ * await manager.start();
+ * const ns = manager.Namespace({ x: 1 });
+ * console.log(await ns.get("x")); // 1
+ * ```
+ */
+export class RemoteNamespaceProxy<T extends Record<string, unknown> = Record<string, unknown>>
+  extends NamespaceProxy<T> {
+  /** Calls a `NamespaceProxy` method, or a Python method by its Python name. */
+  override callMethod(method: string, args: readonly unknown[] = []): Promise<unknown> {
+    return Object.hasOwn(namespaceCalls, method) ? namespaceCalls[method](this, args) : remoteCall(this, method, args);
+  }
+  override [reduce](): Reduction {
+    return reduceRemote(this);
+  }
+  override toString(): string {
+    return describeRemote(this);
+  }
+}
+
+/** Python's `(block, timeout)` from the library's options: milliseconds become seconds. */
+function blockTimeout(options: { block?: boolean; timeout?: number } | number | undefined): [boolean, number | null] {
+  const { block = true, timeout } = typeof options === "number" ? { timeout: options } : options ?? {};
+  if (timeout !== undefined && (typeof timeout !== "number" || Number.isNaN(timeout) || timeout < 0)) {
+    throw new RangeError(`timeout must be a number of milliseconds >= 0, got ${String(timeout)}`);
+  }
+  return [block, timeout === undefined || timeout === Infinity ? null : timeout / 1_000];
+}
+
+/**
+ * What every remote proxy shares: `callMethod` with Python's method names.
+ *
+ * @example
+ * ```ts
+ * import { SyncManager } from "@mp/multiprocessing/managers";
+ * await using manager = new SyncManager({ address: ["127.0.0.1", 0] });
+ * await manager.start();
+ * const d = manager.dict([["a", 1]]);
+ * console.log(await d.callMethod("__len__")); // 1
+ * ```
+ */
+export class RemoteProxy extends BaseProxy {
+  /** Calls `method` (its Python name) with `args`; rejects with the server's error. */
+  override callMethod(method: string, args: readonly unknown[] = []): Promise<unknown> {
+    return remoteCall(this, method, args);
+  }
+  override [reduce](): Reduction {
+    return reduceRemote(this);
+  }
+  override toString(): string {
+    return describeRemote(this);
+  }
+}
+
+/**
+ * A queue in a remote manager (`manager.Queue()`): the library `Queue`'s
+ * methods, async, with timeouts in milliseconds; an aborted `get` takes no item.
+ *
+ * @example
+ * ```ts
+ * import { SyncManager } from "@mp/multiprocessing/managers";
+ * await using manager = new SyncManager({ address: ["127.0.0.1", 0] });
+ * await manager.start();
+ * const q = manager.Queue<string>();
+ * await q.put("hi");
+ * console.log(await q.get()); // "hi"
+ * ```
+ */
+export class RemoteQueueProxy<T = unknown> extends RemoteProxy {
+  /** Puts `obj`, waiting for room as the options say; rejects with `Full`. */
+  async put(obj: T, options?: QueueWaitOptions): Promise<void> {
+    await remoteCall(this, "put", [obj, ...blockTimeout(options)], options?.signal);
+  }
+  /** Takes the next item, waiting as the options say; rejects with `Empty`. */
+  get(options?: QueueWaitOptions): Promise<T> {
+    return remoteCall(this, "get", blockTimeout(options), options?.signal) as Promise<T>;
+  }
+  /** Puts without waiting; rejects with `Full`. */
+  async putNowait(obj: T): Promise<void> {
+    await remoteCall(this, "put_nowait", [obj]);
+  }
+  /** Takes without waiting; rejects with `Empty`. */
+  getNowait(): Promise<T> {
+    return remoteCall(this, "get_nowait", []) as Promise<T>;
+  }
+  /** How many items it holds. */
+  qsize(): Promise<number> {
+    return remoteCall(this, "qsize", []) as Promise<number>;
+  }
+  /** Whether it holds none. */
+  empty(): Promise<boolean> {
+    return remoteCall(this, "empty", []) as Promise<boolean>;
+  }
+  /** Whether it is at its maxsize. */
+  full(): Promise<boolean> {
+    return remoteCall(this, "full", []) as Promise<boolean>;
+  }
+  /** A JoinableQueue's `task_done()`. */
+  async taskDone(): Promise<void> {
+    await remoteCall(this, "task_done", []);
+  }
+  /** Waits until every item put was marked done. */
+  async join(): Promise<void> {
+    await remoteCall(this, "join", []);
+  }
+}
+
+/**
+ * A lock or semaphore in a remote manager (Python's `AcquirerProxy`), as the
+ * library's `Lock`, async. Held by this client: if it dies, our server
+ * releases it.
+ *
+ * @example
+ * ```ts
+ * import { SyncManager } from "@mp/multiprocessing/managers";
+ * await using manager = new SyncManager({ address: ["127.0.0.1", 0] });
+ * await manager.start();
+ * const lock = manager.Lock();
+ * if (await lock.acquire()) await lock.release();
+ * ```
+ */
+export class RemoteLockProxy extends RemoteProxy {
+  /** Acquires, waiting as the options say (milliseconds); whether it was acquired. */
+  acquire(options?: AcquireOptions): Promise<boolean> {
+    const signal = typeof options === "object" ? options?.signal : undefined;
+    return remoteCall(this, "acquire", blockTimeout(options), signal) as Promise<boolean>;
+  }
+  /** Releases; rejects when it was not held. */
+  async release(): Promise<void> {
+    await remoteCall(this, "release", []);
+  }
+}
+
+/**
+ * An event in a remote manager, as the library's `Event`, async.
+ *
+ * @example
+ * ```ts
+ * import { SyncManager } from "@mp/multiprocessing/managers";
+ * await using manager = new SyncManager({ address: ["127.0.0.1", 0] });
+ * await manager.start();
+ * const event = manager.Event();
+ * await event.set();
+ * console.log(await event.isSet()); // true
+ * ```
+ */
+export class RemoteEventProxy extends RemoteProxy {
+  /** Whether it is set. */
+  isSet(): Promise<boolean> {
+    return remoteCall(this, "is_set", []) as Promise<boolean>;
+  }
+  /** Sets it, waking every waiter. */
+  async set(): Promise<void> {
+    await remoteCall(this, "set", []);
+  }
+  /** Clears it. */
+  async clear(): Promise<void> {
+    await remoteCall(this, "clear", []);
+  }
+  /** Waits until it is set, at most `timeout` ms; whether it is. */
+  wait(timeout?: number): Promise<boolean> {
+    return remoteCall(this, "wait", [blockTimeout(timeout)[1]]) as Promise<boolean>;
+  }
+}
+
+/**
+ * A value in a remote manager (`manager.Value("i", 0)`), Python's `ValueProxy`.
+ *
+ * @example
+ * ```ts
+ * import { SyncManager } from "@mp/multiprocessing/managers";
+ * await using manager = new SyncManager({ address: ["127.0.0.1", 0] });
+ * await manager.start();
+ * const v = manager.Value("i", 1);
+ * await v.set(2);
+ * console.log(await v.get()); // 2
+ * ```
+ */
+export class RemoteValueProxy<T = unknown> extends RemoteProxy {
+  /** The value. */
+  get(): Promise<T> {
+    return remoteCall(this, "get", []) as Promise<T>;
+  }
+  /** Sets the value. */
+  async set(value: T): Promise<void> {
+    await remoteCall(this, "set", [value]);
+  }
+}
+
+/** The proxy of an object of any other typeid: its methods by Python's names (Python's AutoProxy). */
+export type RemoteAutoProxy<T = Record<string, (...args: never[]) => unknown>> = InProgramAutoProxy<T>;
+
+const proxyClasses: Record<string, new () => object> = {
+  DictProxy: RemoteDictProxy,
+  ListProxy: RemoteListProxy,
+  NamespaceProxy: RemoteNamespaceProxy,
+  AcquirerProxy: RemoteLockProxy,
+  EventProxy: RemoteEventProxy,
+  ValueProxy: RemoteValueProxy,
+  QueueProxy: RemoteQueueProxy,
+};
+
+/** Every property a proxy lacks is a method of the object (but `then`, or awaiting it would call it). */
+function autoProxy(base: RemoteProxy): RemoteProxy {
+  return new Proxy(base, {
+    get(target, key) {
+      if (typeof key !== "string" || key in target || key === "then") return Reflect.get(target, key, target);
+      return (...args: unknown[]) => target.callMethod(key, args);
+    },
+  });
+}
+
+/**
+ * A proxy of `token` through `client`. `ident`: the object's id, or a promise
+ * of it while `create` is on its way (a proxy is returned at once, as the
+ * in-program manager's are). `owned`: the server counted this proxy's
+ * reference already; otherwise it increfs.
+ */
+export function makeProxy(
+  client: ManagerClient,
+  token: Token,
+  exposed: readonly string[] | undefined,
+  proxytype: string,
+  owned: boolean,
+  ident: Promise<string> = Promise.resolve(token.id),
+): object {
+  const Class = proxyClasses[proxytype] ?? RemoteProxy;
+  const base = new Class();
+  const proxy = Class === RemoteProxy ? autoProxy(base as RemoteProxy) : base;
+  const held = owned ? ident : ident.then(async (id) => (await client.serverCall("incref", [id]), id));
+  void ident.then((id) => (token.id = id), () => {});
+  // A failed creation rejects every call, with its reason; it is not also an unhandled rejection.
+  held.catch(() => {});
+  const handle: Handle = { client, token, exposed, proxytype, ident: held };
+  handles.set(base, handle);
+  handles.set(proxy, handle);
+  released.register(proxy, { client, ident: held });
+  return proxy;
+}
+
+/** The state of a remote proxy sent within the program. */
+interface RemoteState {
+  address: Address;
+  authkey: Uint8Array;
+  typeid: string;
+  id: string;
+  exposed?: string[];
+  proxytype: string;
+}
+
+const REMOTE_PROXY = "managers.remote-proxy";
+
+/** Set by the manager module: the client for an address and key in this process. */
+let clientFor: (address: Address, authkey: Uint8Array) => ManagerClient = () => {
+  throw new Error("the remote manager module is not loaded");
+};
+
+/** Lets revived proxies find (or make) this process's client for their manager. */
+export function setClientSource(source: (address: Address, authkey: Uint8Array) => ManagerClient): void {
+  clientFor = source;
+}
+
+registerKind(REMOTE_PROXY, (state) => {
+  const { address, authkey, typeid, id, exposed, proxytype } = state as RemoteState;
+  return makeProxy(clientFor(address, authkey), new Token(typeid, address, id), exposed, proxytype, false);
+});

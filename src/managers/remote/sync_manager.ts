@@ -1,0 +1,90 @@
+/**
+ * Python's `SyncManager` over sockets: a {@linkcode BaseManager} with the
+ * typeids every manager has (dict, list, Namespace, Queue, Lock, …), served
+ * with Python's semantics, so a Python `SyncManager` client can use ours and
+ * ours a Python one's.
+ *
+ * @module
+ */
+import { BaseManager, registerBuiltins } from "./manager.ts";
+import type {
+  RemoteDictProxy,
+  RemoteEventProxy,
+  RemoteListProxy,
+  RemoteLockProxy,
+  RemoteNamespaceProxy,
+  RemoteQueueProxy,
+  RemoteValueProxy,
+} from "./proxies.ts";
+import { syncRegistry } from "./registry.ts";
+
+/**
+ * A remote manager with SyncManager's typeids. Its proxies have the methods
+ * of the in-program `Manager()`'s (`dict()` gives a `DictProxy`), async,
+ * over the socket.
+ *
+ * @example
+ * ```ts
+ * import { SyncManager } from "@mp/multiprocessing/managers";
+ * await using manager = new SyncManager({ address: ["127.0.0.1", 0], authkey: "secret" });
+ * await manager.start();
+ * const d = manager.dict<string, number>();
+ * await d.set("x", 1);
+ * console.log(await d.get("x")); // 1
+ * ```
+ */
+export class SyncManager extends BaseManager {
+  /** A new dict, from `[key, value]` pairs. */
+  dict<K = unknown, V = unknown>(entries: Iterable<readonly [K, V]> = []): RemoteDictProxy<K, V> {
+    return this.create("dict", [...entries]);
+  }
+  /** A new list of `items`. */
+  list<T = unknown>(items: Iterable<T> = []): RemoteListProxy<T> {
+    return this.create("list", [...items]);
+  }
+  /** A new namespace with `attributes`. */
+  Namespace<T extends Record<string, unknown> = Record<string, unknown>>(
+    attributes: Partial<T> = {},
+  ): RemoteNamespaceProxy<T> {
+    return this.create("Namespace", { ...attributes });
+  }
+  /** A new queue of at most `maxsize` items (0: unbounded). */
+  Queue<T = unknown>(maxsize: number = 0): RemoteQueueProxy<T> {
+    return this.create("Queue", checkSize(maxsize));
+  }
+  /** A new joinable queue of at most `maxsize` items. */
+  JoinableQueue<T = unknown>(maxsize: number = 0): RemoteQueueProxy<T> {
+    return this.create("JoinableQueue", checkSize(maxsize));
+  }
+  /** A new lock, released by the server if its holder's process dies. */
+  Lock(): RemoteLockProxy {
+    return this.create("Lock");
+  }
+  /** A new re-entrant lock. */
+  RLock(): RemoteLockProxy {
+    return this.create("RLock");
+  }
+  /** A new semaphore starting at `value`. */
+  Semaphore(value: number = 1): RemoteLockProxy {
+    return this.create("Semaphore", checkSize(value));
+  }
+  /** A new bounded semaphore starting at, and bounded by, `value`. */
+  BoundedSemaphore(value: number = 1): RemoteLockProxy {
+    return this.create("BoundedSemaphore", checkSize(value));
+  }
+  /** A new event. */
+  Event(): RemoteEventProxy {
+    return this.create("Event");
+  }
+  /** A new value of Python's `typecode` (kept for Python peers; any plain value fits). */
+  Value<T = unknown>(typecode: string, value: T): RemoteValueProxy<T> {
+    return this.create("Value", typecode, value);
+  }
+}
+
+function checkSize(n: number): number {
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`expected an integer >= 0, got ${String(n)}`);
+  return n;
+}
+
+registerBuiltins(SyncManager, syncRegistry);

@@ -1,0 +1,456 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { AuthenticationError, currentProcess, Empty, Process, Queue } from "../mod.ts";
+import { Client } from "../src/connection/listener.ts";
+import { dumps, loads } from "../src/python/pickle.ts";
+import {
+  BaseManager,
+  ManagedQueue,
+  RemoteDictProxy,
+  RemoteError,
+  SyncManager,
+} from "../src/managers/remote/mod.ts";
+import { DictProxy, ListProxy, NamespaceProxy } from "../src/managers.ts";
+import { childUsesProxy } from "./fixtures/remote_managers_child.ts";
+import { checkNoLeaks } from "./leaks.ts";
+
+checkNoLeaks();
+
+const fixtures = new URL("./fixtures/", import.meta.url).pathname;
+const KEY = "abracadabra";
+
+/** The command that runs a TypeScript program on the runtime under test (MP_RUN under `npm test`). */
+function tsCommand(): string[] {
+  if (process.env.MP_RUN) return JSON.parse(process.env.MP_RUN);
+  if ("Deno" in globalThis) return [process.execPath, "run", "-A"];
+  return [process.execPath];
+}
+
+interface Program {
+  child: ChildProcess;
+  /** Resolves with the first stdout line that starts with `prefix`. */
+  line(prefix: string, timeout?: number): Promise<string>;
+  /** Resolves with the exit code and everything printed; rejects after `timeout` ms, killing it. */
+  exit(timeout?: number): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>;
+}
+
+const started = new Set<ChildProcess>();
+
+function program(command: string[], args: string[]): Program {
+  const [cmd, ...pre] = command;
+  const child = spawn(cmd, [...pre, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
+  started.add(child);
+  let stdout = "";
+  let stderr = "";
+  const listeners = new Set<() => void>();
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+    stdout += chunk;
+    for (const listener of listeners) listener();
+  });
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  const closed = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+    child.on("close", (code, signal) => (started.delete(child), resolve({ code, signal })))
+  );
+  return {
+    child,
+    line: (prefix, timeout = 30_000) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          // Whole lines only: a line may come in two chunks.
+          const found = stdout.split("\n").slice(0, -1).find((line) => line.startsWith(prefix));
+          if (found === undefined) return;
+          listeners.delete(check);
+          clearTimeout(timer);
+          resolve(found);
+        };
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          reject(new Error(`no line "${prefix}" within ${timeout} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+        }, timeout);
+        void closed.then(() => setTimeout(() => {
+          if (!listeners.has(check)) return;
+          listeners.delete(check);
+          clearTimeout(timer);
+          reject(new Error(`${args.join(" ")} ended without "${prefix}"\nstdout: ${stdout}\nstderr: ${stderr}`));
+        }, 10));
+        listeners.add(check);
+        check();
+      }),
+    exit: async (timeout = 60_000) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          child.kill("SIGKILL");
+          reject(new Error(`${args.join(" ")} did not end within ${timeout} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+        }, timeout);
+      });
+      try {
+        return { ...(await Promise.race([closed, late])), stdout, stderr };
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+/** Every program a test started is gone at its end, whatever happened. */
+async function cleanUp(): Promise<void> {
+  for (const child of started) child.kill("SIGKILL");
+  started.clear();
+}
+
+/** A TS manager server program on `where` (["tcp", host, port] or ["unix", path]); its address once ready. */
+async function tsServer(where: string[]): Promise<{ server: Program; address: [string, number] | string }> {
+  const server = program(tsCommand(), [join(fixtures, "remote_managers_server.ts"), ...where, KEY]);
+  const ready = (await server.line("ready ")).slice("ready ".length);
+  return { server, address: where[0] === "tcp" ? [where[1], Number(ready)] : ready };
+}
+
+function addressArgs(address: [string, number] | string): string[] {
+  return typeof address === "string" ? ["unix", address] : ["tcp", address[0], String(address[1])];
+}
+
+/** Asks a server to shut down, as Python's manager does: `shutdown` on a fresh connection. */
+async function shutDown(address: [string, number] | string): Promise<void> {
+  const conn = await Client(address, { authkey: KEY });
+  await conn.sendBytes(dumps([null, "shutdown", [], {}]));
+  assert.deepEqual([...(loads(await conn.recvBytes()) as unknown[])], ["#RETURN", null]);
+  conn.close();
+}
+
+function socketPath(): { path: string; done: () => void } {
+  const folder = mkdtempSync(join(tmpdir(), "mp-rm-"));
+  return { path: join(folder, "manager.sock"), done: () => rmSync(folder, { recursive: true, force: true }) };
+}
+
+test("remote managers: docs' QueueManager — a Python server, a TypeScript client, over TCP and a Unix socket", {
+  timeout: 60_000,
+}, async () => {
+  const unix = socketPath();
+  try {
+    for (const where of [["tcp", "127.0.0.1", "0"], ["unix", unix.path]]) {
+      const server = program(["python3"], [join(fixtures, "remote_queue_server.py"), ...where, KEY]);
+      const ready = (await server.line("ready ")).slice(6);
+      const address: [string, number] | string = where[0] === "tcp" ? ["127.0.0.1", Number(ready)] : ready;
+      class QueueManager extends BaseManager {}
+      QueueManager.register("get_queue");
+      const manager = new QueueManager({ address, authkey: KEY });
+      await manager.connect();
+      const queue = manager.create("get_queue");
+      await queue.put("hello");
+      await queue.put({ n: 1, big: 2n ** 70n, bytes: new Uint8Array([0, 255]), none: null, list: [1.5, "x"] });
+      assert.equal(await queue.get(), "hello");
+      assert.deepEqual(await queue.get(), {
+        n: 1,
+        big: 2n ** 70n,
+        bytes: new Uint8Array([0, 255]),
+        none: null,
+        list: [1.5, "x"],
+      });
+      // queue.Empty raised in Python arrives as the library's Empty.
+      await assert.rejects(queue.get(false), Empty);
+      assert.equal(await manager.numberOfObjects(), 1);
+      await manager.shutdown();
+      await shutDown(address);
+      assert.equal((await server.exit()).code, 0);
+    }
+  } finally {
+    unix.done();
+    await cleanUp();
+  }
+});
+
+test("remote managers: docs' QueueManager — a TypeScript server, Python and TypeScript clients, TCP and Unix", {
+  timeout: 90_000,
+}, async () => {
+  const unix = socketPath();
+  try {
+    for (const where of [["tcp", "127.0.0.1", "0"], ["unix", unix.path]]) {
+      const { server, address } = await tsServer(where);
+      const python = program(["python3"], [join(fixtures, "remote_queue_client.py"), ...addressArgs(address), KEY, "hello", "world"]);
+      const done = await python.exit();
+      assert.equal(done.code, 0, done.stderr);
+      assert.equal(
+        done.stdout.trim(),
+        "['hello', 'world', {'n': 1, 'big': 1180591620717411303424, 't': (1, 2.5), 'b': b'\\x00\\x01', 'none': None}]",
+      );
+      const ts = program(tsCommand(), [join(fixtures, "remote_managers_client.ts"), "queue", ...addressArgs(address), KEY, "a", "b"]);
+      const tsDone = await ts.exit();
+      assert.equal(tsDone.code, 0, tsDone.stderr);
+      assert.equal(tsDone.stdout.trim(), '["a","b"]');
+      await shutDown(address);
+      assert.equal((await server.exit()).code, 0);
+    }
+  } finally {
+    unix.done();
+    await cleanUp();
+  }
+});
+
+test("remote managers: a Python SyncManager client uses each typeid of our server with Python's own proxies", {
+  timeout: 60_000,
+}, async () => {
+  try {
+    const { server, address } = await tsServer(["tcp", "127.0.0.1", "0"]);
+    const python = program(["python3"], [join(fixtures, "remote_sync_client.py"), String((address as [string, number])[1]), KEY]);
+    const done = await python.exit();
+    assert.equal(done.code, 0, done.stderr);
+    assert.deepEqual(done.stdout.trim().split("\n"), [
+      "{'a': 1, 'b': [1, 2]} 2 True 7 {'a': 1, 'b': [1, 2]}",
+      "KeyError 'nope'",
+      "9 4 [0, 1, 2, 9] [0, 1, 2, 9]",
+      "1 two",
+      "AttributeError 'Namespace' object has no attribute 'z'",
+      "5 0",
+      "Empty",
+      "True False",
+      "4",
+      "True True",
+      "objects 7", // d, l, ns, q, lk, v, e: the RLock of `with m.RLock()` was dropped
+    ]);
+    await shutDown(address);
+    assert.equal((await server.exit()).code, 0);
+  } finally {
+    await cleanUp();
+  }
+});
+
+test("remote managers: 8 clients (6 TypeScript, 2 Python) hammer one remote dict under a remote Lock: the count is exact", {
+  timeout: 120_000,
+}, async () => {
+  try {
+    const { server, address } = await tsServer(["tcp", "127.0.0.1", "0"]);
+    const N = 40;
+    const clients = [
+      ...Array.from({ length: 6 }, () =>
+        program(tsCommand(), [join(fixtures, "remote_managers_client.ts"), "hammer", ...addressArgs(address), KEY, String(N)])),
+      ...Array.from({ length: 2 }, () =>
+        program(["python3"], [join(fixtures, "remote_hammer.py"), ...addressArgs(address), KEY, String(N)])),
+    ];
+    for (const client of clients) {
+      const done = await client.exit(100_000);
+      assert.equal(done.code, 0, done.stderr);
+      assert.equal(done.stdout.trim(), "done");
+    }
+    class Counter extends SyncManager {}
+    Counter.register("get_dict", undefined, { proxytype: "DictProxy" });
+    const manager = new Counter({ address, authkey: KEY });
+    await manager.connect();
+    const dict = manager.create<RemoteDictProxy<string, number>>("get_dict");
+    assert.equal(await dict.get("count"), 8 * N);
+    await manager.shutdown();
+    await shutDown(address);
+    assert.equal((await server.exit()).code, 0);
+  } finally {
+    await cleanUp();
+  }
+});
+
+test("remote managers: a client SIGKILLed mid-call — the server goes on, frees its objects and its lock, keeps the item", {
+  timeout: 60_000,
+}, async () => {
+  try {
+    const { server, address } = await tsServer(["tcp", "127.0.0.1", "0"]);
+    class QueueManager extends SyncManager {}
+    QueueManager.register("get_queue");
+    QueueManager.register("get_lock", undefined, { proxytype: "AcquirerProxy" });
+    const manager = new QueueManager({ address, authkey: KEY });
+    await manager.connect();
+    const before = await manager.numberOfObjects();
+    const victim = program(tsCommand(), [join(fixtures, "remote_managers_client.ts"), "hang", ...addressArgs(address), KEY]);
+    await victim.line("waiting");
+    assert.equal(await manager.numberOfObjects(), before + 2);
+    victim.child.kill("SIGKILL");
+    assert.equal((await victim.exit()).signal, "SIGKILL");
+    // The lock it held is released and its get() takes nothing: our item stays for us.
+    const lock = manager.create("get_lock");
+    assert.equal(await lock.acquire({ timeout: 10_000 }), true);
+    await lock.release();
+    const queue = manager.create("get_queue");
+    await queue.put("kept");
+    assert.equal(await queue.get({ timeout: 10_000 }), "kept");
+    // Its two references went with its lease; ours remain.
+    assert.equal(await manager.numberOfObjects(), 2);
+    await manager.shutdown();
+    await shutDown(address);
+    assert.equal((await server.exit()).code, 0);
+  } finally {
+    await cleanUp();
+  }
+});
+
+test("remote managers: the server SIGKILLed mid-call — the waiting call and later ones reject, nothing hangs", {
+  timeout: 60_000,
+}, async () => {
+  try {
+    const { server, address } = await tsServer(["tcp", "127.0.0.1", "0"]);
+    class QueueManager extends SyncManager {}
+    QueueManager.register("get_queue");
+    const manager = new QueueManager({ address, authkey: KEY });
+    await manager.connect();
+    const queue = manager.create("get_queue");
+    await queue.qsize();
+    const waiting = queue.get();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    server.child.kill("SIGKILL");
+    await assert.rejects(waiting, { name: "EOFError", message: /the manager at .* closed the connection during get\(\)/ });
+    await assert.rejects(queue.put(1), new RegExp(`${(address as [string, number])[1]}`));
+    await manager.shutdown();
+    assert.equal((await server.exit()).signal, "SIGKILL");
+  } finally {
+    await cleanUp();
+  }
+});
+
+test("remote managers: garbage on a connection closes it with a clear error; a wrong key fails; the server goes on", {
+  timeout: 60_000,
+}, async () => {
+  try {
+    const { server, address } = await tsServer(["tcp", "127.0.0.1", "0"]);
+    // Authenticated, then bytes that are no pickle: a #TRACEBACK saying so, then end of file.
+    const conn = await Client(address, { authkey: KEY });
+    await conn.sendBytes(new TextEncoder().encode("this is no pickle"));
+    const [kind, text] = loads(await conn.recvBytes()) as [string, string];
+    assert.equal(kind, "#TRACEBACK");
+    assert.match(text, /no pickle.*closing the connection/);
+    await assert.rejects(conn.recvBytes(), { name: "EOFError" });
+    conn.close();
+    // A pickle that is no request.
+    const odd = await Client(address, { authkey: KEY });
+    await odd.sendBytes(dumps({ hello: 1 }));
+    assert.match((loads(await odd.recvBytes()) as string[])[1], /a manager request is a tuple/);
+    odd.close();
+    // A wrong key fails the client with AuthenticationError.
+    const wrong = new SyncManager({ address, authkey: "not the key" });
+    await assert.rejects(wrong.connect(), AuthenticationError);
+    // The server still serves.
+    const manager = new SyncManager({ address, authkey: KEY });
+    await manager.connect();
+    const d = manager.dict([["a", 1]]);
+    assert.equal(await d.get("a"), 1);
+    await manager.shutdown();
+    await shutDown(address);
+    const done = await server.exit();
+    assert.equal(done.code, 0);
+    assert.match(done.stderr, /no pickle/);
+  } finally {
+    await cleanUp();
+  }
+});
+
+test("remote managers: start() serves in a worker; proxies have the in-program Manager()'s methods and errors", {
+  timeout: 60_000,
+}, async () => {
+  await using manager = new SyncManager({ address: ["127.0.0.1", 0], authkey: KEY });
+  await manager.start();
+  assert.equal(typeof (manager.address as [string, number])[1], "number");
+  const d = manager.dict<number | string, unknown>([[1, "one"]]);
+  assert.ok(d instanceof DictProxy);
+  await d.set("2", 2);
+  assert.deepEqual(await d.toMap(), new Map<unknown, unknown>([[1, "one"], ["2", 2]]));
+  assert.equal(await d.get("missing"), undefined);
+  assert.equal(await d.get("missing", 0), 0);
+  assert.equal(await d.has(1), true);
+  assert.equal(await d.delete(1), true);
+  assert.equal(await d.delete(1), false);
+  await assert.rejects(d.pop("nope"), RangeError);
+  assert.equal(await d.size(), 1);
+  const l = manager.list([0, 1, 2]);
+  assert.ok(l instanceof ListProxy);
+  await l.append(3);
+  assert.equal(await l.get(-1), 3);
+  await assert.rejects(l.get(10), RangeError);
+  await l.clear();
+  assert.deepEqual(await l.toArray(), []);
+  const ns = manager.Namespace<{ x: number; y: string }>({ x: 1 });
+  assert.ok(ns instanceof NamespaceProxy);
+  await ns.set("y", "two");
+  assert.deepEqual(await ns.toObject(), { x: 1, y: "two" });
+  assert.equal(await ns.has("z"), false);
+  const q = manager.Queue<string>();
+  await assert.rejects(q.get({ timeout: 20 }), Empty);
+  await q.put("x");
+  assert.equal(await q.get(), "x");
+  const lock = manager.Lock();
+  assert.equal(await lock.acquire(), true);
+  assert.equal(await lock.acquire({ timeout: 20 }), false);
+  await lock.release();
+  // A proxy stored in a remote dict comes back as a proxy of the same list.
+  await d.set("list", l);
+  const back = (await d.get("list")) as ListProxy<number>;
+  await back.append(7);
+  assert.deepEqual(await l.toArray(), [7]);
+  // An aborted get takes no item.
+  const abort = new AbortController();
+  const pending = q.get({ signal: abort.signal });
+  setTimeout(() => abort.abort(new Error("stop")), 50);
+  await assert.rejects(pending, /stop/);
+  await q.put("after");
+  assert.equal(await q.get({ timeout: 5_000 }), "after");
+  assert.ok((await manager.numberOfObjects()) >= 5);
+});
+
+test("remote managers: currentProcess().authkey is the default key, inherited by a child; a proxy travels in a Queue", {
+  timeout: 60_000,
+}, async () => {
+  assert.equal(currentProcess().authkey.length, 32);
+  await using manager = new SyncManager({ address: ["127.0.0.1", 0] });
+  await manager.start();
+  const d = manager.dict<string, number>([["parent", 1]]);
+  await d.size();
+  const inbox = new Queue<unknown>();
+  const out = new Queue<unknown>();
+  const child = new Process({
+    target: childUsesProxy,
+    module: new URL("./fixtures/remote_managers_child.ts", import.meta.url),
+    args: [manager.address, inbox, out],
+  });
+  child.start();
+  await inbox.put(d);
+  assert.equal(await out.get({ timeout: 20_000 }), 1);
+  await child.join(20_000);
+  assert.equal(child.exitCode, 0);
+  assert.equal(await d.get("child"), 42);
+});
+
+test("remote managers: bad input — addresses, keys, typeids, calls before connect, unknown methods", {
+  timeout: 30_000,
+}, async () => {
+  assert.throws(() => new SyncManager({ address: ["127.0.0.1", -1] }), /address must be \[host, port\]/);
+  assert.throws(() => new SyncManager({ address: 5 as never }), TypeError);
+  assert.throws(() => new SyncManager({ authkey: 5 as never }), /authkey must be a Uint8Array or a string/);
+  assert.throws(() => new BaseManager().register("", () => 1), /typeid must be a non-empty string/);
+  assert.throws(() => new BaseManager().register("x", 5 as never), /callable must be a function or a class/);
+  assert.throws(() => new SyncManager().dict(), /start\(\) or connect\(\) the manager first/);
+  await assert.rejects(new SyncManager().connect(), /no address to connect to/);
+  await assert.rejects(
+    new SyncManager({ address: ["127.0.0.1", 1], authkey: KEY }).connect(),
+    /127\.0\.0\.1:1/,
+  );
+  const queue = new ManagedQueue();
+  const manager = new BaseManager({ address: ["127.0.0.1", 0], authkey: KEY });
+  manager.register("get_queue", () => queue);
+  const server = await manager.getServer();
+  const serving = server.serveForever();
+  const client = new BaseManager({ address: server.address, authkey: KEY });
+  client.register("get_queue");
+  await client.connect();
+  const q = client.create("get_queue");
+  await assert.rejects(q.no_such_method(), (error: Error) => error instanceof Error && /not in exposed/.test(error.message));
+  const unknown = client.create("nothing_registered");
+  await assert.rejects(unknown.put(1), /KeyError/);
+  await assert.rejects(q.put(() => 1), /cannot pickle|function/i);
+  await client.shutdown();
+  // The client's lease ends as its connections close: the server frees its objects (within a bound).
+  for (const end = Date.now() + 10_000; server.numberOfObjects !== 0 && Date.now() < end;) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.equal(server.numberOfObjects, 0);
+  server.shutdown();
+  await serving;
+  void RemoteError;
+});
