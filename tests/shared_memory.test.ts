@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Event, Process, RawValue, ShareableList, SharedMemory } from "../mod.ts";
+import { Event, Manager, Process, RawValue, ShareableList, SharedMemory } from "../mod.ts";
 import { checkNoLeaks } from "./leaks.ts";
 
 checkNoLeaks();
@@ -135,4 +135,57 @@ test("shareable list: an item must fit its room; bad indexes and types throw", {
   assert.throws(() => new ShareableList(), /give items to create one, or \{ name \} to attach/);
   assert.equal(String(list), `ShareableList(["12345678",1], name='${list.shm.name}')`);
   list.shm.unlink();
+});
+
+test("shared memory: 1,100 blocks made and unlinked one at a time, each bigger, reuse the arena", {
+  timeout: 20_000,
+}, () => {
+  const probe = new SharedMemory({ create: true, size: 1 });
+  const before = probe.buf.buffer.byteLength;
+  probe.close();
+  probe.unlink();
+  let largestArena = 0;
+  for (let i = 0; i < 1_100; i++) {
+    const shm = new SharedMemory({ create: true, size: 10_000 + 16 * i });
+    shm.buf[shm.size - 1] = 1;
+    largestArena = Math.max(largestArena, shm.buf.buffer.byteLength);
+    shm.close();
+    shm.unlink();
+  }
+  // Together they are 20 MiB; the arena needs room for one of them at a time.
+  assert.ok(largestArena - before < 1024 * 1024, `the arena grew from ${before} to ${largestArena} bytes`);
+});
+
+test("shared memory: after 1,024 blocks were all unlinked, a 1 MiB block and a Manager are made", {
+  timeout: 30_000,
+}, async () => {
+  const blocks = Array.from({ length: 1_024 }, (_, i) => new SharedMemory({ create: true, size: 100 + i }));
+  for (const shm of blocks) (shm.close(), shm.unlink());
+  const big = new SharedMemory({ create: true, size: 1024 * 1024 });
+  assert.equal(big.size, 1024 * 1024);
+  big.close();
+  big.unlink();
+  await using manager = await Manager();
+  const d = manager.dict([["a", 1]]);
+  assert.equal(await d.get("a"), 1);
+});
+
+test("shared memory: an unlinked block a terminated child had open gives its memory back", {
+  timeout: 20_000,
+}, async () => {
+  const shm = new SharedMemory({ create: true, size: 1024 * 1024 });
+  const offset = shm.buf.byteOffset;
+  const attached = new Event();
+  const p = new Process({ target: "attachAndHang", args: [shm.name, attached], module });
+  p.start();
+  assert.equal(await attached.wait(10_000), true);
+  p.terminate();
+  await p.join(10_000);
+  shm.close();
+  shm.unlink();
+  // The child's handle was never closed by the child: it is closed for it, so the memory is free again.
+  const next = new SharedMemory({ create: true, size: 1024 * 1024 });
+  assert.equal(next.buf.byteOffset, offset);
+  next.close();
+  next.unlink();
 });
