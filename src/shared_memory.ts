@@ -69,6 +69,7 @@ const LIVE = 1; // a block, named, attachable
 const UNLINKED = 2; // a block without its name, still open somewhere
 const FREE = 3; // a free extent
 const HANDLES = 4; // the handles of one process on one block
+const RESERVED = 5; // a block being zeroed by the process creating it, not yet attachable
 const KIND = 0xff;
 /** A block that is unlinked when a process holding it ends: a manager caller's answer block. */
 const SCOPED = 0x100;
@@ -119,10 +120,15 @@ function end(meta: Int32Array): number {
   return meta[END] === 0 ? DATA_START : meta[END] >>> 0;
 }
 
-/** A record for a new use, or -1 when all are taken. */
-function takeRecord(meta: Int32Array): number {
+/**
+ * A record for a new use, marked with `state` at once (an unmarked one would
+ * count as empty, and `dropRecord` would move HIGH below it), or -1 when all
+ * are taken.
+ */
+function takeRecord(meta: Int32Array, state: number): number {
   for (let record = 0; record < RECORDS; record++) {
     if (kind(meta, record) !== EMPTY) continue;
+    meta[at(record) + STATE] = state;
     if (record >= meta[HIGH]) meta[HIGH] = record + 1;
     return record;
   }
@@ -139,12 +145,14 @@ function nameOf(meta: Int32Array, record: number): string {
   return decoder.decode(new Uint8Array(meta.buffer, (base + NAME) * 4, meta[base + NAME_LENGTH]).slice());
 }
 
-/** The live block named `name` (as bytes, compared without decoding), or -1. */
-function find(meta: Int32Array, name: Uint8Array): number {
+/** The live block named `name` (as bytes, compared without decoding), or -1; `reserved`: one being made too. */
+function find(meta: Int32Array, name: Uint8Array, reserved = false): number {
   const bytes = new Uint8Array(meta.buffer);
   for (let record = 0; record < meta[HIGH]; record++) {
     const base = at(record);
-    if (kind(meta, record) !== LIVE || meta[base + NAME_LENGTH] !== name.length) continue;
+    const state = kind(meta, record);
+    if (state !== LIVE && !(reserved && state === RESERVED)) continue;
+    if (meta[base + NAME_LENGTH] !== name.length) continue;
     const start = (base + NAME) * 4;
     let i = 0;
     while (i < name.length && bytes[start + i] === name[i]) i++;
@@ -175,8 +183,7 @@ function release(meta: Int32Array, record: number): void {
     return;
   }
   // A record is there: the merges above freed at least the block's own.
-  const free = takeRecord(meta);
-  meta[at(free) + STATE] = FREE;
+  const free = takeRecord(meta, FREE);
   meta[at(free) + OFFSET] = offset;
   meta[at(free) + CAPACITY] = capacity;
 }
@@ -187,7 +194,8 @@ function unref(meta: Int32Array, record: number, count: number): void {
   meta[base + REFS] -= count;
   if (meta[base + REFS] > 0) return;
   const state = meta[base + STATE];
-  if ((state & KIND) === UNLINKED || (state & SCOPED) !== 0) release(meta, record);
+  // RESERVED: its creator ended while zeroing it.
+  if ((state & KIND) === UNLINKED || (state & KIND) === RESERVED || (state & SCOPED) !== 0) release(meta, record);
 }
 
 /** Closes the handles of processes that ended without closing them (terminated children). */
@@ -219,14 +227,13 @@ function addHandle(meta: Int32Array, block: number): void {
       return;
     }
   }
-  const record = takeRecord(meta);
+  const record = takeRecord(meta, HANDLES);
   // No record left (only with thousands of handles open): the handle is counted, not reclaimed at this process's end.
   if (record === -1) return;
   const base = at(record);
   meta[base + BLOCK] = block;
   meta[base + PID] = me;
   meta[base + COUNT] = 1;
-  meta[base + STATE] = HANDLES;
 }
 
 /** Closes one handle of this process on the block in `record`. */
@@ -242,7 +249,12 @@ function closeHandle(meta: Int32Array, block: number): void {
   unref(meta, block, 1);
 }
 
-/** Takes memory for `size` bytes: the smallest free extent that fits (split), else the end of the arena. */
+/**
+ * Takes memory for `size` bytes: the smallest free extent that fits (split),
+ * else the end of the arena. The block is RESERVED, held by this process's
+ * handle: its creator zeroes it outside the mutex and then makes it LIVE, so
+ * a creator terminated while zeroing leaves neither the mutex nor the memory.
+ */
 function allocate(meta: Int32Array, name: Uint8Array, size: number, flags: number): number {
   reap(meta);
   if (meta[BLOCKS] >= MAX_BLOCKS) {
@@ -255,7 +267,7 @@ function allocate(meta: Int32Array, name: Uint8Array, size: number, flags: numbe
     const length = meta[at(record) + CAPACITY] >>> 0;
     if (length >= capacity && (best === -1 || length < meta[at(best) + CAPACITY] >>> 0)) best = record;
   }
-  const record = takeRecord(meta);
+  const record = takeRecord(meta, RESERVED | flags);
   if (record === -1) throw new RangeError("SharedMemory: the table of blocks is full; unlink or close some");
   const base = at(record);
   if (best !== -1) {
@@ -284,14 +296,11 @@ function allocate(meta: Int32Array, name: Uint8Array, size: number, flags: numbe
     meta[base + OFFSET] = start;
     meta[base + CAPACITY] = capacity;
   }
-  // A new block reads as zeros, as Python's does.
-  new Uint8Array(arena(), meta[base + OFFSET] >>> 0, size).fill(0);
   meta[base + SIZE] = size;
   meta[base + REFS] = 0;
   meta[base + NAME_LENGTH] = name.length;
   new Uint8Array(meta.buffer, (base + NAME) * 4, NAME_BYTES).set(name);
   meta[BLOCKS]++;
-  Atomics.store(meta, base + STATE, LIVE | flags);
   addHandle(meta, record);
   return record;
 }
@@ -316,7 +325,7 @@ function checkName(name: unknown): Uint8Array {
 function uniqueName(meta: Int32Array): string {
   for (;;) {
     const name = `psm_${crypto.getRandomValues(new Uint32Array(1))[0].toString(16).padStart(8, "0")}`;
-    if (find(meta, encoder.encode(name)) === -1) return name;
+    if (find(meta, encoder.encode(name), true) === -1) return name;
   }
 }
 
@@ -396,7 +405,7 @@ export class SharedMemory {
     [this.#record, this.#name] = locked((meta): [number, string] => {
       if (create) {
         const chosen = name ?? uniqueName(meta);
-        if (bytes !== undefined && find(meta, bytes) !== -1) {
+        if (bytes !== undefined && find(meta, bytes, true) !== -1) {
           throw new Error(`new SharedMemory: a block named '${name}' already exists`);
         }
         return [allocate(meta, bytes ?? encoder.encode(chosen), size, flags), chosen];
@@ -410,6 +419,12 @@ export class SharedMemory {
     const base = at(this.#record);
     this.#size = meta[base + SIZE] >>> 0;
     this.#buf = new Uint8Array(arena(), meta[base + OFFSET] >>> 0, this.#size);
+    if (create) {
+      // A new block reads as zeros, as Python's does; only now can others attach to it (no other process writes STATE
+      // of a reserved block while its creator lives).
+      this.#buf.fill(0);
+      Atomics.store(meta, base + STATE, LIVE | flags);
+    }
   }
 
   /** The block's name, by which other processes attach to it. */

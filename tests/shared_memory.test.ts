@@ -1,6 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Event, Manager, Process, RawValue, ShareableList, SharedMemory } from "../mod.ts";
+import {
+  Event,
+  Manager,
+  Process,
+  Queue,
+  RawValue,
+  ShareableList,
+  SharedMemory,
+  SharedMemoryManager,
+} from "../mod.ts";
 import { checkNoLeaks } from "./leaks.ts";
 
 checkNoLeaks();
@@ -188,4 +197,54 @@ test("shared memory: an unlinked block a terminated child had open gives its mem
   assert.equal(next.buf.byteOffset, offset);
   next.close();
   next.unlink();
+});
+
+test("shared memory manager: shutdown unlinks every block and list it made, in the parent and in a child", {
+  timeout: 20_000,
+}, async () => {
+  const names = new Queue<string>();
+  const made: string[] = [];
+  let kept: SharedMemory;
+  {
+    await using smm = await new SharedMemoryManager().start();
+    const shm = smm.SharedMemory(100);
+    const list = smm.ShareableList([1, "two", null]);
+    assert.equal(shm.size, 100);
+    assert.deepEqual(list.toArray(), [1, "two", null]);
+    await run("makeThrough", smm, names);
+    made.push(shm.name, await names.get({ timeout: 5_000 }), await names.get({ timeout: 5_000 }));
+    for (const name of made) assert.doesNotThrow(() => new SharedMemory({ name }).close(), `${name} exists`);
+    // The user's own unlink before shutdown is no error at shutdown.
+    list.shm.unlink();
+    list.shm.close();
+    kept = shm;
+  }
+  for (const name of made) {
+    assert.throws(() => new SharedMemory({ name }), /no block is named/, `${name} was unlinked at shutdown`);
+  }
+  kept.buf[0] = 1; // An open handle keeps its memory after the unlink, as in Python.
+  kept.close();
+  const smm = new SharedMemoryManager();
+  assert.throws(() => smm.SharedMemory(8), /not started; await start\(\) first/);
+  await smm.start();
+  await smm.shutdown();
+  assert.throws(() => smm.ShareableList([1]), /has been shut down/);
+  await smm.shutdown();
+});
+
+test("shared memory: a block that takes a freed extent whole, as the table's last record, is found by name", {
+  timeout: 10_000,
+}, () => {
+  // Fill the gaps low in the table, so that the records taken below are its last ones.
+  const filler = Array.from({ length: 64 }, () => new SharedMemory({ create: true, size: 8 }));
+  const [a, b, c] = [0, 1, 2].map(() => new SharedMemory({ create: true, size: 1000 }));
+  b.close();
+  b.unlink();
+  const d = new SharedMemory({ create: true, size: 4000 });
+  // Exactly the freed extent's size: it is taken whole, and its record dropped.
+  const e = new SharedMemory({ name: "mp-test-exact-fit", create: true, size: 1000 });
+  const attached = new SharedMemory({ name: "mp-test-exact-fit" });
+  assert.equal(attached.buf.byteOffset, e.buf.byteOffset);
+  for (const shm of [...filler, a, c, d, e, attached]) shm.close();
+  for (const shm of [...filler, a, c, d, e]) shm.unlink();
 });
