@@ -1479,7 +1479,12 @@ export class SyncManager {
     if (!entry?.spec) throw new TypeError(`manager.${typeid}(): ${typeid} has no callable registered`);
     const types: Record<string, Registration> = {};
     for (const [name, { exposed, methodToTypeid }] of table!) types[name] = { exposed, methodToTypeid };
-    const how: How = { construct: entry.construct, types, exposed: entry.exposed, methodToTypeid: entry.methodToTypeid };
+    const how: How = {
+      construct: entry.construct,
+      types,
+      exposed: entry.exposed,
+      methodToTypeid: entry.methodToTypeid,
+    };
     const recipe: Recipe = [{ module: entry.spec.module, name: entry.spec.name }, args, how];
     return this.#create("object", recipe, `manager.${typeid}() args`, typeid, entry.exposed);
   }

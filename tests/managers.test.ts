@@ -480,7 +480,9 @@ test("managers: register() refuses bad input, and an unstarted manager says so",
   assert.throws(() => Registering.register("X"), { name: "TypeError", message: /or createMethod: false/ });
   assert.throws(() => Registering.register("X", Guarded, { exposed: "open" as never }), /list of method names/);
   const manager = new Registering();
-  assert.throws(() => manager.Guarded(), { message: "manager.Guarded(): the manager is not started; await manager.start() first" });
+  assert.throws(() => manager.Guarded(), {
+    message: "manager.Guarded(): the manager is not started; await manager.start() first",
+  });
   assert.throws(() => manager.dict(), { message: /manager.dict\(\): the manager is not started/ });
   await manager.shutdown();
 });

@@ -1,15 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  Event,
-  Manager,
-  Process,
-  Queue,
-  RawValue,
-  ShareableList,
-  SharedMemory,
-  SharedMemoryManager,
-} from "../mod.ts";
+import { Event, Manager, Process, Queue, RawValue, ShareableList, SharedMemory, SharedMemoryManager } from "../mod.ts";
 import { checkNoLeaks } from "./leaks.ts";
 
 checkNoLeaks();
