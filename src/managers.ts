@@ -26,7 +26,10 @@
  * on each object: the proxy that created it, one more each time a proxy is
  * sent (for the receiver), and one per proxy that a result carries back. A
  * proxy that is garbage-collected gives its handle back, and so do all the
- * proxies of a process that ends normally; at zero the object is dropped. A
+ * proxies of a process that ends normally; at zero the object is dropped.
+ * Each process tells the server which proxies it received (ADOPT), so the
+ * server gives back the handles of a process that was terminated, and lets
+ * go of its answer block, which lost its name with the process. A
  * proxy that was sent to the server inside a value keeps its object until
  * the manager shuts down, as the server does not track where it is stored.
  *
