@@ -13,6 +13,7 @@
  *   npm run soak                        every case on every runtime
  *   npm run soak -- --runtime node      one runtime
  *   npm run soak -- --case shm --scale 0.1   one case, a tenth of the count
+ *   npm run soak -- --verbose           echo each case's progress as it runs
  *
  * The same file is the program each runtime runs (with `--run CASE COUNT`)
  * and the module its children import for their targets.
@@ -77,6 +78,8 @@ async function repeat(
       const i = next++;
       await step(i);
       if (++done === warm) mark();
+      // Progress on stderr, so a long run shows it is moving (the driver echoes it).
+      if (total >= 1_000 && done % Math.floor(total / 10) === 0) console.error(`${done}/${total}`);
     }
   };
   await Promise.all(Array.from({ length: inFlight }, lane));
@@ -170,7 +173,7 @@ if (import.meta.main) {
       const [file, ...rest] = command;
       const outcome = await execute(
         [file, ...rest, ...flags[runtimeName], "scripts/soak.ts", "--run", name, String(total)],
-        { timeout: 4 * 60 * 60_000 },
+        { timeout: 4 * 60 * 60_000, echo: option("verbose") !== undefined },
       );
       const line = outcome.stdout.trim().split("\n").at(-1) ?? "";
       let report: { seconds: number; before: number; after: number } | undefined;
