@@ -26,7 +26,10 @@
  * on each object: the proxy that created it, one more each time a proxy is
  * sent (for the receiver), and one per proxy that a result carries back. A
  * proxy that is garbage-collected gives its handle back, and so do all the
- * proxies of a process that ends normally; at zero the object is dropped. A
+ * proxies of a process that ends normally; at zero the object is dropped.
+ * Each process tells the server which proxies it received (ADOPT), so the
+ * server gives back the handles of a process that was terminated, and lets
+ * go of its answer block, which lost its name with the process. A
  * proxy that was sent to the server inside a value keeps its object until
  * the manager shuts down, as the server does not track where it is stored.
  *
@@ -56,7 +59,7 @@ import {
   reviveError,
 } from "./reduction.ts";
 import { Ring } from "./ring.ts";
-import { SharedMemory } from "./shared_memory.ts";
+import { createScoped, SharedMemory } from "./shared_memory.ts";
 import { callerModule, describeTarget, type TargetSpec } from "./spawn.ts";
 import { type ItemOf, SharedArray, type Typecode, Value } from "./sharedctypes.ts";
 import { pollUntil } from "./wait.ts";
@@ -78,7 +81,13 @@ const INCREF = 2;
 const DECREF = 3;
 /** The calling process ends: its payload is its handles as `[id, count]` pairs. */
 const BYE = 4;
-type Op = typeof CALL | typeof CREATE | typeof INCREF | typeof DECREF | typeof BYE;
+/**
+ * A proxy arrived in the calling process (sent to it, or in a result): the
+ * handle counted for it when it was sent is now this process's, and goes
+ * back if the process is terminated without a BYE.
+ */
+const ADOPT = 5;
+type Op = typeof CALL | typeof CREATE | typeof INCREF | typeof DECREF | typeof BYE | typeof ADOPT;
 
 /** A request's fixed head, five Int32: op, the caller's pid, the call's id (0 when unanswered), the object's id, the name's length. */
 const HEAD = 20;
@@ -184,6 +193,8 @@ const CALLER_POLL_MS = 0.2;
 const SERVER_TURN_MS = 50;
 /** How often a caller waiting for answers checks that the server is still there. */
 const WATCH_MS = 25;
+/** How often an idle server looks for callers that ended without a word. */
+const REAP_MS = 250;
 
 interface ManagerMemory {
   cells: Int32Array;
@@ -306,6 +317,15 @@ const listMethods: Methods<unknown[]> = {
   reverse: (l) => void l.reverse(),
   clear: (l) => void (l.length = 0),
   toArray: (l) => l,
+  slice: (l, start?: number, end?: number) => {
+    for (const bound of [start, end]) {
+      if (bound !== undefined && !Number.isInteger(bound)) {
+        throw new TypeError(`list.slice: bounds must be integers, got ${String(bound)}`);
+      }
+    }
+    // Python's l[a:b] and Array.prototype.slice agree: negative bounds count from the end, out of range clamps.
+    return l.slice(start, end);
+  },
 };
 
 const namespaceMethods: Methods<Record<string, unknown>> = {
@@ -347,6 +367,10 @@ interface Referent {
   failed?: unknown;
   /** The class's name, for messages. */
   className?: string;
+  /** The methods a proxy may call, when its registration or its class's `_exposed_` names them. */
+  exposed?: string[];
+  /** What its registration says of its methods and of the typeids their results become. */
+  how?: How;
 }
 
 /** How a referent is named in messages: `dict`, or its class's name. */
@@ -358,36 +382,97 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as PromiseLike<unknown> | null)?.then === "function";
 }
 
-/** What CREATE carries for an object of a user's class: where the class is, and its constructor's arguments. */
-type Recipe = [spec: TargetSpec, args: unknown[]];
+/** What a registered typeid tells the server (Python's `register(exposed=, method_to_typeid=)`), as plain data. */
+interface Registration {
+  exposed?: string[];
+  methodToTypeid?: Record<string, string>;
+}
 
-/** Makes an object of a user's class in the server, once its module is imported. */
-function make(referent: Referent, [spec, args]: Recipe): void {
+/** How the server makes and serves an object of a registered typeid, and the registrations its results may need. */
+interface How extends Registration {
+  /** `new` for a class, a plain call for a factory function. */
+  construct: boolean;
+  /** Every typeid registered on the manager's class: a method's result may become any of them. */
+  types: Record<string, Registration>;
+}
+
+/** What CREATE carries for an object of a user's class: where the class is, its arguments, and its registration. */
+type Recipe = [spec: TargetSpec, args: unknown[], how?: How];
+
+/** The method a proxy asks for to learn which methods it may call (Python's `_exposed_`); no method has this name. */
+const EXPOSED = "#exposed";
+
+/** Makes an object of a user's class (or calls a registered factory) in the server, once its module is imported. */
+function make(referent: Referent, [spec, args, how]: Recipe): void {
   referent.className = spec.name;
+  referent.how = how;
   referent.making = (async () => {
     const exported = spec.module === undefined ? undefined : (await import(spec.module))[spec.name];
     if (typeof exported !== "function") {
       throw new TypeError(
-        `the class ${spec.name} must be exported from ${spec.module ?? "its module"}, ` +
-          "so that the manager's server can import it",
+        `the ${how?.construct === false ? "function" : "class"} ${spec.name} must be exported from ` +
+          `${spec.module ?? "its module"}, so that the manager's server can import it`,
       );
     }
-    referent.value = new (exported as new (...args: unknown[]) => unknown)(...args);
+    let value = how?.construct === false
+      ? (exported as (...args: unknown[]) => unknown)(...args)
+      : new (exported as new (...args: unknown[]) => unknown)(...args);
+    if (isThenable(value)) value = await value;
+    referent.value = value;
+    referent.exposed = how?.exposed ?? declaredExposed(value);
   })().catch((error) => void (referent.failed = error)).finally(() => (referent.making = undefined));
 }
 
-/** The method `name` of an object of a user's class: a public method, as Python's AutoProxy exposes. */
+/** A class's (or an object's) own `_exposed_` list, as Python reads `obj._exposed_`. */
+function declaredExposed(value: unknown): string[] | undefined {
+  if (value === null || (typeof value !== "object" && typeof value !== "function")) return undefined;
+  const declared = (value as { _exposed_?: unknown })._exposed_ ??
+    (value as { constructor?: { _exposed_?: unknown } }).constructor?._exposed_;
+  return Array.isArray(declared) ? declared.map(String) : undefined;
+}
+
+/** The methods a proxy of `referent` may call: those exposed, else every public method (Python's `public_methods`). */
+function exposedOf(referent: Referent): string[] {
+  if (referent.typeid !== "object") return Object.keys(methodsOf[referent.typeid]);
+  if (referent.failed !== undefined) throw referent.failed;
+  if (referent.exposed) return [...referent.exposed];
+  const names = new Set<string>();
+  for (let at = referent.value as object | null; at && at !== Object.prototype; at = Object.getPrototypeOf(at)) {
+    for (const name of Object.getOwnPropertyNames(at)) {
+      if (name.startsWith("_") || name === "constructor") continue;
+      if (typeof (referent.value as Record<string, unknown>)[name] === "function") names.add(name);
+    }
+  }
+  return [...names].sort();
+}
+
+/** The method `name` of an object of a user's class: an exposed one, else a public one, as Python's AutoProxy. */
 function methodOf(referent: Referent, name: string): ((...args: unknown[]) => unknown) | undefined {
   if (referent.failed !== undefined) throw referent.failed;
-  if (name.startsWith("_") || name === "constructor") return undefined;
+  if (referent.exposed ? !referent.exposed.includes(name) : name.startsWith("_") || name === "constructor") {
+    return undefined;
+  }
   const method = (referent.value as Record<string, unknown>)[name];
   return typeof method === "function" ? (method as (...args: unknown[]) => unknown) : undefined;
+}
+
+/** A proxy made in the server for a method's result (Python's `method_to_typeid`): pickles as the proxy it is. */
+class ProxyOut {
+  readonly state: ProxyState;
+  constructor(state: ProxyState) {
+    this.state = state;
+  }
+  [reduce](): Reduction {
+    return { kind: PROXY, state: this.state };
+  }
 }
 
 /** A calling process, as the server sees it: its answer block, and answers in order waiting for room. */
 interface Caller {
   block: SharedMemory;
   answers: Feeder;
+  /** Aborted when the caller ends: answers still waiting for room are dropped, so the block can be let go. */
+  gone: AbortController;
 }
 
 /** An error as bytes, for its caller; one whose properties cannot be sent keeps its name, message and stack. */
@@ -415,6 +500,8 @@ class Server {
   readonly requests: Ring;
   #referents = new Map<number, Referent>();
   #callers = new Map<number, Caller | null>();
+  /** The handles each process holds, by object id: given back for it if it ends without a BYE. */
+  #held = new Map<number, Map<number, number>>();
 
   constructor(address: string) {
     this.address = address;
@@ -438,6 +525,7 @@ class Server {
       if (bytes) {
         this.#handle(readRequest(bytes));
         if (performance.now() - turn > SERVER_TURN_MS) {
+          this.#reap();
           await new Promise((resolve) => setTimeout(resolve, 0));
           turn = performance.now();
         }
@@ -445,8 +533,9 @@ class Server {
       }
       if (pollUntil(() => requests.hasData() || stopped(), SERVER_POLL_MS)) continue;
       Atomics.store(cells, HOT, 0);
+      this.#reap();
       try {
-        await requests.run(requests.ready(), { timeout: 1_000, signal: stop });
+        await requests.run(requests.ready(), { timeout: REAP_MS, signal: stop });
       } catch {
         // Aborted: the loop ends.
       }
@@ -468,14 +557,54 @@ class Server {
       if (typeid === "object") make(referent, data as Recipe);
       else referent.value = create(typeid as Builtin, data);
       this.#referents.set(object, referent);
-    } else if (op === INCREF || op === DECREF) {
-      this.#count(object, op === INCREF ? 1 : -1);
+      this.#attribute(pid, object, 1);
+    } else if (op === INCREF) {
+      this.#count(object, 1);
+    } else if (op === DECREF) {
+      this.#attribute(pid, object, -1);
+      this.#count(object, -1);
+    } else if (op === ADOPT) {
+      this.#attribute(pid, object, 1);
     } else if (op === BYE) {
       for (const [id, count] of unpickle(payload) as [number, number][]) this.#count(id, -count);
-      const caller = this.#callers.get(pid);
-      this.#callers.delete(pid);
-      // Its block is reused once freed: answers still waiting for room must not be written into another's memory.
-      if (caller) void caller.answers.flushed().then(() => discard(caller.block));
+      this.#held.delete(pid);
+      this.#forget(pid);
+    }
+  }
+
+  /** Notes that `pid` holds `change` more handles on `object` (it counts them already or will). */
+  #attribute(pid: number, object: number, change: number): void {
+    let held = this.#held.get(pid);
+    if (!held) {
+      if (change < 0) return;
+      this.#held.set(pid, held = new Map());
+    }
+    const count = (held.get(object) ?? 0) + change;
+    if (count > 0) held.set(object, count);
+    else held.delete(object);
+  }
+
+  /** Lets go of a caller's answer block. */
+  #forget(pid: number): void {
+    const caller = this.#callers.get(pid);
+    this.#callers.delete(pid);
+    // Its block is reused once freed: answers still waiting for room must not be written into another's memory.
+    if (caller) void caller.answers.flushed().then(() => discard(caller.block));
+  }
+
+  /**
+   * Does for each process that ended without a BYE (a terminated child) what
+   * its BYE would have done: its handles go back, and its answer block with
+   * the answers it will never read. Python's manager keeps such objects until
+   * shutdown; a long-running program that kills clients would grow for ever.
+   */
+  #reap(): void {
+    for (const pid of new Set([...this.#callers.keys(), ...this.#held.keys()])) {
+      if (!hasEnded(pid)) continue;
+      for (const [id, count] of this.#held.get(pid) ?? []) this.#count(id, -count);
+      this.#held.delete(pid);
+      this.#callers.get(pid)?.gone.abort();
+      this.#forget(pid);
     }
   }
 
@@ -490,6 +619,7 @@ class Server {
       const referent = this.#referents.get(object);
       if (!referent) throw new Error(`the managed object ${object} was released: no proxy of it was left`);
       const { typeid, value } = referent;
+      if (method === EXPOSED) return answer(call, VALUE, pickle(exposedOf(referent), "the exposed methods"));
       const builtin = typeid === "object" ? undefined : methodsOf[typeid];
       const run = builtin ? (Object.hasOwn(builtin, method) ? builtin[method] : undefined) : methodOf(referent, method);
       if (!run) throw new TypeError(`a ${nameOf(referent)} proxy has no method '${method}'`);
@@ -522,8 +652,11 @@ class Server {
 
   /** The answer that carries `result`; each proxy in it becomes a handle in the caller. */
   #value(call: number, referent: Referent, method: string, result: unknown): Uint8Array {
+    // Each proxy in the result is counted here for the caller, which adopts it when it arrives.
     try {
       if (referent.typeid === "object") {
+        const becomes = referent.how?.methodToTypeid?.[method];
+        if (becomes !== undefined) result = this.#keep(referent.how!, becomes, result);
         return answer(call, VALUE, pickle(result, `the result of ${nameOf(referent)}.${method}()`));
       }
       if (referent.reduced) {
@@ -537,11 +670,35 @@ class Server {
     }
   }
 
+  /**
+   * Keeps a method's result as an object of the registered `typeid`, and
+   * gives the proxy that goes back in its place. Its one handle is the
+   * caller's, who adopts it when the answer arrives.
+   */
+  #keep(how: How, typeid: string, value: unknown): ProxyOut {
+    const registration = how.types[typeid] ?? {};
+    const id = Atomics.add(this.cells, LAST_ID, 1) + 1;
+    const exposed = registration.exposed ?? declaredExposed(value);
+    const kept: How = { construct: true, types: how.types, ...registration };
+    this.#referents.set(id, {
+      typeid: "object",
+      value,
+      handles: 1,
+      reduced: false,
+      className: typeid,
+      exposed,
+      how: kept,
+    });
+    return new ProxyOut({ address: this.address, id, typeid: "object", className: typeid, exposed });
+  }
+
   /** Sends `reply` to the caller `pid`, in order after its earlier answers, without waiting for room. */
   #answer(pid: number, reply: Uint8Array | Promise<Uint8Array>): void {
     if (reply instanceof Promise) return void reply.then((bytes) => this.#answer(pid, bytes));
     let caller = this.#callers.get(pid);
     if (caller === undefined) {
+      // A new caller may come in the place of one that was killed: its block is let go first.
+      this.#reap();
       try {
         const block = new SharedMemory({ name: answersName(this.address, pid) });
         const answers = new Feeder(
@@ -550,13 +707,14 @@ class Server {
         );
         // A caller that ended without a word leaves a full ring: the server's own end must not wait on it.
         answers.abandonAtExit = true;
-        caller = { block, answers };
+        caller = { block, answers, gone: new AbortController() };
       } catch {
         caller = null; // It ended, and took its answer block with it.
       }
       this.#callers.set(pid, caller);
     }
-    void caller?.answers.post(reply, Infinity, undefined);
+    // Rejects only when the caller ended, and its answers with it.
+    caller?.answers.post(reply, Infinity, caller.gone.signal).catch(() => {});
   }
 
   /**
@@ -617,6 +775,8 @@ interface ProxyState {
   id: number;
   typeid: Typeid;
   className?: string;
+  /** The methods an AutoProxy offers, when its registration names them. */
+  exposed?: string[];
 }
 
 /** The reduction kind of a proxy. */
@@ -663,12 +823,8 @@ class Session {
   /** This process's answer ring, made at its first call: a process that only passes proxies on needs none. */
   #answerRing(): Ring {
     if (this.#answers) return this.#answers;
-    const size = Ring.size(ANSWER_CAPACITY);
-    this.#answersBlock = new SharedMemory({
-      name: answersName(this.address, currentProcess().pid!),
-      create: true,
-      size,
-    });
+    // Scoped: if this process is terminated, the block loses its name with it, and its memory once the server lets go.
+    this.#answersBlock = createScoped(answersName(this.address, currentProcess().pid!), Ring.size(ANSWER_CAPACITY));
     return this.#answers = Ring.create(ANSWER_CAPACITY, this.#answersBlock.buf);
   }
 
@@ -806,11 +962,12 @@ const handles = new WeakMap<BaseProxy, ProxyState & { session: Session }>();
 // A proxy that is gone gives its handle back; the object is dropped once none is left.
 const released = new FinalizationRegistry<{ session: Session; id: number }>(({ session, id }) => session.release(id));
 
-/** A proxy of the object `state` names, holding a handle on it. */
-function connect(state: ProxyState): BaseProxy {
+/** A proxy of the object `state` names, holding a handle on it; `adopt` when the handle was counted as sent here. */
+function connect(state: ProxyState, adopt: boolean): BaseProxy {
   const session = sessionFor(state.address);
+  if (adopt) session.post(ADOPT, state.id);
   const base = new proxyTypes[state.typeid]();
-  const proxy = state.typeid === "object" ? autoProxy(base) : base;
+  const proxy = state.typeid === "object" ? autoProxy(base, state.exposed) : base;
   const handle = { ...state, session };
   handles.set(base, handle);
   handles.set(proxy, handle);
@@ -820,14 +977,25 @@ function connect(state: ProxyState): BaseProxy {
 }
 
 /**
- * Python's AutoProxy: every property that a proxy lacks is a method of the
- * object in the server. `then` stays missing, or awaiting a proxy would call it.
+ * Python's AutoProxy: each exposed method of the object in the server (by
+ * default every public one) is a method of the proxy. `then` stays missing,
+ * or awaiting a proxy would call it. A proxy that exposes `next` (of a
+ * generator or an iterator in the server) is async-iterable.
  */
-function autoProxy(base: BaseProxy): BaseProxy {
+function autoProxy(base: BaseProxy, exposed: string[] | undefined): BaseProxy {
+  const offers = (key: string) => key !== "then" && (exposed ? exposed.includes(key) : !key.startsWith("_"));
   return new Proxy(base, {
     get(target, key) {
-      if (typeof key !== "string" || key in target || key === "then") return Reflect.get(target, key, target);
+      if (key === Symbol.asyncIterator && exposed?.includes("next")) {
+        return () => ({ next: () => target.callMethod("next") });
+      }
+      if (typeof key !== "string" || key in target || !offers(key)) return Reflect.get(target, key, target);
       return (...args: unknown[]) => target.callMethod(key, args);
+    },
+    has(target, key) {
+      if (key in target) return true;
+      if (key === Symbol.asyncIterator) return exposed?.includes("next") ?? false;
+      return typeof key === "string" && offers(key);
     },
   });
 }
@@ -866,15 +1034,24 @@ export class BaseProxy {
   }
 
   /**
+   * The methods this proxy may call on its object, as Python's `_exposed_`:
+   * those its registration or its class's `_exposed_` names, else every
+   * public method, in sorted order.
+   */
+  exposedMethods(): Promise<string[]> {
+    return this.callMethod(EXPOSED) as Promise<string[]>;
+  }
+
+  /**
    * Sends this proxy: its manager's name and its object's id, which any
    * process can connect with; the server counts the receiver's handle.
    *
    * @ignore
    */
   [reduce](): Reduction {
-    const { session, address, id, typeid, className } = handleOf(this);
+    const { session, address, id, typeid, className, exposed } = handleOf(this);
     session.post(INCREF, id);
-    const state: ProxyState = { address, id, typeid, className };
+    const state: ProxyState = { address, id, typeid, className, exposed };
     return { kind: PROXY, state };
   }
 
@@ -1029,6 +1206,10 @@ export class ListProxy<T = unknown> extends BaseProxy {
   toArray(): Promise<T[]> {
     return this.callMethod("toArray") as Promise<T[]>;
   }
+  /** The items from `start` up to, not including, `end`, as Python's `l[start:end]` (negative counts from the end). */
+  slice(start?: number, end?: number): Promise<T[]> {
+    return this.callMethod("slice", [start, end]) as Promise<T[]>;
+  }
 }
 
 /**
@@ -1103,9 +1284,31 @@ const proxyTypes: Record<Typeid, typeof BaseProxy> = {
   Namespace: NamespaceProxy,
 };
 
-registerKind(PROXY, (state) => connect(state as ProxyState));
+registerKind(PROXY, (state) => connect(state as ProxyState, true));
 
 // ---- The manager ------------------------------------------------------------
+
+/** Options of {@linkcode SyncManager.register}, as Python's `register(typeid, callable, ...)` keywords. */
+export interface RegisterOptions {
+  /** The methods a proxy may call (Python's `exposed`); by default the class's `_exposed_`, else every public one. */
+  exposed?: readonly string[];
+  /** Methods whose results become objects of another registered typeid, returned as proxies (`method_to_typeid`). */
+  methodToTypeid?: Record<string, string>;
+  /** Whether managers get a method named `typeid` that makes one (Python's `create_method`, true by default). */
+  createMethod?: boolean;
+  /** The module that exports `callable`, when it is not the module that calls `register`. */
+  module?: string | URL;
+}
+
+/** A typeid's registration, in the process that registered it. */
+interface Registered extends Registration {
+  spec?: TargetSpec;
+  construct: boolean;
+}
+
+/** Where a manager class keeps its registrations: its own table, copied from its parent's at its first register. */
+const registries = Symbol("registries");
+type Registrar = { [registries]?: Map<string, Registered> };
 
 /** How long `shutdown()` lets the server end by itself before it is terminated. */
 const SHUTDOWN_GRACE_MS = 1_000;
@@ -1124,27 +1327,174 @@ const SHUTDOWN_GRACE_MS = 1_000;
  * ```
  */
 export class SyncManager {
-  #process: Process;
-  #block: SharedMemory;
-  #cells: Int32Array;
-  #session: Session;
-  #port: MessagePort;
-  #control: ComlinkModule.Remote<Control>;
+  #process?: Process;
+  #block!: SharedMemory;
+  #cells!: Int32Array;
+  #session?: Session;
+  #port!: MessagePort;
+  #control!: ComlinkModule.Remote<Control>;
+  #starting?: Promise<void>;
   #shutDown = false;
 
-  /** Not for direct use: `await Manager()` starts one. */
-  constructor(process: Process, port: MessagePort, block: SharedMemory) {
+  /**
+   * Registers `typeid` on this manager class, as Python's
+   * `BaseManager.register`: `callable` (a class, or a function that returns
+   * the object) makes the objects in the server, and each manager of the
+   * class gets a method `typeid(...args)` that makes one there and returns
+   * its AutoProxy (unless `createMethod` is false). `exposed` names the
+   * methods a proxy may call (by default the class's `_exposed_`, else every
+   * public method); `methodToTypeid` maps a method to the registered typeid
+   * its result becomes, so that it returns a proxy instead of a copy. The
+   * callable must be exported from its module: the module that calls
+   * `register`, or `options.module`. Declare the methods on the class with
+   * an interface of the same name for types.
+   *
+   * @throws {TypeError} for a typeid that is not a name, or a callable that is not a function.
+   *
+   * @example
+   * ```ts
+   * import { type AutoProxy, SyncManager } from "@mp/multiprocessing";
+   *
+   * export class Maths {
+   *   add(x: number, y: number): number {
+   *     return x + y;
+   *   }
+   * }
+   *
+   * export class MyManager extends SyncManager {}
+   * export interface MyManager {
+   *   Maths(): AutoProxy<Maths>;
+   * }
+   * MyManager.register("Maths", Maths);
+   *
+   * if (import.meta.main) {
+   *   await using manager = await new MyManager().start();
+   *   console.log(await manager.Maths().add(4, 3)); // 7
+   * }
+   * ```
+   */
+  static register(
+    typeid: string,
+    // deno-lint-ignore no-explicit-any
+    callable?: ((...args: any[]) => unknown) | (new (...args: any[]) => unknown),
+    options: RegisterOptions = {},
+  ): void {
+    if (typeof typeid !== "string" || !/^[A-Za-z_$][\w$]*$/.test(typeid)) {
+      throw new TypeError(`${this.name}.register: typeid must be a name, got ${String(typeid)}`);
+    }
+    const { exposed, methodToTypeid, createMethod = true } = options;
+    if (exposed !== undefined && (!Array.isArray(exposed) || exposed.some((name) => typeof name !== "string"))) {
+      throw new TypeError(`${this.name}.register('${typeid}'): exposed must be a list of method names`);
+    }
+    if (callable !== undefined && typeof callable !== "function") {
+      throw new TypeError(`${this.name}.register('${typeid}'): callable must be a class or a function`);
+    }
+    if (callable === undefined && createMethod) {
+      throw new TypeError(
+        `${this.name}.register('${typeid}'): give the callable that makes its objects, or createMethod: false`,
+      );
+    }
+    const module = options.module?.toString() ?? callerModule();
+    const entry: Registered = {
+      spec: callable && describeTarget(callable, module, `${this.name}.register('${typeid}')`),
+      construct: callable !== undefined && /^class\b/.test(Function.prototype.toString.call(callable)),
+      // A class's own `_exposed_` is known here too, so that its proxies offer those methods.
+      exposed: exposed ? [...exposed] : declaredExposed(callable?.prototype),
+      methodToTypeid: methodToTypeid && { ...methodToTypeid },
+    };
+    if (!Object.hasOwn(this, registries)) {
+      Object.defineProperty(this, registries, { value: new Map((this as Registrar)[registries] ?? []) });
+    }
+    (this as Registrar)[registries]!.set(typeid, entry);
+    if (createMethod) {
+      Object.defineProperty(this.prototype, typeid, {
+        configurable: true,
+        writable: true,
+        value(this: SyncManager, ...args: unknown[]): BaseProxy {
+          return this.#createRegistered(typeid, args);
+        },
+      });
+    }
+  }
+
+  /** A manager that is not started yet: `await manager.start()` starts its server (`Manager()` does both). */
+  constructor() {}
+
+  /**
+   * Starts the server process, as Python's `BaseManager.start()`; resolves
+   * to the manager once it serves. Starting twice returns the same start.
+   *
+   * @example
+   * ```ts
+   * import { SyncManager } from "@mp/multiprocessing";
+   * const manager = await new SyncManager().start();
+   * await manager.shutdown();
+   * ```
+   */
+  async start(): Promise<this> {
+    this.#starting ??= this.#start();
+    await this.#starting;
+    return this;
+  }
+
+  async #start(): Promise<void> {
+    if (this.#shutDown) throw new Error("manager.start(): the manager has been shut down");
+    await loadComlink();
+    const block = new SharedMemory({ create: true, size: BLOCK_SIZE });
+    const { cells } = managerMemory(block, true);
+    const { port1, port2 } = new MessageChannel();
+    // A daemon, reached through an unref'd port: a manager that was never shut down does not hold the program open
+    // (except on Deno, whose Web Workers cannot be unref'd).
+    const process = new Process({
+      target: managerServer,
+      module: import.meta.url,
+      args: [new PortCarrier(port2), block.name],
+      daemon: true,
+    });
+    process.name = process.name.replace("Process", "SyncManager");
+    process.start();
+    Atomics.store(cells, SERVER_PID, process.pid!);
     this.#process = process;
     this.#block = block;
-    this.#cells = managerMemory(block, false).cells;
+    this.#cells = cells;
     this.#session = sessionFor(block.name);
-    this.#port = port;
-    this.#control = Comlink.wrap<Control>(port);
-    unref(port);
+    this.#port = port1;
+    this.#control = Comlink.wrap<Control>(port1);
+    unref(port1);
+    try {
+      await this.ready();
+    } catch (error) {
+      await this.shutdown();
+      throw error;
+    }
+  }
+
+  /** The session, once started; why not otherwise. */
+  #started(what: string): Session {
+    if (!this.#session) throw new Error(`${what}: the manager is not started; await manager.start() first`);
+    return this.#session;
+  }
+
+  /** An object of the registered `typeid`, made in the server, and its proxy. */
+  #createRegistered(typeid: string, args: unknown[]): BaseProxy {
+    const table = (this.constructor as Registrar)[registries];
+    const entry = table?.get(typeid);
+    if (!entry?.spec) throw new TypeError(`manager.${typeid}(): ${typeid} has no callable registered`);
+    const types: Record<string, Registration> = {};
+    for (const [name, { exposed, methodToTypeid }] of table!) types[name] = { exposed, methodToTypeid };
+    const how: How = {
+      construct: entry.construct,
+      types,
+      exposed: entry.exposed,
+      methodToTypeid: entry.methodToTypeid,
+    };
+    const recipe: Recipe = [{ module: entry.spec.module, name: entry.spec.name }, args, how];
+    return this.#create("object", recipe, `manager.${typeid}() args`, typeid, entry.exposed);
   }
 
   /** Waits until the server answers; rejects if it ends first. */
   async ready(): Promise<void> {
+    this.#started("manager.ready()");
     await this.#ask(this.#control.ready());
   }
 
@@ -1154,8 +1504,8 @@ export class SyncManager {
     const alive = setInterval(() => {}, 60_000);
     try {
       const ended = Symbol("ended");
-      const outcome = await Promise.race([answer, whenEnded(this.#process).then(() => ended)]);
-      if (outcome === ended) throw new Error(`the manager's server process (pid ${this.#process.pid}) has ended`);
+      const outcome = await Promise.race([answer, whenEnded(this.#process!).then(() => ended)]);
+      if (outcome === ended) throw new Error(`the manager's server process (pid ${this.#process!.pid}) has ended`);
       return outcome as T;
     } finally {
       clearInterval(alive);
@@ -1164,17 +1514,20 @@ export class SyncManager {
 
   /** The server process, as Python's `manager._process`. */
   get process(): Process {
+    if (!this.#process) throw new Error("manager.process: the manager is not started; await manager.start() first");
     return this.#process;
   }
 
-  #create(typeid: Typeid, init: unknown, what: string, className?: string): BaseProxy {
-    const reason = this.#session.stopReason();
-    if (reason) throw new Error(`manager.${className === undefined ? typeid : "create"}(): ${reason}`);
+  #create(typeid: Typeid, init: unknown, what: string, className?: string, exposed?: string[]): BaseProxy {
+    const method = className === undefined ? typeid : what.slice("manager.".length, what.indexOf("("));
+    const session = this.#started(`manager.${method}()`);
+    const reason = session.stopReason();
+    if (reason) throw new Error(`manager.${method}(): ${reason}`);
     const payload = pickle(init, what);
-    const id = this.#session.newId();
+    const id = session.newId();
     // Ahead of anything sent on the proxy, in the same ring: it can be used (and sent on) at once.
-    this.#session.post(CREATE, id, typeid, payload);
-    return connect({ address: this.#block.name, id, typeid, className });
+    session.post(CREATE, id, typeid, payload);
+    return connect({ address: this.#block.name, id, typeid, className, exposed }, false);
   }
 
   /**
@@ -1239,7 +1592,7 @@ export class SyncManager {
    * see that released proxies let their objects go.
    */
   async numberOfObjects(): Promise<number> {
-    const reason = this.#session.stopReason();
+    const reason = this.#started("manager.numberOfObjects()").stopReason();
     if (reason) throw new Error(`manager.numberOfObjects(): ${reason}`);
     return await this.#ask(this.#control.numberOfObjects());
   }
@@ -1308,6 +1661,8 @@ export class SyncManager {
     // The cells are not read again: once the block is let go, its memory may be another block's.
     if (this.#shutDown) return;
     this.#shutDown = true;
+    // Never started: nothing to stop.
+    if (!this.#session || !this.#process) return;
     Atomics.store(this.#cells, SHUTDOWN, 1);
     this.#session.fail("the manager has been shut down");
     this.#control.shutdown().catch(() => {});
@@ -1351,28 +1706,6 @@ export class SyncManager {
  * }
  * ```
  */
-export async function Manager(): Promise<SyncManager> {
-  await loadComlink();
-  const block = new SharedMemory({ create: true, size: BLOCK_SIZE });
-  const { cells } = managerMemory(block, true);
-  const { port1, port2 } = new MessageChannel();
-  // A daemon, reached through an unref'd port: a manager that was never shut down does not hold the program open
-  // (except on Deno, whose Web Workers cannot be unref'd).
-  const process = new Process({
-    target: managerServer,
-    module: import.meta.url,
-    args: [new PortCarrier(port2), block.name],
-    daemon: true,
-  });
-  process.name = process.name.replace("Process", "SyncManager");
-  process.start();
-  Atomics.store(cells, SERVER_PID, process.pid!);
-  const manager = new SyncManager(process, port1, block);
-  try {
-    await manager.ready();
-  } catch (error) {
-    await manager.shutdown();
-    throw error;
-  }
-  return manager;
+export function Manager(): Promise<SyncManager> {
+  return new SyncManager().start();
 }

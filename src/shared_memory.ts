@@ -8,11 +8,20 @@
  * process started before the block existed. Instead, every block lives in one
  * growable SharedArrayBuffer, the arena, that the main process creates and
  * every process receives when it starts (`inheritable` in process.ts). The
- * arena's head is a table of names, offsets and sizes, changed under a short
- * mutex, so creating, attaching and unlinking work from any process at once.
- * The arena reserves 4 GiB of address space and grows as blocks are created;
- * a block's memory is reused for a new block once it is unlinked and every
- * handle to it is closed.
+ * arena's head is a table of records, changed under a short mutex, so
+ * creating, attaching and unlinking work from any process at once. The arena
+ * reserves 4 GiB of address space and grows as blocks are created.
+ *
+ * A record is one of three things: a block (its name, offset, size and open
+ * handles), a free extent of the arena (offset and capacity), or the handles
+ * one process holds on one block. Memory is separate from records: a new
+ * block takes the smallest free extent that fits and splits off the rest,
+ * a freed block merges with the free extents beside it, and a free extent at
+ * the end of the arena goes back to it, so any pattern of create and unlink
+ * runs for ever in the memory its live blocks need. The handles of a process
+ * that ended without closing them (a terminated child) are closed for it, as
+ * an OS unmaps a dead process's memory, so an unlinked block's memory comes
+ * back even when a process that had it open was killed.
  *
  * @module
  */
@@ -20,27 +29,50 @@ import { adapter } from "./adapters/mod.ts";
 import { currentProcess, hasEnded, inheritable } from "./process.ts";
 import { reduce, type Reduction, registerKind } from "./reduction.ts";
 
+// The head's cells.
 const MUTEX = 0; // the pid of the process changing the table, or 0
-const SLOTS = 1024;
-const SLOT_INTS = 32;
+const END = 1; // where the arena's used part ends (0: nothing used yet)
+const HIGH = 2; // one past the last record in use: scans stop there
+const BLOCKS = 3; // blocks that exist (live or unlinked but open)
 const HEAD_INTS = 16;
-const NAME_BYTES = (SLOT_INTS - 6) * 4;
-const DATA_START = (HEAD_INTS + SLOTS * SLOT_INTS) * 4;
-const MAX_BYTES = 2 ** 32;
 
-// A table slot.
+/**
+ * Records: a block, a free extent and a process's handles each take one, so
+ * this many allow 2,048 blocks with a handle each and the free extents
+ * between them (at most one per block, as neighbours merge).
+ */
+const RECORDS = 8192;
+/** At most this many blocks exist at once, so that records never run out for the rest. */
+const MAX_BLOCKS = 2048;
+const RECORD_INTS = 32;
+const NAME_BYTES = (RECORD_INTS - 6) * 4;
+const DATA_START = (HEAD_INTS + RECORDS * RECORD_INTS) * 4;
+const MAX_BYTES = 2 ** 32;
+/** A free extent smaller than this stays part of the block that took it. */
+const MIN_SPLIT = 64;
+
+// A record's cells. STATE holds the kind in its low byte and flags above it.
 const STATE = 0;
-const OFFSET = 1;
-const CAPACITY = 2;
-const SIZE = 3;
-const REFS = 4;
+const OFFSET = 1; // a block or free extent: where its memory starts
+const CAPACITY = 2; // a block or free extent: its memory's length
+const SIZE = 3; // a block: its size as asked
+const REFS = 4; // a block: open handles in every process
 const NAME_LENGTH = 5;
 const NAME = 6;
+// A handles record: which block, whose, how many.
+const BLOCK = 1;
+const PID = 2;
+const COUNT = 3;
 
-const EMPTY = 0; // never used
-const LIVE = 1; // named, attachable
-const UNLINKED = 2; // no name any more, still attached somewhere
-const FREE = 3; // its memory is there for the next block
+const EMPTY = 0; // unused
+const LIVE = 1; // a block, named, attachable
+const UNLINKED = 2; // a block without its name, still open somewhere
+const FREE = 3; // a free extent
+const HANDLES = 4; // the handles of one process on one block
+const RESERVED = 5; // a block being zeroed by the process creating it, not yet attachable
+const KIND = 0xff;
+/** A block that is unlinked when a process holding it ends: a manager caller's answer block. */
+const SCOPED = 0x100;
 
 const arena = inheritable<SharedArrayBuffer>("@mp/shared_memory", () => {
   if (adapter.parent() !== null) {
@@ -76,65 +108,201 @@ function locked<T>(change: (meta: Int32Array) => T): T {
   }
 }
 
-function slotAt(slot: number): number {
-  return HEAD_INTS + slot * SLOT_INTS;
+function at(record: number): number {
+  return HEAD_INTS + record * RECORD_INTS;
 }
 
-function nameOf(meta: Int32Array, at: number): string {
-  const bytes = new Uint8Array(meta.buffer, (at + NAME) * 4, meta[at + NAME_LENGTH]).slice();
-  return decoder.decode(bytes);
+function kind(meta: Int32Array, record: number): number {
+  return meta[at(record) + STATE] & KIND;
 }
 
-function find(meta: Int32Array, name: string): number {
-  for (let slot = 0; slot < SLOTS; slot++) {
-    const at = slotAt(slot);
-    if (meta[at + STATE] === LIVE && nameOf(meta, at) === name) return slot;
+function end(meta: Int32Array): number {
+  return meta[END] === 0 ? DATA_START : meta[END] >>> 0;
+}
+
+/**
+ * A record for a new use, marked with `state` at once (an unmarked one would
+ * count as empty, and `dropRecord` would move HIGH below it), or -1 when all
+ * are taken.
+ */
+function takeRecord(meta: Int32Array, state: number): number {
+  for (let record = 0; record < RECORDS; record++) {
+    if (kind(meta, record) !== EMPTY) continue;
+    meta[at(record) + STATE] = state;
+    if (record >= meta[HIGH]) meta[HIGH] = record + 1;
+    return record;
   }
   return -1;
 }
 
-/** Takes memory for `size` bytes: the smallest free block that fits, else the end of the arena. */
-function allocate(meta: Int32Array, name: Uint8Array, size: number): number {
-  let best = -1;
-  let empty = -1;
-  let end = DATA_START;
-  for (let slot = 0; slot < SLOTS; slot++) {
-    const at = slotAt(slot);
-    const state = meta[at + STATE];
-    if (state === EMPTY) {
-      if (empty === -1) empty = slot;
-      continue;
-    }
-    end = Math.max(end, (meta[at + OFFSET] >>> 0) + (meta[at + CAPACITY] >>> 0));
-    if (state === FREE && (meta[at + CAPACITY] >>> 0) >= size) {
-      if (best === -1 || meta[at + CAPACITY] >>> 0 < meta[slotAt(best) + CAPACITY] >>> 0) best = slot;
+function dropRecord(meta: Int32Array, record: number): void {
+  meta.fill(0, at(record), at(record) + RECORD_INTS);
+  while (meta[HIGH] > 0 && kind(meta, meta[HIGH] - 1) === EMPTY) meta[HIGH]--;
+}
+
+function nameOf(meta: Int32Array, record: number): string {
+  const base = at(record);
+  return decoder.decode(new Uint8Array(meta.buffer, (base + NAME) * 4, meta[base + NAME_LENGTH]).slice());
+}
+
+/** The live block named `name` (as bytes, compared without decoding), or -1; `reserved`: one being made too. */
+function find(meta: Int32Array, name: Uint8Array, reserved = false): number {
+  const bytes = new Uint8Array(meta.buffer);
+  for (let record = 0; record < meta[HIGH]; record++) {
+    const base = at(record);
+    const state = kind(meta, record);
+    if (state !== LIVE && !(reserved && state === RESERVED)) continue;
+    if (meta[base + NAME_LENGTH] !== name.length) continue;
+    const start = (base + NAME) * 4;
+    let i = 0;
+    while (i < name.length && bytes[start + i] === name[i]) i++;
+    if (i === name.length) return record;
+  }
+  return -1;
+}
+
+/** Gives a block's memory back: it merges with the free extents beside it, or with the unused end of the arena. */
+function release(meta: Int32Array, record: number): void {
+  const base = at(record);
+  let offset = meta[base + OFFSET] >>> 0;
+  let capacity = meta[base + CAPACITY] >>> 0;
+  dropRecord(meta, record);
+  meta[BLOCKS]--;
+  for (let other = 0; other < meta[HIGH]; other++) {
+    if (kind(meta, other) !== FREE) continue;
+    const start = meta[at(other) + OFFSET] >>> 0;
+    const length = meta[at(other) + CAPACITY] >>> 0;
+    if (start + length === offset || offset + capacity === start) {
+      offset = Math.min(offset, start);
+      capacity += length;
+      dropRecord(meta, other);
     }
   }
-  let slot = best;
-  if (slot === -1) {
-    if (empty === -1) throw new RangeError(`SharedMemory: at most ${SLOTS} blocks can exist at once; unlink some`);
-    const capacity = Math.ceil(Math.max(size, 1) / 8) * 8;
-    if (end + capacity > MAX_BYTES) {
+  if (offset + capacity === end(meta)) {
+    meta[END] = offset;
+    return;
+  }
+  // A record is there: the merges above freed at least the block's own.
+  const free = takeRecord(meta, FREE);
+  meta[at(free) + OFFSET] = offset;
+  meta[at(free) + CAPACITY] = capacity;
+}
+
+/** One handle fewer on the block in `record`: an unlinked block with none left gives its memory back. */
+function unref(meta: Int32Array, record: number, count: number): void {
+  const base = at(record);
+  meta[base + REFS] -= count;
+  if (meta[base + REFS] > 0) return;
+  const state = meta[base + STATE];
+  // RESERVED: its creator ended while zeroing it.
+  if ((state & KIND) === UNLINKED || (state & KIND) === RESERVED || (state & SCOPED) !== 0) release(meta, record);
+}
+
+/** Closes the handles of processes that ended without closing them (terminated children). */
+function reap(meta: Int32Array): void {
+  for (let record = 0; record < meta[HIGH]; record++) {
+    if (kind(meta, record) !== HANDLES) continue;
+    const base = at(record);
+    const pid = meta[base + PID];
+    if (!hasEnded(pid)) continue;
+    const block = meta[base + BLOCK];
+    const count = meta[base + COUNT];
+    dropRecord(meta, record);
+    // A scoped block loses its name with its process.
+    if ((meta[at(block) + STATE] & KIND) === LIVE && (meta[at(block) + STATE] & SCOPED) !== 0) {
+      meta[at(block) + STATE] = UNLINKED | SCOPED;
+    }
+    unref(meta, block, count);
+  }
+}
+
+/** Records one more handle of this process on the block in `record`. */
+function addHandle(meta: Int32Array, block: number): void {
+  const me = currentProcess().pid!;
+  meta[at(block) + REFS]++;
+  for (let record = 0; record < meta[HIGH]; record++) {
+    const base = at(record);
+    if (kind(meta, record) === HANDLES && meta[base + BLOCK] === block && meta[base + PID] === me) {
+      meta[base + COUNT]++;
+      return;
+    }
+  }
+  const record = takeRecord(meta, HANDLES);
+  // No record left (only with thousands of handles open): the handle is counted, not reclaimed at this process's end.
+  if (record === -1) return;
+  const base = at(record);
+  meta[base + BLOCK] = block;
+  meta[base + PID] = me;
+  meta[base + COUNT] = 1;
+}
+
+/** Closes one handle of this process on the block in `record`. */
+function closeHandle(meta: Int32Array, block: number): void {
+  const me = currentProcess().pid!;
+  for (let record = 0; record < meta[HIGH]; record++) {
+    const base = at(record);
+    if (kind(meta, record) === HANDLES && meta[base + BLOCK] === block && meta[base + PID] === me) {
+      if (--meta[base + COUNT] === 0) dropRecord(meta, record);
+      break;
+    }
+  }
+  unref(meta, block, 1);
+}
+
+/**
+ * Takes memory for `size` bytes: the smallest free extent that fits (split),
+ * else the end of the arena. The block is RESERVED, held by this process's
+ * handle: its creator zeroes it outside the mutex and then makes it LIVE, so
+ * a creator terminated while zeroing leaves neither the mutex nor the memory.
+ */
+function allocate(meta: Int32Array, name: Uint8Array, size: number, flags: number): number {
+  reap(meta);
+  if (meta[BLOCKS] >= MAX_BLOCKS) {
+    throw new RangeError(`SharedMemory: at most ${MAX_BLOCKS} blocks can exist at once; unlink some`);
+  }
+  const capacity = Math.ceil(Math.max(size, 1) / 8) * 8;
+  let best = -1;
+  for (let record = 0; record < meta[HIGH]; record++) {
+    if (kind(meta, record) !== FREE) continue;
+    const length = meta[at(record) + CAPACITY] >>> 0;
+    if (length >= capacity && (best === -1 || length < meta[at(best) + CAPACITY] >>> 0)) best = record;
+  }
+  const record = takeRecord(meta, RESERVED | flags);
+  if (record === -1) throw new RangeError("SharedMemory: the table of blocks is full; unlink or close some");
+  const base = at(record);
+  if (best !== -1) {
+    const offset = meta[at(best) + OFFSET] >>> 0;
+    const length = meta[at(best) + CAPACITY] >>> 0;
+    if (length - capacity >= MIN_SPLIT) {
+      meta[at(best) + OFFSET] = offset + capacity;
+      meta[at(best) + CAPACITY] = length - capacity;
+      meta[base + CAPACITY] = capacity;
+    } else {
+      dropRecord(meta, best);
+      meta[base + CAPACITY] = length;
+    }
+    meta[base + OFFSET] = offset;
+  } else {
+    const start = end(meta);
+    if (start + capacity > MAX_BYTES) {
+      dropRecord(meta, record);
       throw new RangeError(`SharedMemory: no room for ${size} more bytes (all blocks together may use 4 GiB)`);
     }
     const buffer = arena();
-    if (end + capacity > buffer.byteLength) {
-      buffer.grow(Math.min(MAX_BYTES, Math.max(end + capacity, buffer.byteLength * 2)));
+    if (start + capacity > buffer.byteLength) {
+      buffer.grow(Math.min(MAX_BYTES, Math.max(start + capacity, buffer.byteLength * 2)));
     }
-    slot = empty;
-    const at = slotAt(slot);
-    meta[at + OFFSET] = end;
-    meta[at + CAPACITY] = capacity;
+    meta[END] = start + capacity;
+    meta[base + OFFSET] = start;
+    meta[base + CAPACITY] = capacity;
   }
-  const at = slotAt(slot);
-  // A new block reads as zeros, as Python's does.
-  new Uint8Array(arena(), meta[at + OFFSET] >>> 0, size).fill(0);
-  meta[at + SIZE] = size;
-  meta[at + REFS] = 1;
-  meta[at + NAME_LENGTH] = name.length;
-  new Uint8Array(meta.buffer, (at + NAME) * 4, NAME_BYTES).set(name);
-  Atomics.store(meta, at + STATE, LIVE);
-  return slot;
+  meta[base + SIZE] = size;
+  meta[base + REFS] = 0;
+  meta[base + NAME_LENGTH] = name.length;
+  new Uint8Array(meta.buffer, (base + NAME) * 4, NAME_BYTES).set(name);
+  meta[BLOCKS]++;
+  addHandle(meta, record);
+  return record;
 }
 
 /** Options of {@linkcode SharedMemory}, as the arguments of Python's `SharedMemory(name, create, size)`. */
@@ -157,14 +325,39 @@ function checkName(name: unknown): Uint8Array {
 function uniqueName(meta: Int32Array): string {
   for (;;) {
     const name = `psm_${crypto.getRandomValues(new Uint32Array(1))[0].toString(16).padStart(8, "0")}`;
-    if (find(meta, name) === -1) return name;
+    if (find(meta, encoder.encode(name), true) === -1) return name;
+  }
+}
+
+/** Flags for the next block the constructor creates: set only by {@linkcode createScoped}. */
+let nextFlags = 0;
+
+/**
+ * A new block that loses its name when any process holding it ends, and
+ * its memory once the others close it: a block two processes use between
+ * them (a manager caller's answers), which a terminated one must not leave
+ * behind. Not part of the public API.
+ *
+ * @example
+ * ```ts
+ * const answers = createScoped("manager.42", 4096);
+ * answers.close();
+ * ```
+ */
+export function createScoped(name: string, size: number): SharedMemory {
+  nextFlags = SCOPED;
+  try {
+    return new SharedMemory({ name, create: true, size });
+  } finally {
+    nextFlags = 0;
   }
 }
 
 /**
  * A named block of shared bytes. One process creates it; any process of the
  * program attaches to it by name (or receives it in `args`); each closes its
- * handle, and one unlinks the name.
+ * handle, and one unlinks the name. A process that ends without closing its
+ * handles has them closed for it.
  *
  * @throws {Error} when creating a name that exists, or attaching to one that does not.
  * @throws {RangeError} for a size below 1 when creating.
@@ -190,7 +383,7 @@ function uniqueName(meta: Int32Array): string {
  * ```
  */
 export class SharedMemory {
-  #slot: number;
+  #record: number;
   #name: string;
   #size: number;
   #buf: Uint8Array | null;
@@ -198,6 +391,8 @@ export class SharedMemory {
   /** Creates a block (`{ create: true, size, name? }`) or attaches to one (`{ name }`). */
   constructor(options: SharedMemoryOptions = {}) {
     const { name, create = false, size = 0 } = options;
+    const flags = nextFlags;
+    nextFlags = 0;
     if (create) {
       if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 1) {
         throw new RangeError(`new SharedMemory: size must be a positive integer when creating, got ${String(size)}`);
@@ -207,23 +402,29 @@ export class SharedMemory {
       throw new TypeError("new SharedMemory: give the name of a block to attach to, or { create: true, size }");
     }
     const bytes = name === undefined ? undefined : checkName(name);
-    [this.#slot, this.#name] = locked((meta): [number, string] => {
+    [this.#record, this.#name] = locked((meta): [number, string] => {
       if (create) {
         const chosen = name ?? uniqueName(meta);
-        if (name !== undefined && find(meta, name) !== -1) {
+        if (bytes !== undefined && find(meta, bytes, true) !== -1) {
           throw new Error(`new SharedMemory: a block named '${name}' already exists`);
         }
-        return [allocate(meta, bytes ?? encoder.encode(chosen), size), chosen];
+        return [allocate(meta, bytes ?? encoder.encode(chosen), size, flags), chosen];
       }
-      const slot = find(meta, name!);
-      if (slot === -1) throw new Error(`new SharedMemory: no block is named '${name}'`);
-      meta[slotAt(slot) + REFS]++;
-      return [slot, name!];
+      const record = find(meta, bytes!);
+      if (record === -1) throw new Error(`new SharedMemory: no block is named '${name}'`);
+      addHandle(meta, record);
+      return [record, name!];
     });
     const meta = table();
-    const at = slotAt(this.#slot);
-    this.#size = meta[at + SIZE] >>> 0;
-    this.#buf = new Uint8Array(arena(), meta[at + OFFSET] >>> 0, this.#size);
+    const base = at(this.#record);
+    this.#size = meta[base + SIZE] >>> 0;
+    this.#buf = new Uint8Array(arena(), meta[base + OFFSET] >>> 0, this.#size);
+    if (create) {
+      // A new block reads as zeros, as Python's does; only now can others attach to it (no other process writes STATE
+      // of a reserved block while its creator lives).
+      this.#buf.fill(0);
+      Atomics.store(meta, base + STATE, LIVE | flags);
+    }
   }
 
   /** The block's name, by which other processes attach to it. */
@@ -261,10 +462,7 @@ export class SharedMemory {
   close(): void {
     if (!this.#buf) return;
     this.#buf = null;
-    locked((meta) => {
-      const at = slotAt(this.#slot);
-      if (--meta[at + REFS] === 0 && meta[at + STATE] === UNLINKED) meta[at + STATE] = FREE;
-    });
+    locked((meta) => closeHandle(meta, this.#record));
   }
 
   /**
@@ -283,11 +481,13 @@ export class SharedMemory {
    */
   unlink(): void {
     locked((meta) => {
-      const at = slotAt(this.#slot);
-      if (meta[at + STATE] !== LIVE || nameOf(meta, at) !== this.#name) {
+      const base = at(this.#record);
+      const state = meta[base + STATE];
+      if ((state & KIND) !== LIVE || nameOf(meta, this.#record) !== this.#name) {
         throw new Error(`SharedMemory '${this.#name}' was already unlinked`);
       }
-      meta[at + STATE] = meta[at + REFS] === 0 ? FREE : UNLINKED;
+      meta[base + STATE] = UNLINKED | (state & ~KIND);
+      if (meta[base + REFS] <= 0) release(meta, this.#record);
     });
   }
 

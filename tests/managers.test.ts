@@ -3,9 +3,11 @@ import assert from "node:assert/strict";
 import {
   activeChildren,
   type AutoProxy,
+  type BaseProxy,
   BoundedSemaphore,
   Condition,
   type DictProxy,
+  Event,
   JoinableQueue,
   type ListProxy,
   Lock,
@@ -15,9 +17,11 @@ import {
   Process,
   Queue,
   RLock,
+  SharedMemory,
+  SyncManager,
 } from "../mod.ts";
 import { adapter } from "../src/adapters/mod.ts";
-import { Tally, unexported } from "./fixtures/managers.ts";
+import { brokenFactory, Guarded, makeRegistry, Tally, unexported } from "./fixtures/managers.ts";
 import { collectGarbage } from "./gc.ts";
 import { checkNoLeaks } from "./leaks.ts";
 import { runScript } from "./scripts.ts";
@@ -384,4 +388,113 @@ test("managers: a proxy that arrives after its manager shut down rejects its cal
     message: "manager.numberOfObjects(): the manager has been shut down",
   });
   q.close();
+});
+
+/** The arena's size now: every SharedMemory block, and so every manager's answer block, lives in it. */
+function arenaBytes(): number {
+  const probe = new SharedMemory({ create: true, size: 1 });
+  const bytes = probe.buf.buffer.byteLength;
+  probe.close();
+  probe.unlink();
+  return bytes;
+}
+
+test("managers: terminated clients leave neither their answer blocks nor their objects behind", {
+  timeout: 120_000,
+}, async () => {
+  await using manager = await Manager();
+  const keep = manager.list<number>();
+  await keep.append(0);
+  const objects = await manager.numberOfObjects();
+  const before = arenaBytes();
+  const CLIENTS = 60;
+  for (let i = 0; i < CLIENTS; i++) {
+    const called = new Event();
+    const lists = new Queue<ListProxy<number>>();
+    // Its only proxy is the child's (the parent's is sent and dropped): once the child is gone, so is the list.
+    await lists.put(manager.list([i]));
+    const p = new Process({ target: "callAndHang", args: [lists, called], module });
+    p.start();
+    assert.equal(await called.wait(15_000), true, `client ${i} made its call`);
+    p.terminate();
+    await p.join(15_000);
+    assert.equal(p.exitCode, -15);
+  }
+  // Each answer block is 256 KiB: kept, 60 of them would be 15 MiB; reclaimed, a few are alive at a time.
+  const grown = arenaBytes() - before;
+  assert.ok(grown <= 2 * 1024 * 1024, `the arena grew by ${grown} bytes over ${CLIENTS} terminated clients`);
+  const end = performance.now() + 10_000;
+  let left = -1;
+  while (performance.now() < end) {
+    await collectGarbage();
+    if ((left = await manager.numberOfObjects()) === objects) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.equal(left, objects, `the objects only the terminated clients held were dropped (${left} of ${objects})`);
+  assert.deepEqual(await keep.toArray(), [0]);
+});
+
+class Registering extends SyncManager {}
+interface Registering {
+  Guarded(): AutoProxy<Guarded>;
+  Registry(prefix: string): AutoProxy<ReturnType<typeof makeRegistry>>;
+  Broken(): BaseProxy;
+}
+Registering.register("Guarded", Guarded, { module });
+Registering.register("Registry", makeRegistry, { module, methodToTypeid: { child: "Child" } });
+Registering.register("Child", undefined, { createMethod: false, exposed: ["name", "rename"] });
+Registering.register("Broken", brokenFactory, { module });
+
+test("managers: register() a class, a factory and a method that returns a proxy, as Python's BaseManager", {
+  timeout: 30_000,
+}, async () => {
+  await using manager = await new Registering().start();
+  const guarded = manager.Guarded();
+  assert.equal(await guarded.open(), "open");
+  assert.equal(await (guarded as unknown as { _secret(): Promise<string> })._secret(), "secret");
+  assert.deepEqual(await guarded.exposedMethods(), ["open", "_secret"]);
+  await assert.rejects(guarded.callMethod("hidden"), { name: "TypeError", message: /has no method 'hidden'/ });
+
+  const registry = manager.Registry("r-");
+  const child = await registry.child("a") as unknown as AutoProxy<{ name(): string; rename(to: string): void }>;
+  assert.match(String(child), /^<AutoProxy 'Child' of the manager in pid \d+>$/);
+  assert.equal(await child.name(), "r-a");
+  assert.equal("rename" in child, true);
+  assert.equal("count" in child, false, "a Child exposes only its registered methods");
+  // The returned proxy travels as any proxy does and reaches the same object.
+  assert.equal(await run("renameChild", [child, "renamed"]), 0);
+  assert.equal(await child.name(), "renamed");
+  assert.equal(await registry.count(), 1);
+  assert.deepEqual(await registry.exposedMethods(), ["child", "count"]);
+
+  const broken = manager.Broken();
+  await assert.rejects(broken.callMethod("anything"), { name: "RangeError", message: "the factory cannot make one" });
+  assert.equal("Child" in manager, false, "createMethod: false adds no method");
+  // A plain SyncManager has none of a subclass's registrations.
+  assert.equal("Guarded" in SyncManager.prototype, false);
+});
+
+test("managers: register() refuses bad input, and an unstarted manager says so", { timeout: 20_000 }, async () => {
+  assert.throws(() => Registering.register("no spaces", Guarded), { name: "TypeError", message: /must be a name/ });
+  assert.throws(() => Registering.register("X", 5 as never), { name: "TypeError", message: /a class or a function/ });
+  assert.throws(() => Registering.register("X"), { name: "TypeError", message: /or createMethod: false/ });
+  assert.throws(() => Registering.register("X", Guarded, { exposed: "open" as never }), /list of method names/);
+  const manager = new Registering();
+  assert.throws(() => manager.Guarded(), {
+    message: "manager.Guarded(): the manager is not started; await manager.start() first",
+  });
+  assert.throws(() => manager.dict(), { message: /manager.dict\(\): the manager is not started/ });
+  await manager.shutdown();
+});
+
+test("managers: a list proxy slices as Python's l[a:b]", { timeout: 20_000 }, async () => {
+  await using manager = await Manager();
+  const l = manager.list([0, 1, 2, 3, 4, 5]);
+  assert.deepEqual(await l.slice(1, 3), [1, 2]);
+  assert.deepEqual(await l.slice(-2), [4, 5]);
+  assert.deepEqual(await l.slice(2, -1), [2, 3, 4]);
+  assert.deepEqual(await l.slice(4, 100), [4, 5]);
+  assert.deepEqual(await l.slice(5, 1), []);
+  assert.deepEqual(await l.slice(), [0, 1, 2, 3, 4, 5]);
+  await assert.rejects(l.slice(0.5), { name: "TypeError", message: "list.slice: bounds must be integers, got 0.5" });
 });

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Event, Process, RawValue, ShareableList, SharedMemory } from "../mod.ts";
+import { Event, Manager, Process, Queue, RawValue, ShareableList, SharedMemory, SharedMemoryManager } from "../mod.ts";
 import { checkNoLeaks } from "./leaks.ts";
 
 checkNoLeaks();
@@ -135,4 +135,107 @@ test("shareable list: an item must fit its room; bad indexes and types throw", {
   assert.throws(() => new ShareableList(), /give items to create one, or \{ name \} to attach/);
   assert.equal(String(list), `ShareableList(["12345678",1], name='${list.shm.name}')`);
   list.shm.unlink();
+});
+
+test("shared memory: 1,100 blocks made and unlinked one at a time, each bigger, reuse the arena", {
+  timeout: 20_000,
+}, () => {
+  const probe = new SharedMemory({ create: true, size: 1 });
+  const before = probe.buf.buffer.byteLength;
+  probe.close();
+  probe.unlink();
+  let largestArena = 0;
+  for (let i = 0; i < 1_100; i++) {
+    const shm = new SharedMemory({ create: true, size: 10_000 + 16 * i });
+    shm.buf[shm.size - 1] = 1;
+    largestArena = Math.max(largestArena, shm.buf.buffer.byteLength);
+    shm.close();
+    shm.unlink();
+  }
+  // Together they are 20 MiB; the arena needs room for one of them at a time.
+  assert.ok(largestArena - before < 1024 * 1024, `the arena grew from ${before} to ${largestArena} bytes`);
+});
+
+test("shared memory: after 1,024 blocks were all unlinked, a 1 MiB block and a Manager are made", {
+  timeout: 30_000,
+}, async () => {
+  const blocks = Array.from({ length: 1_024 }, (_, i) => new SharedMemory({ create: true, size: 100 + i }));
+  for (const shm of blocks) (shm.close(), shm.unlink());
+  const big = new SharedMemory({ create: true, size: 1024 * 1024 });
+  assert.equal(big.size, 1024 * 1024);
+  big.close();
+  big.unlink();
+  await using manager = await Manager();
+  const d = manager.dict([["a", 1]]);
+  assert.equal(await d.get("a"), 1);
+});
+
+test("shared memory: an unlinked block a terminated child had open gives its memory back", {
+  timeout: 20_000,
+}, async () => {
+  const shm = new SharedMemory({ create: true, size: 1024 * 1024 });
+  const offset = shm.buf.byteOffset;
+  const attached = new Event();
+  const p = new Process({ target: "attachAndHang", args: [shm.name, attached], module });
+  p.start();
+  assert.equal(await attached.wait(10_000), true);
+  p.terminate();
+  await p.join(10_000);
+  shm.close();
+  shm.unlink();
+  // The child's handle was never closed by the child: it is closed for it, so the memory is free again.
+  const next = new SharedMemory({ create: true, size: 1024 * 1024 });
+  assert.equal(next.buf.byteOffset, offset);
+  next.close();
+  next.unlink();
+});
+
+test("shared memory manager: shutdown unlinks every block and list it made, in the parent and in a child", {
+  timeout: 20_000,
+}, async () => {
+  const names = new Queue<string>();
+  const made: string[] = [];
+  let kept: SharedMemory;
+  {
+    await using smm = await new SharedMemoryManager().start();
+    const shm = smm.SharedMemory(100);
+    const list = smm.ShareableList([1, "two", null]);
+    assert.equal(shm.size, 100);
+    assert.deepEqual(list.toArray(), [1, "two", null]);
+    await run("makeThrough", smm, names);
+    made.push(shm.name, await names.get({ timeout: 5_000 }), await names.get({ timeout: 5_000 }));
+    for (const name of made) assert.doesNotThrow(() => new SharedMemory({ name }).close(), `${name} exists`);
+    // The user's own unlink before shutdown is no error at shutdown.
+    list.shm.unlink();
+    list.shm.close();
+    kept = shm;
+  }
+  for (const name of made) {
+    assert.throws(() => new SharedMemory({ name }), /no block is named/, `${name} was unlinked at shutdown`);
+  }
+  kept.buf[0] = 1; // An open handle keeps its memory after the unlink, as in Python.
+  kept.close();
+  const smm = new SharedMemoryManager();
+  assert.throws(() => smm.SharedMemory(8), /not started; await start\(\) first/);
+  await smm.start();
+  await smm.shutdown();
+  assert.throws(() => smm.ShareableList([1]), /has been shut down/);
+  await smm.shutdown();
+});
+
+test("shared memory: a block that takes a freed extent whole, as the table's last record, is found by name", {
+  timeout: 10_000,
+}, () => {
+  // Fill the gaps low in the table, so that the records taken below are its last ones.
+  const filler = Array.from({ length: 64 }, () => new SharedMemory({ create: true, size: 8 }));
+  const [a, b, c] = [0, 1, 2].map(() => new SharedMemory({ create: true, size: 1000 }));
+  b.close();
+  b.unlink();
+  const d = new SharedMemory({ create: true, size: 4000 });
+  // Exactly the freed extent's size: it is taken whole, and its record dropped.
+  const e = new SharedMemory({ name: "mp-test-exact-fit", create: true, size: 1000 });
+  const attached = new SharedMemory({ name: "mp-test-exact-fit" });
+  assert.equal(attached.buf.byteOffset, e.buf.byteOffset);
+  for (const shm of [...filler, a, c, d, e, attached]) shm.close();
+  for (const shm of [...filler, a, c, d, e]) shm.unlink();
 });
