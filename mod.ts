@@ -44,15 +44,8 @@ export {
   Process,
   type ProcessOptions,
 } from "./src/process.ts";
-export {
-  type Context,
-  cpuCount,
-  getAllStartMethods,
-  getContext,
-  getStartMethod,
-  setStartMethod,
-  type StartMethod,
-} from "./src/context.ts";
+export { cpuCount, getAllStartMethods, getStartMethod, setStartMethod, type StartMethod } from "./src/context.ts";
+export { type Context, getContext } from "./src/contexts.ts";
 export {
   AuthenticationError,
   BrokenBarrierError,
