@@ -47,6 +47,21 @@ export {
 export { cpuCount, getAllStartMethods, getStartMethod, setStartMethod, type StartMethod } from "./src/context.ts";
 export { type Context, getContext } from "./src/contexts.ts";
 export {
+  CRITICAL,
+  DEBUG,
+  ERROR,
+  getLogger,
+  INFO,
+  type LevelName,
+  type LogHandler,
+  Logger,
+  type LogRecord,
+  logToStderr,
+  SUBDEBUG,
+  SUBWARNING,
+  WARNING,
+} from "./src/logging.ts";
+export {
   AuthenticationError,
   BrokenBarrierError,
   BrokenPoolError,

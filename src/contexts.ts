@@ -22,6 +22,7 @@ import {
   type StartMethod,
 } from "./context.ts";
 import { Event } from "./event.ts";
+import { getLogger, type LevelName, type Logger, logToStderr } from "./logging.ts";
 import { BoundedSemaphore, Lock, RLock, Semaphore, type SemLock } from "./locks.ts";
 import { Manager, type SyncManager } from "./managers.ts";
 import { Pool, type PoolOptions } from "./pool.ts";
@@ -63,6 +64,10 @@ export interface Context {
   setStartMethod(method: string, force?: boolean): void;
   /** {@linkcode getContext} */
   getContext(method?: string): Context;
+  /** {@linkcode logToStderr} */
+  logToStderr(level?: number | LevelName): Logger;
+  /** {@linkcode getLogger} */
+  getLogger(): Logger;
   /** A new {@linkcode Queue}. */
   Queue<T = unknown>(maxsize?: number): Queue<T>;
   /** A new {@linkcode JoinableQueue}. */
@@ -126,6 +131,8 @@ function context(startMethod: StartMethod, processClass: typeof Process): Contex
     getAllStartMethods,
     setStartMethod,
     getContext,
+    logToStderr,
+    getLogger,
     Queue: (maxsize) => new Queue(maxsize),
     JoinableQueue: (maxsize) => new JoinableQueue(maxsize),
     SimpleQueue: () => new SimpleQueue(),
