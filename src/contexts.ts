@@ -12,7 +12,7 @@
  */
 import { Barrier, type BarrierOptions } from "./barrier.ts";
 import { Condition } from "./condition.ts";
-import { Connection, Pipe } from "./connection.ts";
+import { type Connection, Pipe } from "./connection.ts";
 import {
   checkStartMethod,
   cpuCount,

@@ -82,7 +82,11 @@ test(
       assert.equal(a.get(0), stored, `SharedArray('${code}').set(0, ${input})`);
     }
     assert.deepEqual(new SharedArray("b", [300, -129]).toArray(), [44, 127], "as Python's Array('b', [300, -129])[:]");
-    assert.throws(() => new Value("c", 300), /300 does not fit typecode 'c' \(0 to 255\)/, "c is a byte, not a C integer");
+    assert.throws(
+      () => new Value("c", 300),
+      /300 does not fit typecode 'c' \(0 to 255\)/,
+      "c is a byte, not a C integer",
+    );
     assert.throws(() => new Value("c", "é€".slice(1)), /does not fit typecode 'c'/);
     assert.throws(() => new Value("i", 1.5), /typecode 'i' holds integers, got 1\.5/);
     assert.throws(() => new Value("i", "1" as never), /typecode 'i' holds integers, got "1"/);
@@ -204,7 +208,10 @@ test("sharedctypes: the main thread gives up on a lock held too long with an err
   const holder = start("holdValueLock", counter, held, done);
   assert.equal(await held.wait(10_000), true);
   const shared = new Value("i", 0, { lock: counter.getLock() });
-  assert.throws(() => shared.value, /Value\.value: another process has held the lock for over 1000 ms.*await x\.getLock\(\)\.guard\(\)/);
+  assert.throws(
+    () => shared.value,
+    /Value\.value: another process has held the lock for over 1000 ms.*await x\.getLock\(\)\.guard\(\)/,
+  );
   assert.throws(() => new SharedArray("i", 1, { lock: counter.getLock() }).set(0, 1), /SharedArray\.set: another/);
   assert.equal(counter.getLock().locked(), true, "the failed access left the child's hold alone");
   done.set();

@@ -501,19 +501,23 @@ function assertPlayed(cells: SharedArray<"i">, rounds: number): void {
 }
 
 for (const notifier of ["notify", "notifyAll"] as const) {
-  test(`condition: a ${notifier}()-then-wait() ping-pong of ${PINGPONG_ROUNDS} rounds between two processes never loses a wake-up`, {
-    timeout: 60_000,
-  }, async () => {
-    const cond = new Condition();
-    const cells = board();
-    const all = notifier === "notifyAll";
-    const start = starter("condition");
-    await joinAll(
-      start("answerer", cond, cells, PINGPONG_ROUNDS, 10_000, all),
-      start("opener", cond, cells, PINGPONG_ROUNDS, 10_000, all),
-    );
-    assertPlayed(cells, PINGPONG_ROUNDS);
-  });
+  test(
+    `condition: a ${notifier}()-then-wait() ping-pong of ${PINGPONG_ROUNDS} rounds between two processes never loses a wake-up`,
+    {
+      timeout: 60_000,
+    },
+    async () => {
+      const cond = new Condition();
+      const cells = board();
+      const all = notifier === "notifyAll";
+      const start = starter("condition");
+      await joinAll(
+        start("answerer", cond, cells, PINGPONG_ROUNDS, 10_000, all),
+        start("opener", cond, cells, PINGPONG_ROUNDS, 10_000, all),
+      );
+      assertPlayed(cells, PINGPONG_ROUNDS);
+    },
+  );
 }
 
 test("condition: the main thread's async wait() plays the ping-pong against a child without a lost wake-up", {
