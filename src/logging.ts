@@ -46,8 +46,11 @@ const names: Record<number, LevelName> = {
 
 /** One message, as a handler receives it. */
 export interface LogRecord {
+  /** The level, such as {@linkcode INFO}. */
   level: number;
+  /** The level's name, such as `"INFO"` (`"Level 15"` for one without a name). */
   levelName: string;
+  /** The name of the process that logged it, such as `"MainProcess"` or `"Process-1"`. */
   processName: string;
   /** The message with its arguments filled in. */
   message: string;
