@@ -44,15 +44,23 @@ export {
   Process,
   type ProcessOptions,
 } from "./src/process.ts";
+export { cpuCount, getAllStartMethods, getStartMethod, setStartMethod, type StartMethod } from "./src/context.ts";
+export { type Context, getContext } from "./src/contexts.ts";
 export {
-  type Context,
-  cpuCount,
-  getAllStartMethods,
-  getContext,
-  getStartMethod,
-  setStartMethod,
-  type StartMethod,
-} from "./src/context.ts";
+  CRITICAL,
+  DEBUG,
+  ERROR,
+  getLogger,
+  INFO,
+  type LevelName,
+  Logger,
+  type LogHandler,
+  type LogRecord,
+  logToStderr,
+  SUBDEBUG,
+  SUBWARNING,
+  WARNING,
+} from "./src/logging.ts";
 export {
   AuthenticationError,
   BrokenBarrierError,

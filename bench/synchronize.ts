@@ -7,7 +7,10 @@
  *   uncontended `Lock.acquire()` + `release()`;
  * - hand-offs per second of one Lock between two workers, beside the raw lock;
  * - two processes × 10,000 `Value` increments under its lock, beside Python's
- *   `multiprocessing.Value` doing the same (bench/python/value.py).
+ *   `multiprocessing.Value` doing the same (bench/python/value.py);
+ * - what a synchronized Value costs: `Value("d")` get + set with its lock
+ *   (taken for each access, as Python's synchronized wrapper) beside
+ *   `{ lock: false }`, in a worker and on the main thread.
  * Each child times itself from a shared start signal, so start-up is left out.
  */
 import { spawnSync } from "node:child_process";
@@ -63,6 +66,35 @@ export function count(v: Value<"i">, go: Event, n: number, out: RawArray<"d">, s
     }
   }
   out.set(slot, (performance.now() - t0) / 1000);
+}
+
+const ACCESS_N = 1_000_000;
+
+/** n writes and n reads of `v`: item accesses per second, written to `out[slot]`. */
+export function access(v: Value<"d">, n: number, out: RawArray<"d">, slot: number): void {
+  const t0 = performance.now();
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    v.value = i;
+    sum += v.value;
+  }
+  out.set(slot, (2 * n) / ((performance.now() - t0) / 1000));
+  if (sum !== (n * (n - 1)) / 2) throw new Error(`a read did not see its write: ${sum}`);
+}
+
+/** Item accesses per second of a Value("d") with and without its lock: [locked, raw], in a worker or here. */
+export async function accessRates(where: "worker" | "main"): Promise<[number, number]> {
+  const rates: [number[], number[]] = [[], []];
+  for (let r = 0; r < REPS; r++) {
+    for (const [i, lock] of [[0, true], [1, false]] as const) {
+      const v = new Value("d", 0, { lock });
+      const out = new RawArray("d", 1);
+      if (where === "worker") await joined([run("access", v, ACCESS_N, out, 0)]);
+      else access(v, ACCESS_N, out, 0);
+      rates[i].push(out.get(0));
+    }
+  }
+  return [median(rates[0]), median(rates[1])];
 }
 
 function run(target: string, ...args: unknown[]): Process {
@@ -181,4 +213,10 @@ if (import.meta.main) {
   row("Value counter: 2 processes × 10,000 locked increments", await counter(), {
     ...pyAgainst("value_contended_increments"),
   }, "from a shared start signal to both done; total checked exact");
+  for (const where of ["worker", "main"] as const) {
+    const [locked, raw] = await accessRates(where);
+    row(`Value("d") get + set, lock true, ${where === "worker" ? "in a worker" : "on the main thread"}`, locked, {
+      "lock false": raw,
+    }, "each access takes the lock (a read cannot tear), as Python's synchronized Value");
+  }
 }

@@ -8,6 +8,14 @@
  * so that taking a ticket and leaving are each a single compare-and-swap and
  * no ticket is left behind by a waiter that timed out.
  *
+ * A ticket is only for the waiters that were already waiting when it was
+ * handed out: each waiter notes the notify count when it starts, and takes a
+ * ticket only once a later notify came. Without that, the notifier of a
+ * `notify(); wait()` ping-pong (mp_benchmarks.py does one) took back the
+ * ticket it had just given, and the other side slept until its timeout.
+ * Python's `notify` gets the same by waiting until the woken have taken their
+ * wake-ups; here `notify` never blocks, so the main thread may call it.
+ *
  * @module
  */
 import { awaitPlan, blockOnPlan, type Plan, unabortable } from "./blocking.ts";
@@ -46,12 +54,18 @@ function takeTicket(cells: Int32Array): boolean {
   }
 }
 
-/** Leaves the queue after a timeout; takes a ticket when every waiter left is owed one (so none is lost). */
-function leave(cells: Int32Array): boolean {
+/**
+ * Leaves the queue. A waiter that a notify was for and that times out takes a
+ * ticket if one is left (it was notified, as the timeout came); one that is
+ * aborted takes one only when every waiter left is owed one, so that a ticket
+ * goes to a waiter that will use it and none is left over.
+ */
+function leave(cells: Int32Array, notified: boolean, aborted: boolean): boolean {
   for (;;) {
     const queue = Atomics.load(cells, QUEUE);
-    const owed = (queue & TICKETS) >= queue >>> 16;
-    if (Atomics.compareExchange(cells, QUEUE, queue, queue - WAITER - (owed ? 1 : 0)) === queue) return owed;
+    const tickets = queue & TICKETS;
+    const take = notified && (aborted ? tickets >= queue >>> 16 : tickets > 0);
+    if (Atomics.compareExchange(cells, QUEUE, queue, queue - WAITER - (take ? 1 : 0)) === queue) return take;
   }
 }
 
@@ -178,27 +192,29 @@ export class Condition {
   /** Registers as a waiter, releases the lock, sleeps until a ticket or the timeout, takes the lock back. */
   *#waitPlan(wait: Wait, depth: number): Plan<boolean> {
     const cells = this.#cells;
+    // Both under the lock, as every notify is: the tickets out now are for the waiters before us.
     Atomics.add(cells, QUEUE, WAITER);
+    const joined = Atomics.load(cells, SEQ);
     releaseFully(this.#lock);
     let queued = true;
     try {
       const end = deadline(wait.timeout);
       for (;;) {
         const seq = Atomics.load(cells, SEQ);
-        if (takeTicket(cells)) {
+        if (seq !== joined && takeTicket(cells)) {
           queued = false;
           return true;
         }
         const left = remaining(end);
         if (left === 0) {
           queued = false;
-          return leave(cells);
+          return leave(cells, Atomics.load(cells, SEQ) !== joined, false);
         }
         yield { cell: cells, index: SEQ, value: seq, timeout: left };
       }
     } finally {
       // Reached by return and by an abort thrown in at the yield: either way the caller gets the lock back.
-      if (queued) leave(cells);
+      if (queued) leave(cells, Atomics.load(cells, SEQ) !== joined, true);
       yield* unabortable(takePlan(this.#lock, FOREVER));
       restoreDepth(this.#lock, depth);
     }

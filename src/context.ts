@@ -1,5 +1,6 @@
 /**
- * Start methods and contexts, as Python's `multiprocessing.context`. A worker
+ * Start methods, as Python's `multiprocessing.context` (the contexts are in
+ * `contexts.ts`). A worker
  * always starts fresh and imports the target's module, as Python's `spawn`;
  * `"forkserver"` does the same on a worker started ahead of need, which has
  * already loaded the library. There is no `fork`: a JavaScript heap cannot be
@@ -8,14 +9,7 @@
  * @module
  */
 import { adapter } from "./adapters/mod.ts";
-import {
-  activeChildren,
-  bindStartMethod,
-  currentProcess,
-  parentProcess,
-  Process,
-  setDefaultStartMethod,
-} from "./process.ts";
+import { setDefaultStartMethod } from "./process.ts";
 
 /**
  * The start methods: `"spawn"` starts a new worker for each process;
@@ -27,7 +21,12 @@ export type StartMethod = "spawn" | "forkserver";
 
 let chosen: StartMethod | null = null;
 
-function check(method: string): StartMethod {
+/**
+ * Checks that `method` is a start method available here.
+ *
+ * @throws {Error} that says why another method is not available.
+ */
+export function checkStartMethod(method: string): StartMethod {
   if (method === "spawn") return method;
   if (method === "forkserver" && adapter.canUnref) return method;
   if (method === "forkserver") {
@@ -109,7 +108,7 @@ export function getAllStartMethods(): StartMethod[] {
  * ```
  */
 export function setStartMethod(method: string, force = false): void {
-  const checked = check(method);
+  const checked = checkStartMethod(method);
   if (chosen !== null && !force) {
     throw new Error("the start method has already been set (pass force = true to change it)");
   }
@@ -117,57 +116,6 @@ export function setStartMethod(method: string, force = false): void {
   setDefaultStartMethod(checked);
 }
 
-/** A context: the library's API bound to a start method, as Python's `get_context()` returns. */
-export interface Context {
-  /** The start method of this context. */
-  readonly startMethod: StartMethod;
-  /** {@linkcode Process}, started with this context's method whatever the default is. */
-  readonly Process: typeof Process;
-  /** {@linkcode currentProcess} */
-  currentProcess(): Process;
-  /** {@linkcode parentProcess} */
-  parentProcess(): ReturnType<typeof parentProcess>;
-  /** {@linkcode activeChildren} */
-  activeChildren(): Process[];
-  /** {@linkcode cpuCount} */
-  cpuCount(): number;
-}
-
-class SpawnProcess extends Process {}
-class ForkServerProcess extends Process {}
-bindStartMethod(SpawnProcess, "spawn");
-bindStartMethod(ForkServerProcess, "forkserver");
-
-function context(startMethod: StartMethod, processClass: typeof Process): Context {
-  return { startMethod, Process: processClass, currentProcess, parentProcess, activeChildren, cpuCount };
-}
-
-const contexts: Record<StartMethod, Context> = {
-  spawn: context("spawn", SpawnProcess),
-  forkserver: context("forkserver", ForkServerProcess),
-};
-
-/**
- * The context of a start method, or of the one in use when none is named.
- * Its `Process` starts with that method whatever the default is; pass the
- * context to a `Pool` (`new Pool({ context })`) for its workers to do so.
- *
- * @throws {Error} for a method that {@linkcode getAllStartMethods} does not list.
- *
- * @example
- * ```ts
- * import { getAllStartMethods, getContext } from "@mp/multiprocessing";
- *
- * export function work() {}
- *
- * if (import.meta.main) {
- *   const ctx = getContext(getAllStartMethods().at(-1));
- *   const p = new ctx.Process({ target: work });
- *   p.start();
- *   await p.join();
- * }
- * ```
- */
-export function getContext(method?: string): Context {
-  return contexts[method === undefined ? getStartMethod()! : check(method)];
-}
+// The contexts themselves carry every factory of the library, so they live in contexts.ts, above the
+// modules they make objects of (pool.ts imports this module); only the type is seen from here.
+export type { Context } from "./contexts.ts";

@@ -45,6 +45,7 @@ import { Condition } from "./condition.ts";
 import { Event } from "./event.ts";
 import { Feeder } from "./feeder.ts";
 import { BoundedSemaphore, Lock, RLock, Semaphore, type SemLock } from "./locks.ts";
+import { debug, info } from "./logging.ts";
 import { pickle, pickleReduced, unpickle, unpickleReduced } from "./pickle.ts";
 import { PortCarrier, unref } from "./ports.ts";
 import { beforeChildExit, currentProcess, hasEnded, Process, whenEnded } from "./process.ts";
@@ -756,9 +757,10 @@ export async function managerServer(port: MessagePort, address: string): Promise
   const control: Control = {
     ready: () => true,
     numberOfObjects: () => server.objects,
-    shutdown: () => stop.abort(),
+    shutdown: () => (debug("manager received shutdown message"), stop.abort()),
   };
   Comlink.expose(control, port);
+  info("manager serving at %r", address);
   try {
     await server.serve(stop.signal);
   } finally {
@@ -1665,6 +1667,7 @@ export class SyncManager {
     if (!this.#session || !this.#process) return;
     Atomics.store(this.#cells, SHUTDOWN, 1);
     this.#session.fail("the manager has been shut down");
+    info("sending shutdown message to manager");
     this.#control.shutdown().catch(() => {});
     await this.#process.join(SHUTDOWN_GRACE_MS);
     if (this.#process.isAlive()) {

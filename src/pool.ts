@@ -26,6 +26,7 @@
 import { adapter } from "./adapters/mod.ts";
 import { type Context, cpuCount } from "./context.ts";
 import { BrokenPoolError, TimeoutError } from "./errors.ts";
+import { debug } from "./logging.ts";
 import { Process, whenEnded } from "./process.ts";
 import { dump, type Dumped, load, type ReducedError, reduceError, reviveError, reviveErrorClass } from "./reduction.ts";
 import { PortCarrier, unref } from "./ports.ts";
@@ -395,6 +396,7 @@ export async function poolWorker(
     if (!running) void serve();
   };
   await finished.promise;
+  debug("worker exiting after %d tasks", seq);
 }
 
 function append<T>(target: T[], source: readonly T[]): void {
@@ -958,6 +960,7 @@ export class Pool {
     port1.onmessage = (event: MessageEvent) => this.#receive(member, event.data);
     unref(port1);
     process.start();
+    debug("added worker");
     this.#members.push(member);
     void whenEnded(process).then(() => this.#ended(member));
   }
@@ -1142,6 +1145,7 @@ export class Pool {
     member.port.close();
     this.#members.splice(this.#members.indexOf(member), 1);
     const { name, pid, exitCode } = member.process;
+    debug("cleaning up worker %d", pid);
     const started = Atomics.load(member.control, STARTED);
     const unstarted: Task[] = [];
     for (let i = member.head; i < member.queue.length; i++) {

@@ -7,6 +7,7 @@
  */
 import { adapter, type SpawnOptions, type ThreadHandle } from "./adapters/mod.ts";
 import type { StartMethod } from "./context.ts";
+import { attachLogging, info } from "./logging.ts";
 import { dump, type Dumped, load } from "./reduction.ts";
 import {
   callerModule,
@@ -824,15 +825,18 @@ async function runChild(boot: Bootstrap): Promise<never> {
     state.resolved = resolved;
     await Promise.allSettled(preparing.splice(0));
     adapter.parent()!.post({ t: "running" });
+    info("child process calling self.run()");
     await process.run();
   } catch (error) {
     report(state.name, error);
     code = 1;
   }
+  info("process shutting down");
   // As Python's exit handler: daemonic children are stopped, the others awaited, then the finalizers run.
   for (const child of running) if (child.daemon) child.terminate();
   await Promise.all([...running].map((child) => stateOf(child).ended.promise));
   await Promise.all([...exitTasks].map((task) => task()));
+  info("process exiting with exitcode %d", code);
   return adapter.exit(code);
 }
 
@@ -847,6 +851,8 @@ export function beforeChildExit(task: () => unknown): () => void {
   exitTasks.add(task);
   return () => exitTasks.delete(task);
 }
+
+attachLogging(inheritable("@mp/logging", () => new Int32Array(new SharedArrayBuffer(8))), () => currentProcess().name);
 
 // In a worker started from workerEntry(): serve the parent's bootstrap. The
 // bootstrap arrives in a later task, after every module of the library has

@@ -5,18 +5,28 @@
  *
  * Typecodes are Python's ctypes letters. `q`/`Q` read as `bigint`, `c` as a
  * one-character string; `l`/`L` are 32-bit (C's minimum, and Windows' size:
- * use `q` for 64 bits). A value that does not fit its typecode throws instead
- * of wrapping around as ctypes does.
+ * use `q` for 64 bits). A number stores as C (and ctypes, and a typed array)
+ * stores it: an integer that does not fit keeps its low bits
+ * (`Value("b", 300).value === 44`), `f` rounds to a 32-bit float. A value of
+ * the wrong type (a string into `i`, 1.5 into `i`) throws `TypeError`.
  *
- * Each read or write of one item is a single access (atomic for integer
- * typecodes); a read-modify-write such as `v.value += 1` needs the lock, as in
- * Python: `using _ = v.getLock().guardSync(); v.value += 1`.
+ * A synchronized object (the default, `lock` not false) takes its lock for
+ * each item access, as Python's synchronized wrappers do: a read never tears
+ * (a `d` or `q` written by another process) and waits for a critical section
+ * that another process is in. A read-modify-write such as `v.value += 1` still
+ * needs the lock around it, as in Python:
+ * `using _ = v.getLock().guardSync(); v.value += 1` (an access inside that
+ * block, by the holder, does not take the lock again). Raw objects and the
+ * `view` typed arrays access memory directly.
  *
  * @module
  */
-import { RLock, type SemLock } from "./locks.ts";
+import { adapter } from "./adapters/mod.ts";
+import type { Plan } from "./blocking.ts";
+import { heldDepth, isOwnedLock, RLock, type SemLock, takePlan } from "./locks.ts";
 import { dump, load, reduce, type Reduction, registerKind } from "./reduction.ts";
 import { adopted, reviving } from "./revival.ts";
+import { pollUntil } from "./wait.ts";
 
 /** Python's ctypes typecodes that {@linkcode Value} and {@linkcode SharedArray} accept. */
 export type Typecode = "b" | "B" | "h" | "H" | "i" | "I" | "l" | "L" | "q" | "Q" | "f" | "d" | "c";
@@ -64,7 +74,8 @@ interface Codec {
   atomic: boolean;
 }
 
-function integer(array: Codec["array"], min: number, max: number, code: string): Codec {
+/** An integer typecode: the store keeps the low bits of any integer, as C's conversion and a typed array do. */
+function integer(array: Codec["array"], code: string): Codec {
   return {
     array,
     atomic: true,
@@ -73,15 +84,13 @@ function integer(array: Codec["array"], min: number, max: number, code: string):
       if (typeof value !== "number" || !Number.isInteger(value)) {
         throw new TypeError(`${where}: typecode '${code}' holds integers, got ${describe(value)}`);
       }
-      if (value < min || value > max) {
-        throw new RangeError(`${where}: ${value} does not fit typecode '${code}' (${min} to ${max})`);
-      }
       return value;
     },
   };
 }
 
-function big(array: Codec["array"], min: bigint, max: bigint, code: string): Codec {
+/** `q`/`Q`: a bigint, or an integer number, wrapped to 64 bits as C does. */
+function big(array: Codec["array"], signed: boolean, code: string): Codec {
   return {
     array,
     atomic: true,
@@ -89,18 +98,14 @@ function big(array: Codec["array"], min: bigint, max: bigint, code: string): Cod
     check(value, where) {
       let big: bigint;
       if (typeof value === "bigint") big = value;
-      else if (typeof value === "number" && Number.isSafeInteger(value)) big = BigInt(value);
+      else if (typeof value === "number" && Number.isInteger(value)) big = BigInt(value);
       else throw new TypeError(`${where}: typecode '${code}' holds 64-bit integers (bigint), got ${describe(value)}`);
-      if (big < min || big > max) {
-        throw new RangeError(`${where}: ${big} does not fit typecode '${code}' (${min} to ${max})`);
-      }
-      return big;
+      return signed ? BigInt.asIntN(64, big) : BigInt.asUintN(64, big);
     },
   };
 }
 
-const FLOAT32_MAX = 3.4028234663852886e38;
-
+/** `f`/`d`: any number; `f` rounds to the nearest 32-bit float (beyond its range: ±Infinity), as ctypes. */
 function float(array: Codec["array"], code: string): Codec {
   return {
     array,
@@ -110,10 +115,7 @@ function float(array: Codec["array"], code: string): Codec {
       if (typeof value !== "number") {
         throw new TypeError(`${where}: typecode '${code}' holds numbers, got ${describe(value)}`);
       }
-      if (code === "f" && Number.isFinite(value) && Math.abs(value) > FLOAT32_MAX) {
-        throw new RangeError(`${where}: ${value} does not fit typecode 'f' (a 32-bit float, at most ${FLOAT32_MAX})`);
-      }
-      return value;
+      return code === "f" ? Math.fround(value) : value;
     },
   };
 }
@@ -123,7 +125,12 @@ const char: Codec = {
   atomic: true,
   read: (raw) => String.fromCharCode(raw as number),
   check(value, where) {
-    if (typeof value === "number") return integer(Uint8Array, 0, 255, "c").check(value, where) as number;
+    if (typeof value === "number") {
+      // ctypes refuses a byte out of range here (c_char is not an integer type): so do we.
+      if (!Number.isInteger(value)) throw new TypeError(`${where}: typecode 'c' holds a byte 0-255, got ${value}`);
+      if (value < 0 || value > 255) throw new RangeError(`${where}: ${value} does not fit typecode 'c' (0 to 255)`);
+      return value;
+    }
     if (typeof value !== "string" || value.length !== 1) {
       throw new TypeError(`${where}: typecode 'c' holds one character (or a byte 0-255), got ${describe(value)}`);
     }
@@ -134,16 +141,16 @@ const char: Codec = {
 };
 
 const codecs: Record<Typecode, Codec> = {
-  b: integer(Int8Array, -128, 127, "b"),
-  B: integer(Uint8Array, 0, 255, "B"),
-  h: integer(Int16Array, -32768, 32767, "h"),
-  H: integer(Uint16Array, 0, 65535, "H"),
-  i: integer(Int32Array, -2147483648, 2147483647, "i"),
-  I: integer(Uint32Array, 0, 4294967295, "I"),
-  l: integer(Int32Array, -2147483648, 2147483647, "l"),
-  L: integer(Uint32Array, 0, 4294967295, "L"),
-  q: big(BigInt64Array, -(2n ** 63n), 2n ** 63n - 1n, "q"),
-  Q: big(BigUint64Array, 0n, 2n ** 64n - 1n, "Q"),
+  b: integer(Int8Array, "b"),
+  B: integer(Uint8Array, "B"),
+  h: integer(Int16Array, "h"),
+  H: integer(Uint16Array, "H"),
+  i: integer(Int32Array, "i"),
+  I: integer(Uint32Array, "I"),
+  l: integer(Int32Array, "l"),
+  L: integer(Uint32Array, "L"),
+  q: big(BigInt64Array, true, "q"),
+  Q: big(BigUint64Array, false, "Q"),
   f: float(Float32Array, "f"),
   d: float(Float64Array, "d"),
   c: char,
@@ -173,6 +180,57 @@ function readItem(codec: Codec, view: AnyView, index: number): Item {
 function writeItem(codec: Codec, view: AnyView, index: number, raw: number | bigint): void {
   if (codec.atomic) Atomics.store(view as Int32Array, index, raw as number);
   else view[index] = raw as number;
+}
+
+/**
+ * How long the main thread spins for a lock that another process holds before
+ * it gives up with an error. It must not block, and while it spins it cannot
+ * see that the holder ended (its parent records that on its event loop), so
+ * an unbounded spin could hang the program. Critical sections around a Value
+ * are microseconds long; one that takes a second is waited for with
+ * `await v.getLock().guard()` instead.
+ */
+const MAIN_SPIN_MS = 1_000;
+
+let mayBlock: boolean | undefined;
+
+/** Runs a lock's plan on the main thread by spinning instead of sleeping; false if it took too long. */
+function spinOnPlan(plan: Plan<boolean>): boolean {
+  const end = performance.now() + MAIN_SPIN_MS;
+  let step = plan.next();
+  while (!step.done) {
+    const { cell, index, value, timeout } = step.value;
+    const left = end - performance.now();
+    if (left <= 0) {
+      plan.return(false);
+      return false;
+    }
+    const changed = pollUntil(() => Atomics.load(cell, index) !== value, Math.min(timeout, left));
+    step = plan.next(changed ? "not-equal" : "timed-out");
+  }
+  return step.value;
+}
+
+/** Takes `lock` for one item access, unless this process holds it already; returns whether to release it. */
+function takeForAccess(lock: SemLock, what: string): boolean {
+  if (isOwnedLock(lock) && heldDepth(lock) > 0) return false;
+  mayBlock ??= adapter.parent() !== null;
+  if (mayBlock) return lock.acquireSync();
+  if (spinOnPlan(takePlan(lock, { timeout: Infinity }))) return true;
+  throw new Error(
+    `${what}: another process has held the lock for over ${MAIN_SPIN_MS} ms, and the main thread must not block; ` +
+      `wait for it with \`using _ = await x.getLock().guard()\` and access it inside that block`,
+  );
+}
+
+/** `body()` under `lock` (if any), as Python's synchronized wrapper does for each access. */
+function synchronized<R>(lock: SemLock | null, what: string, body: () => R): R {
+  if (lock === null || !takeForAccess(lock, what)) return body();
+  try {
+    return body();
+  } finally {
+    lock.release();
+  }
 }
 
 /** The `lock` option: `true` for a new RLock, `false` for none, or a lock to share. */
@@ -216,7 +274,6 @@ function noLock(what: string): never {
  * `multiprocessing.Value`.
  *
  * @throws {TypeError} for an unknown typecode or a value of the wrong type.
- * @throws {RangeError} for a value that does not fit the typecode.
  *
  * @example
  * ```ts
@@ -270,12 +327,13 @@ export class Value<T extends Typecode = Typecode> {
     return this.#typecode;
   }
 
-  /** The shared value; each read and write is one access (atomic for integers). */
+  /** The shared value; with a lock, each read and each write takes it. */
   get value(): ItemOf<T> {
-    return readItem(this.#codec, this.#view, 0) as ItemOf<T>;
+    return synchronized(this.#lock, "Value.value", () => readItem(this.#codec, this.#view, 0)) as ItemOf<T>;
   }
   set value(value: InputOf<T>) {
-    writeItem(this.#codec, this.#view, 0, this.#codec.check(value, "Value.value"));
+    const raw = this.#codec.check(value, "Value.value");
+    synchronized(this.#lock, "Value.value", () => writeItem(this.#codec, this.#view, 0, raw));
   }
 
   /** A typed array of length 1 over the shared value. */
@@ -341,7 +399,7 @@ export class RawValue<T extends Typecode = Typecode> extends Value<T> {
  * Python.
  *
  * @throws {TypeError} for an unknown typecode or an item of the wrong type.
- * @throws {RangeError} for a negative size or an item that does not fit.
+ * @throws {RangeError} for a negative size.
  *
  * @example
  * ```ts
@@ -429,13 +487,14 @@ export class SharedArray<T extends Typecode = Typecode> {
    * ```
    */
   get(index: number): ItemOf<T> {
-    return readItem(this.#codec, this.#view, this.#index(index, "get")) as ItemOf<T>;
+    const at = this.#index(index, "get");
+    return synchronized(this.#lock, "SharedArray.get", () => readItem(this.#codec, this.#view, at)) as ItemOf<T>;
   }
 
   /**
    * Sets the item at `index` (negative counts from the end).
    *
-   * @throws {RangeError} when the index is out of range or the value does not fit.
+   * @throws {RangeError} when the index is out of range.
    *
    * @example
    * ```ts
@@ -447,7 +506,8 @@ export class SharedArray<T extends Typecode = Typecode> {
    */
   set(index: number, value: InputOf<T>): void {
     const at = this.#index(index, "set");
-    writeItem(this.#codec, this.#view, at, this.#codec.check(value, `SharedArray.set(${index})`));
+    const raw = this.#codec.check(value, `SharedArray.set(${index})`);
+    synchronized(this.#lock, "SharedArray.set", () => writeItem(this.#codec, this.#view, at, raw));
   }
 
   /**
@@ -460,12 +520,17 @@ export class SharedArray<T extends Typecode = Typecode> {
    * ```
    */
   toArray(): ItemOf<T>[] {
-    return Array.from({ length: this.#view.length }, (_, i) => readItem(this.#codec, this.#view, i) as ItemOf<T>);
+    // One lock for the whole copy, as Python's `a[:]`: a consistent snapshot.
+    return synchronized(
+      this.#lock,
+      "SharedArray.toArray",
+      () => Array.from({ length: this.#view.length }, (_, i) => readItem(this.#codec, this.#view, i) as ItemOf<T>),
+    );
   }
 
-  /** The items, in order. */
+  /** The items, in order (with a lock, each read takes it, as Python's iteration does). */
   *[Symbol.iterator](): IterableIterator<ItemOf<T>> {
-    for (let i = 0; i < this.#view.length; i++) yield readItem(this.#codec, this.#view, i) as ItemOf<T>;
+    for (let i = 0; i < this.#view.length; i++) yield this.get(i);
   }
 
   /**

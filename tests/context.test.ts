@@ -2,15 +2,23 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   activeChildren,
+  BoundedSemaphore,
+  Condition,
   currentProcess,
   getAllStartMethods,
   getContext,
   getStartMethod,
+  JoinableQueue,
+  Lock,
   Pool,
   Process,
   type ProcessOptions,
   Queue,
+  RawArray,
+  RLock,
   setStartMethod,
+  SharedArray,
+  SimpleQueue,
   Value,
 } from "../mod.ts";
 import { adapter } from "../src/adapters/mod.ts";
@@ -334,3 +342,56 @@ test(
     }
   },
 );
+
+test("context: a context carries every factory, as Python's; its Pool's workers start with its method", {
+  timeout: 60_000,
+}, async () => {
+  for (const method of getAllStartMethods()) {
+    const ctx = getContext(method);
+    assert.equal(ctx.getStartMethod(), method);
+    assert.equal(ctx.getContext(), getContext(), "a context's getContext is the library's");
+    assert.deepEqual(ctx.getAllStartMethods(), getAllStartMethods());
+    assert.ok(ctx.Queue() instanceof Queue);
+    assert.ok(ctx.JoinableQueue(2) instanceof JoinableQueue);
+    assert.ok(ctx.SimpleQueue() instanceof SimpleQueue);
+    assert.ok(ctx.Lock() instanceof Lock);
+    assert.ok(ctx.RLock() instanceof RLock);
+    assert.equal(ctx.Semaphore(3).getValue(), 3);
+    assert.ok(ctx.BoundedSemaphore(1) instanceof BoundedSemaphore);
+    assert.throws(() => ctx.BoundedSemaphore(1).release(), /released too many times/);
+    assert.ok(ctx.Condition(ctx.Lock()) instanceof Condition);
+    assert.equal(ctx.Event().isSet(), false);
+    assert.equal(ctx.Barrier(2).parties, 2);
+    assert.equal(ctx.Value("b", 300).value, 44, "the same Value as new Value()");
+    assert.throws(() => ctx.RawValue("i", 1).getLock(), /has no lock/);
+    assert.deepEqual(ctx.Array("i", [1, 2]).toArray(), [1, 2]);
+    assert.ok(ctx.SharedArray("d", 2) instanceof SharedArray);
+    assert.ok(ctx.RawArray("B", 2) instanceof RawArray);
+    const [a, b] = ctx.Pipe<number>();
+    await a.send(7);
+    assert.equal(await b.recv(), 7);
+    a.close();
+    b.close();
+
+    const total = ctx.Value("i", 0);
+    const pool = ctx.Pool({ processes: 2, module });
+    try {
+      const workers = activeChildren();
+      assert.equal(workers.length, 2);
+      assert.ok(workers.every((w) => w instanceof ctx.Process), `the pool's workers are ${method} processes`);
+      await pool.apply("add", [total, 5]);
+      assert.equal(total.value, 5);
+    } finally {
+      pool.close();
+      await pool.join();
+    }
+    const plain = ctx.Pool(1);
+    assert.ok(activeChildren().every((w) => w instanceof ctx.Process), "ctx.Pool(n) too");
+    plain.terminate();
+    await plain.join();
+    await using manager = await ctx.Manager();
+    const d = manager.dict();
+    await d.set("k", 1);
+    assert.equal(await d.get("k"), 1);
+  }
+});

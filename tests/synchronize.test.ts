@@ -17,6 +17,7 @@ import {
   Value,
 } from "../mod.ts";
 import { withoutNativeWaitAsync } from "../src/wait.ts";
+import { answererAsync } from "./fixtures/condition.ts";
 import { countTrips, setTally } from "./fixtures/synchronize.ts";
 import { checkNoLeaks } from "./leaks.ts";
 import { starter } from "./starter.ts";
@@ -481,4 +482,52 @@ test("sync: a pending async wait keeps the program alive until it ends", { timeo
   assert.equal(result.stderr, "");
   assert.equal(result.stdout, "event false\nlock false\ncondition false\n");
   assert.equal(result.code, 0);
+});
+
+// The cells of the ping-pong board: see tests/fixtures/condition.ts.
+const PINGPONG_ROUNDS = 2_000;
+
+function board(): SharedArray<"i"> {
+  return new SharedArray("i", 7);
+}
+
+function assertPlayed(cells: SharedArray<"i">, rounds: number): void {
+  const [moves, openerRounds, answererRounds, ...faults] = cells.toArray();
+  assert.deepEqual(
+    { moves, openerRounds, answererRounds, timeouts: faults.slice(0, 2), wrongTurn: faults.slice(2, 4) },
+    { moves: 2 * rounds + 1, openerRounds: rounds, answererRounds: rounds, timeouts: [0, 0], wrongTurn: [0, 0] },
+    "every round was played in turn and no wait timed out",
+  );
+}
+
+for (const notifier of ["notify", "notifyAll"] as const) {
+  test(
+    `condition: a ${notifier}()-then-wait() ping-pong of ${PINGPONG_ROUNDS} rounds between two processes never loses a wake-up`,
+    {
+      timeout: 60_000,
+    },
+    async () => {
+      const cond = new Condition();
+      const cells = board();
+      const all = notifier === "notifyAll";
+      const start = starter("condition");
+      await joinAll(
+        start("answerer", cond, cells, PINGPONG_ROUNDS, 10_000, all),
+        start("opener", cond, cells, PINGPONG_ROUNDS, 10_000, all),
+      );
+      assertPlayed(cells, PINGPONG_ROUNDS);
+    },
+  );
+}
+
+test("condition: the main thread's async wait() plays the ping-pong against a child without a lost wake-up", {
+  timeout: 60_000,
+}, async () => {
+  const cond = new Condition();
+  const cells = board();
+  const rounds = PINGPONG_ROUNDS;
+  const opener = starter("condition")("opener", cond, cells, rounds, 10_000);
+  await answererAsync(cond, cells, rounds, 10_000);
+  await joinAll(opener);
+  assertPlayed(cells, rounds);
 });
