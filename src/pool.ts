@@ -121,10 +121,32 @@ const READY = 2;
 /** Rung by the pool with each batch, for a worker that waits in Atomics.wait (see `adapter.receiveNow`). */
 const BELL = 3;
 const COUNTERS = 4;
-/** A task's claim slot (index: its number at the worker, modulo the largest window). */
+/**
+ * A task's claim slot (index: its number at the worker, modulo the largest
+ * window): not started, running, withdrawn by the pool, or being killed for
+ * its limit; or finished, with where its result is.
+ *
+ * Results travel back in batches, so a worker that dies (its task calls
+ * `exit()`, runs out of memory, or is killed for its `timeout`) would take
+ * the results it had not posted yet with it, and finished tasks would fail
+ * as if they had run at the death. So a finished task's result is, before
+ * the next task starts, either saved in shared memory (a number, a boolean,
+ * `null` or `undefined`: the slot says which, a number is in the slot's
+ * Float64 cell) or posted at once (any other value): whatever kills the
+ * worker, only the task that was running fails.
+ */
 const QUEUED = 0;
 const CLAIMED = 1;
 const CANCELLED = 2;
+const KILLING = 3;
+/** Finished; its result is posted at once (or was), so it is on its way. */
+const SENT = 4;
+/** Finished; its result is saved in the slot: a number in its cell, or the constant named. */
+const SAVED_NUMBER = 5;
+const SAVED_UNDEFINED = 6;
+const SAVED_NULL = 7;
+const SAVED_TRUE = 8;
+const SAVED_FALSE = 9;
 
 function counters(shared: SharedArrayBuffer): Int32Array {
   return new Int32Array(shared, 0, COUNTERS);
@@ -133,6 +155,41 @@ function counters(shared: SharedArrayBuffer): Int32Array {
 function claims(shared: SharedArrayBuffer): Uint8Array {
   return new Uint8Array(shared, COUNTERS * Int32Array.BYTES_PER_ELEMENT, MAX_WINDOW);
 }
+
+/** The Float64 cells of saved numeric results, one a claim slot, after the slots. */
+const NUMBERS_AT = COUNTERS * Int32Array.BYTES_PER_ELEMENT + MAX_WINDOW;
+const SHARED_BYTES = NUMBERS_AT + MAX_WINDOW * Float64Array.BYTES_PER_ELEMENT;
+
+function savedNumbers(shared: SharedArrayBuffer): Float64Array {
+  return new Float64Array(shared, NUMBERS_AT, MAX_WINDOW);
+}
+
+/** The slot state that saves `value`, or SENT when it has to travel in a message. */
+function savedState(value: unknown): number {
+  if (typeof value === "number") return SAVED_NUMBER;
+  if (value === undefined) return SAVED_UNDEFINED;
+  if (value === null) return SAVED_NULL;
+  if (value === true) return SAVED_TRUE;
+  return value === false ? SAVED_FALSE : SENT;
+}
+
+/** A saved result by its slot state, or `NOT_SAVED`. */
+function savedValue(state: number, numbers: Float64Array, slot: number): unknown {
+  switch (state) {
+    case SAVED_NUMBER:
+      return numbers[slot];
+    case SAVED_UNDEFINED:
+      return undefined;
+    case SAVED_NULL:
+      return null;
+    case SAVED_TRUE:
+      return true;
+    case SAVED_FALSE:
+      return false;
+  }
+  return NOT_SAVED;
+}
+const NOT_SAVED: unique symbol = Symbol("not saved");
 
 /** How a task's data is applied to its function. */
 const APPLY = 0;
@@ -210,6 +267,7 @@ export async function poolWorker(
 ): Promise<void> {
   const control = counters(shared);
   const slots = claims(shared);
+  const numbers = savedNumbers(shared);
   try {
     if (initializer) await (await resolveTarget(initializer))(...initargs);
   } catch (error) {
@@ -334,10 +392,17 @@ export async function poolWorker(
       head += 2;
       at += count;
       Atomics.store(control, STARTED, ++seq);
-      if (Atomics.compareExchange(slots, seq % MAX_WINDOW, QUEUED, CLAIMED) === CANCELLED) values.push(undefined);
+      const slot = seq % MAX_WINDOW;
+      if (Atomics.compareExchange(slots, slot, QUEUED, CLAIMED) === CANCELLED) values.push(undefined);
       else {
         const pending = run(code, from, count);
         if (pending) await pending;
+        // Its result leaves the worker's memory before the next task can kill the worker (see SENT).
+        const last = values.length - 1;
+        const state = bad?.at(-1) === last || rev?.at(-1) === last ? SENT : savedState(values[last]);
+        if (state === SAVED_NUMBER) numbers[slot] = values[last] as number;
+        // KILLING: the pool is stopping this worker for the task's limit; the task has been answered.
+        if (Atomics.compareExchange(slots, slot, CLAIMED, state) === CLAIMED && state === SENT) flush();
       }
       datas.fill(undefined, from, at);
       if (seq === maxtasks) break;
@@ -433,6 +498,7 @@ interface Member {
   port: MessagePort;
   control: Int32Array;
   claims: Uint8Array;
+  numbers: Float64Array;
   /** Tasks sent and not yet answered, in the order the worker runs them, from `head` on. */
   queue: (Task | undefined)[];
   head: number;
@@ -933,7 +999,7 @@ export class Pool {
 
   #spawn(): void {
     const { port1, port2 } = new MessageChannel();
-    const shared = new SharedArrayBuffer(COUNTERS * Int32Array.BYTES_PER_ELEMENT + MAX_WINDOW);
+    const shared = new SharedArrayBuffer(SHARED_BYTES);
     const process = new this.#Process({
       target: poolWorker,
       module: import.meta.url,
@@ -947,6 +1013,7 @@ export class Pool {
       port: port1,
       control: counters(shared),
       claims: claims(shared),
+      numbers: savedNumbers(shared),
       queue: [],
       head: 0,
       sent: 0,
@@ -1017,14 +1084,27 @@ export class Pool {
     }
   }
 
-  /** A task's timeout or signal fired: withdraw it if it has not started, else stop its worker. */
+  /**
+   * A task's timeout or signal fired: withdraw it if it has not started, stop
+   * its worker if it runs; if it has just finished, its result stands.
+   */
   #expire(task: Task, reason: unknown): void {
     if (task.done) return;
     const member = task.worker;
-    this.#settle(task, false, reason);
-    if (member && Atomics.compareExchange(member.claims, task.seq % MAX_WINDOW, QUEUED, CANCELLED) === CLAIMED) {
-      member.process.kill();
+    if (!member) return this.#settle(task, false, reason);
+    const slot = task.seq % MAX_WINDOW;
+    let state = Atomics.compareExchange(member.claims, slot, QUEUED, CANCELLED);
+    if (state === CLAIMED) {
+      state = Atomics.compareExchange(member.claims, slot, CLAIMED, KILLING);
+      if (state === CLAIMED) {
+        this.#settle(task, false, reason);
+        return member.process.kill();
+      }
     }
+    if (state === QUEUED || state === CANCELLED) return this.#settle(task, false, reason);
+    // Finished in time: a saved result is read now, a sent one is on its way.
+    const saved = savedValue(state, member.numbers, slot);
+    if (saved !== NOT_SAVED) this.#settle(task, true, saved);
   }
 
   #settle(task: Task, ok: boolean, value: unknown): void {
@@ -1141,7 +1221,10 @@ export class Pool {
     for (let i = member.head; i < member.queue.length; i++) {
       const task = member.queue[i]!;
       if (task.done) continue;
-      if (task.seq <= started) {
+      const slot = task.seq % MAX_WINDOW;
+      const saved = task.seq <= started ? savedValue(Atomics.load(member.claims, slot), member.numbers, slot) : NOT_SAVED;
+      if (saved !== NOT_SAVED) this.#settle(task, true, saved);
+      else if (task.seq <= started) {
         this.#settle(
           task,
           false,
