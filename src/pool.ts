@@ -30,7 +30,7 @@ import { Process, whenEnded } from "./process.ts";
 import { dump, type Dumped, load, type ReducedError, reduceError, reviveError } from "./reduction.ts";
 import { PortCarrier, unref } from "./ports.ts";
 import { callerModule, describeTarget, moduleSpecifier, resolveTarget, type TargetSpec } from "./spawn.ts";
-import { pollUntil, readWait, type Wait, type WaitOptions, within } from "./wait.ts";
+import { after, pollUntil, readWait, type Wait, type WaitOptions, within } from "./wait.ts";
 
 type Callable = (...args: unknown[]) => unknown;
 
@@ -487,7 +487,7 @@ interface Task {
 
 /** A task's timeout and abort signal, when it has them. */
 interface Limit {
-  timer?: ReturnType<typeof setTimeout>;
+  cancelTimer?: () => void;
   signal?: AbortSignal;
   onAbort?: () => void;
 }
@@ -1071,9 +1071,9 @@ export class Pool {
     const limit: Limit = (task.limit = {});
     if (wait.timeout !== Infinity) {
       const ms = wait.timeout;
-      limit.timer = setTimeout(
-        () => this.#expire(task, new TimeoutError(`the task did not finish within ${ms} ms`)),
+      limit.cancelTimer = after(
         ms,
+        () => this.#expire(task, new TimeoutError(`the task did not finish within ${ms} ms`)),
       );
     }
     if (wait.signal) {
@@ -1112,7 +1112,7 @@ export class Pool {
     task.done = true;
     const limit = task.limit;
     if (limit) {
-      clearTimeout(limit.timer);
+      limit.cancelTimer?.();
       if (limit.onAbort) limit.signal!.removeEventListener("abort", limit.onAbort);
     }
     this.#live--;

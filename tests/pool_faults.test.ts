@@ -6,7 +6,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BrokenPoolError, Pool, TimeoutError } from "../mod.ts";
+import { BrokenPoolError, Pool, Process, TimeoutError } from "../mod.ts";
 import { adapter } from "../src/adapters/mod.ts";
 import { checkNoLeaks } from "./leaks.ts";
 
@@ -89,4 +89,29 @@ test("pool faults: a task that finished before its timeout keeps its result whil
   assert.equal(await quick.get(10_000), 0);
   assert.equal(await long.get(10_000), 600, "its worker was not killed");
   assert.deepEqual([...counts], [1]);
+});
+
+/** Timeouts past setTimeout's range (2^31 ms and more), which fire at once when given to it. */
+const BIG = [2 ** 31, 2 ** 31 + 1, 2 ** 32, Number.MAX_SAFE_INTEGER];
+
+test("pool faults: timeouts of 2^31 ms and more wait, in get, wait and a task's timeout", { timeout: 30_000 }, async () => {
+  await using pool = new Pool({ processes: 2, module });
+  for (const big of BIG) {
+    const t0 = performance.now();
+    const slow = pool.applyAsync("sleepy", [200, "late"]);
+    assert.equal(await slow.wait(big), true, `wait(${big}) waited for the task`);
+    assert.ok(performance.now() - t0 >= 150, "it waited");
+    assert.equal(await pool.applyAsync("sleepy", [200, "got"]).get(big), "got", `get(${big})`);
+    assert.equal(await pool.apply("sleepy", [200, "kept"], { timeout: big }), "kept", `{ timeout: ${big} }`);
+    assert.deepEqual(await pool.map("sleepy", [200], { timeout: big }), [undefined]);
+  }
+});
+
+test("pool faults: Process.join with a timeout of 2^31 ms and more waits for the end", { timeout: 30_000 }, async () => {
+  for (const big of BIG) {
+    const p = new Process({ target: "nap", args: [200], module });
+    p.start();
+    await p.join(big);
+    assert.equal(p.exitCode, 0, `join(${big}) returned only at the end`);
+  }
 });
