@@ -248,6 +248,16 @@ function numeric(items: ArrayLike<unknown>): Float64Array<ArrayBuffer> | undefin
   return new Float64Array(items as ArrayLike<number>);
 }
 
+/** How a thrown value that is not an Error reads in a message. */
+function message(value: unknown): string {
+  if (typeof value === "string") return value;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (typeof value === "object" && value !== null || typeof value === "function") &&
     typeof (value as { then?: unknown }).then === "function";
@@ -509,7 +519,9 @@ interface Member {
   known: Set<number>;
   /** Told to exit, or already gone: it gets no more tasks. */
   closing: boolean;
-  initError?: Error;
+  /** What the initializer threw, as it was thrown (`initFailed` tells an `undefined` from none). */
+  initError?: unknown;
+  initFailed?: boolean;
   caughtUp?: () => void;
 }
 
@@ -1184,6 +1196,7 @@ export class Pool {
     member.messages++;
     if (message.t === "init-error") {
       member.initError = reviveError(message.error);
+      member.initFailed = true;
     } else {
       const { v, bad, rev } = message;
       const sample = message.ms / v.length;
@@ -1242,8 +1255,8 @@ export class Pool {
       const cause = member.initError;
       this.#break(
         new BrokenPoolError(
-          cause
-            ? `the pool's initializer failed in ${name}: ${cause.message}`
+          member.initFailed
+            ? `the pool's initializer failed in ${name}: ${cause instanceof Error ? cause.message : message(cause)}`
             : `the pool worker ${name} (pid ${pid}) ended with exit code ${exitCode} before it was ready to run tasks`,
           { cause },
         ),

@@ -246,11 +246,13 @@ export interface ReducedError {
   stack?: string;
   cause?: ReducedError | { value: unknown };
   props?: Record<string, unknown>;
+  /** A thrown value that is not an Error travels as itself: the receiver gets it back, as `await` would. */
+  thrown?: { value: unknown };
 }
 
 /** Prepares an error (or any thrown value) for another worker, keeping its class name. */
 export function reduceError(error: unknown): ReducedError {
-  if (!(error instanceof Error)) return { name: "Error", message: String(error), props: { thrown: safeClone(error) } };
+  if (!(error instanceof Error)) return { name: "Error", message: safeText(error), thrown: { value: safeClone(error) } };
   const reduced: ReducedError = { name: error.name, message: error.message, stack: error.stack };
   if ("cause" in error) {
     reduced.cause = error.cause instanceof Error ? reduceError(error.cause) : { value: safeClone(error.cause) };
@@ -265,7 +267,16 @@ function safeClone(value: unknown): unknown {
   try {
     return structuredClone(value);
   } catch {
+    return safeText(value);
+  }
+}
+
+/** `String(value)`, which throws for an object without a prototype. */
+function safeText(value: unknown): string {
+  try {
     return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
   }
 }
 
@@ -279,8 +290,12 @@ const builtins: Record<string, ErrorConstructor> = {
   URIError,
 };
 
-/** Revives an error from {@linkcode reduceError}: same name, message, stack and cause. */
-export function reviveError(reduced: ReducedError): Error {
+/**
+ * Revives an error from {@linkcode reduceError}: same name, message, stack
+ * and cause; a thrown value that was not an Error comes back as that value.
+ */
+export function reviveError(reduced: ReducedError): unknown {
+  if (reduced.thrown) return reduced.thrown.value;
   const error = new (builtins[reduced.name] ?? Error)(reduced.message);
   if (!(reduced.name in builtins)) {
     Object.defineProperty(error, "name", { value: reduced.name, configurable: true, writable: true });

@@ -115,3 +115,31 @@ test("pool faults: Process.join with a timeout of 2^31 ms and more waits for the
     assert.equal(p.exitCode, 0, `join(${big}) returned only at the end`);
   }
 });
+
+test("pool faults: a task that throws a non-Error rejects with the thrown value itself, as await does", {
+  timeout: 30_000,
+}, async () => {
+  await using pool = new Pool({ processes: 2, module });
+  const thrown: unknown[] = ["a string", { code: 7, detail: ["x"] }, 42, null, undefined, false, 10n];
+  for (const value of thrown) {
+    const local = await (async () => {
+      throw value;
+    })().catch((e) => ({ e }));
+    assert.deepEqual(await pool.apply("throwValue", [value]).catch((e) => ({ e })), local, `throw ${String(value)}`);
+    assert.deepEqual(await pool.apply("rejectValue", [value]).catch((e) => ({ e })), local, `reject ${String(value)}`);
+  }
+  await assert.rejects(pool.map("throwValue", ["in a map"]), (e) => e === "in a map");
+  const errorCallback = Promise.withResolvers<unknown>();
+  pool.applyAsync("throwValue", [{ why: "callback" }], { errorCallback: errorCallback.resolve });
+  assert.deepEqual(await errorCallback.promise, { why: "callback" });
+});
+
+test("pool faults: an initializer that throws a string breaks the pool with that string as the cause", {
+  timeout: 30_000,
+}, async () => {
+  await using pool = new Pool({ processes: 1, initializer: "badInit", module });
+  const error = await pool.apply("inc", [1]).catch((e) => e);
+  assert.ok(error instanceof BrokenPoolError, String(error));
+  assert.match(error.message, /initializer failed in SpawnPoolWorker-\d+: no config/);
+  assert.equal(error.cause, "no config");
+});
