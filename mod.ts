@@ -95,6 +95,7 @@ export { type ShareableItem, ShareableList } from "./src/shareable_list.ts";
 export {
   type ApplyAsyncOptions,
   AsyncResult,
+  type IMapIterator,
   type MapAsyncOptions,
   type MapOptions,
   Pool,

@@ -30,7 +30,7 @@ import { Process, whenEnded } from "./process.ts";
 import { dump, type Dumped, load, type ReducedError, reduceError, reviveError } from "./reduction.ts";
 import { PortCarrier, unref } from "./ports.ts";
 import { callerModule, describeTarget, moduleSpecifier, resolveTarget, type TargetSpec } from "./spawn.ts";
-import { after, pollUntil, readWait, type Wait, type WaitOptions, within } from "./wait.ts";
+import { after, deadline, pollUntil, readWait, remaining, type Wait, type WaitOptions, within } from "./wait.ts";
 
 type Callable = (...args: unknown[]) => unknown;
 
@@ -94,6 +94,29 @@ export interface MapAsyncOptions<R> extends MapOptions {
   callback?: (results: R[]) => void;
   /** Called with the first error. */
   errorCallback?: (error: unknown) => void;
+}
+
+/**
+ * What `imap` and `imapUnordered` return: an async iterator of the results,
+ * as Python's `IMapIterator`. A failed item throws in its place and the next
+ * call goes on with the results after it (a failed chunk throws once, for
+ * all its items). `next(timeout)` throws `TimeoutError` when no result comes
+ * within `timeout` ms; that result is kept for a later call.
+ *
+ * @example
+ * ```ts
+ * const results = pool.imap(square, [1, 2, 3]);
+ * console.log((await results.next(1000)).value); // 1
+ * for await (const y of results) console.log(y); // 4 9
+ * ```
+ */
+export interface IMapIterator<T> extends AsyncIterator<T, undefined, number | undefined> {
+  /** The next result; with `timeout`, rejects with `TimeoutError` when none comes within that many ms. */
+  next(timeout?: number): Promise<IteratorResult<T, undefined>>;
+  /** Stops reading the input; the results not yet read are dropped. */
+  return(value?: undefined): Promise<IteratorResult<T, undefined>>;
+  /** The iterator itself, for `for await`. */
+  [Symbol.asyncIterator](): IMapIterator<T>;
 }
 
 /** About this much work (ms) is kept queued at each worker: enough to hide a message's round trip. */
@@ -650,10 +673,63 @@ function readChunksize(value: unknown, what: string): number | undefined {
   return value;
 }
 
-function readMapOptions<O extends MapOptions>(chunksize: number | O | undefined, what: string): O {
-  const options = typeof chunksize === "object" && chunksize !== null ? chunksize : { chunksize } as O;
-  readChunksize(options.chunksize, what);
-  return options;
+/** The option names each call takes: any other is a mistake (a typo, Python's `error_callback`), never ignored. */
+const TASK_KEYS = ["timeout", "signal"];
+const APPLY_KEYS = [...TASK_KEYS, "callback", "errorCallback"];
+const MAP_KEYS = [...TASK_KEYS, "chunksize"];
+const MAP_ASYNC_KEYS = [...MAP_KEYS, "callback", "errorCallback"];
+
+/** Checks an options object: an object, only known names, callbacks that are functions. */
+function readOptions<O extends object>(options: unknown, what: string, keys: readonly string[]): O {
+  if (options === undefined || options === null) return {} as O;
+  if (typeof options !== "object") throw new TypeError(`${what}: options must be an object, got ${typeof options}`);
+  for (const key of Object.keys(options)) {
+    if (!keys.includes(key)) {
+      throw new TypeError(`${what}: unknown option ${JSON.stringify(key)} (it takes ${keys.join(", ")})`);
+    }
+  }
+  for (const key of ["callback", "errorCallback"]) {
+    const value = (options as Record<string, unknown>)[key];
+    if (value !== undefined && typeof value !== "function") {
+      throw new TypeError(`${what}: ${key} must be a function, got ${typeof value}`);
+    }
+  }
+  return options as O;
+}
+
+/**
+ * The chunksize and options of a map: `(chunksize?, options?)` as Python's
+ * `map_async(func, iterable, chunksize, callback, error_callback)`, or the
+ * options alone in the place of the chunksize.
+ *
+ * @throws {TypeError} for a chunksize that is neither a number nor options,
+ * options given twice, or an unknown option.
+ */
+function readMapOptions<O extends MapOptions>(
+  chunksize: unknown,
+  options: unknown,
+  what: string,
+  keys: readonly string[],
+): O {
+  let read: O;
+  if (typeof chunksize === "object" && chunksize !== null) {
+    if (options !== undefined) {
+      throw new TypeError(`${what}: the options were given twice (in the place of the chunksize, and after it)`);
+    }
+    read = readOptions<O>(chunksize, what, keys);
+  } else if (chunksize === undefined || chunksize === null || typeof chunksize === "number") {
+    read = readOptions<O>(options, what, keys);
+    if (typeof chunksize === "number") {
+      if (read.chunksize !== undefined && read.chunksize !== chunksize) {
+        throw new TypeError(`${what}: chunksize was given twice (${chunksize} and { chunksize: ${read.chunksize} })`);
+      }
+      read = { ...read, chunksize };
+    }
+  } else {
+    throw new TypeError(`${what}: chunksize must be a number or an options object, got ${typeof chunksize}`);
+  }
+  readChunksize(read.chunksize, what);
+  return read;
 }
 
 function readTaskWait(options: TaskOptions | undefined, what: string): Wait | undefined {
@@ -706,6 +782,8 @@ export class Pool {
   #broken?: BrokenPoolError;
   readonly #size: number;
   readonly #module: string | undefined;
+  /** The module that called `new Pool()`: where tasks are looked up first when no `module` was given. */
+  readonly #creator: string | undefined;
   readonly #initializer: TargetSpec | null;
   readonly #initargs: readonly unknown[];
   readonly #maxtasks: number;
@@ -725,8 +803,8 @@ export class Pool {
   #joins = 0;
   /** While there are live tasks or joins, this timer holds the program open (the workers and ports do not). */
   #holder: ReturnType<typeof setInterval> | undefined;
-  /** `imap` iterations still reading their input. */
-  #feeders = 0;
+  /** The input readers of the `imap` iterations still reading their input. */
+  #feeding = new Set<() => Promise<void>>();
   #finished = Promise.withResolvers<void>();
 
   /**
@@ -750,10 +828,12 @@ export class Pool {
       }
     }
     if (!Array.isArray(initargs)) throw new TypeError("new Pool: initargs must be an array");
-    this.#module = given.module === undefined ? undefined : moduleSpecifier(given.module, callerModule());
+    const creator = callerModule();
+    this.#module = given.module === undefined ? undefined : moduleSpecifier(given.module, creator);
+    this.#creator = creator;
     this.#initializer = initializer === undefined || initializer === null
       ? null
-      : describeTarget(initializer, this.#module ?? callerModule(), "new Pool: initializer");
+      : describeTarget(initializer, this.#module ?? creator, "new Pool: initializer");
     dump(initargs, "initargs");
     this.#initargs = initargs;
     this.#size = processes;
@@ -806,6 +886,7 @@ export class Pool {
     const id = this.#fnId(fn, "Pool.applyAsync");
     if (args !== undefined && !Array.isArray(args)) throw new TypeError("Pool.applyAsync: args must be an array");
     const packed = pack(args ?? [], "args");
+    readOptions(options, "Pool.applyAsync", APPLY_KEYS);
     const wait = readTaskWait(options, "Pool.applyAsync");
     const result = new AsyncResult<Awaited<R>>();
     if (options?.callback || options?.errorCallback) notifyResult(result, options.callback, options.errorCallback);
@@ -831,7 +912,7 @@ export class Pool {
     iterable: Iterable<T>,
     chunksize?: number | MapOptions,
   ): Promise<Awaited<R>[]> {
-    return this.#mapAsync<Awaited<R>>(fn, iterable, chunksize, MAP, "Pool.map").get();
+    return this.#mapAsync<Awaited<R>>(fn, iterable, chunksize, undefined, MAP, "Pool.map", MAP_KEYS).get();
   }
 
   /**
@@ -846,9 +927,10 @@ export class Pool {
   mapAsync<T, R>(
     fn: ((item: T) => R) | string,
     iterable: Iterable<T>,
-    chunksize?: number | MapAsyncOptions<Awaited<R>>,
+    chunksize?: number | null | MapAsyncOptions<Awaited<R>>,
+    options?: MapAsyncOptions<Awaited<R>>,
   ): AsyncResult<Awaited<R>[]> {
-    return this.#mapAsync(fn, iterable, chunksize, MAP, "Pool.mapAsync");
+    return this.#mapAsync(fn, iterable, chunksize, options, MAP, "Pool.mapAsync", MAP_ASYNC_KEYS);
   }
 
   /**
@@ -866,7 +948,7 @@ export class Pool {
     iterable: Iterable<A>,
     chunksize?: number | MapOptions,
   ): Promise<Awaited<R>[]> {
-    return this.#mapAsync<Awaited<R>>(fn, iterable, chunksize, STARMAP, "Pool.starmap").get();
+    return this.#mapAsync<Awaited<R>>(fn, iterable, chunksize, undefined, STARMAP, "Pool.starmap", MAP_KEYS).get();
   }
 
   /**
@@ -880,9 +962,10 @@ export class Pool {
   starmapAsync<A extends unknown[], R>(
     fn: ((...args: A) => R) | string,
     iterable: Iterable<A>,
-    chunksize?: number | MapAsyncOptions<Awaited<R>>,
+    chunksize?: number | null | MapAsyncOptions<Awaited<R>>,
+    options?: MapAsyncOptions<Awaited<R>>,
   ): AsyncResult<Awaited<R>[]> {
-    return this.#mapAsync(fn, iterable, chunksize, STARMAP, "Pool.starmapAsync");
+    return this.#mapAsync(fn, iterable, chunksize, options, STARMAP, "Pool.starmapAsync", MAP_ASYNC_KEYS);
   }
 
   /**
@@ -900,8 +983,8 @@ export class Pool {
     fn: ((item: T) => R) | string,
     iterable: Iterable<T> | AsyncIterable<T>,
     chunksize?: number | MapOptions,
-  ): AsyncIterableIterator<Awaited<R>> {
-    return this.#imap(fn, iterable, chunksize, true, "Pool.imap") as AsyncIterableIterator<Awaited<R>>;
+  ): IMapIterator<Awaited<R>> {
+    return this.#imap(fn, iterable, chunksize, true, "Pool.imap") as IMapIterator<Awaited<R>>;
   }
 
   /**
@@ -917,8 +1000,8 @@ export class Pool {
     fn: ((item: T) => R) | string,
     iterable: Iterable<T> | AsyncIterable<T>,
     chunksize?: number | MapOptions,
-  ): AsyncIterableIterator<Awaited<R>> {
-    return this.#imap(fn, iterable, chunksize, false, "Pool.imapUnordered") as AsyncIterableIterator<Awaited<R>>;
+  ): IMapIterator<Awaited<R>> {
+    return this.#imap(fn, iterable, chunksize, false, "Pool.imapUnordered") as IMapIterator<Awaited<R>>;
   }
 
   /**
@@ -934,6 +1017,8 @@ export class Pool {
   close(): void {
     if (this.#state !== RUN) return;
     this.#state = CLOSE;
+    // An imap's input is now read to its end, so that join() waits for submitted work only.
+    for (const feed of this.#feeding) void feed();
     this.#closeIdle();
     this.#checkFinished();
   }
@@ -951,6 +1036,7 @@ export class Pool {
   terminate(): void {
     if (this.#state === TERMINATE) return;
     this.#state = TERMINATE;
+    for (const feed of this.#feeding) void feed();
     this.#failAll(new BrokenPoolError("the pool was terminated before this task finished"));
     for (const member of this.#members) member.process.terminate();
     this.#checkFinished();
@@ -1001,8 +1087,11 @@ export class Pool {
   #fnId(fn: unknown, what: string): number {
     let id = this.#fnIds.get(fn);
     if (id === undefined) {
-      // Looked up once per function: finding the calling module costs a stack trace.
-      const spec = describeTarget(fn, this.#module ?? (typeof fn === "function" ? callerModule() : undefined), what);
+      // Looked up once per function: finding the calling module costs a stack trace. Without a `module`,
+      // in the module that made the pool, then at the call site (README, "Pool").
+      const site = this.#module === undefined ? callerModule() : undefined;
+      const spec = describeTarget(fn, this.#module ?? this.#creator ?? site, what);
+      if (site !== undefined && site !== spec.module) spec.also = site;
       id = this.#specs.push(spec) - 1;
       this.#fnIds.set(fn, id);
     }
@@ -1262,7 +1351,7 @@ export class Pool {
         ),
       );
     }
-    if (!this.#broken && (this.#state === RUN || (this.#state === CLOSE && (this.#live > 0 || this.#feeders > 0)))) {
+    if (!this.#broken && (this.#state === RUN || (this.#state === CLOSE && (this.#live > 0 || this.#feeding.size > 0)))) {
       this.#spawn();
     }
     this.#flush();
@@ -1287,7 +1376,7 @@ export class Pool {
 
   /** After close(): tells each worker with nothing left to do to exit. */
   #closeIdle(): void {
-    if (this.#state !== CLOSE || this.#feeders > 0 || this.#pending.length > this.#pendingHead) return;
+    if (this.#state !== CLOSE || this.#feeding.size > 0 || this.#pending.length > this.#pendingHead) return;
     for (const member of this.#members) {
       if (!member.closing && member.sent === member.received) {
         member.closing = true;
@@ -1303,9 +1392,11 @@ export class Pool {
   #mapAsync<R>(
     fn: unknown,
     iterable: unknown,
-    chunksize: number | MapAsyncOptions<R> | undefined,
+    chunksize: unknown,
+    given: unknown,
     mode: Mode,
     what: string,
+    keys: readonly string[],
   ): AsyncResult<R[]> {
     this.#checkRunning(what.slice("Pool.".length));
     const id = this.#fnId(fn, what);
@@ -1314,7 +1405,7 @@ export class Pool {
         `${what}: the items must be iterable (an array, a Set, a generator …), got ${typeof iterable}`,
       );
     }
-    const options = readMapOptions(chunksize, what);
+    const options = readMapOptions<MapAsyncOptions<R>>(chunksize, given, what, keys);
     const wait = readTaskWait(options, what);
     const items = Array.from(iterable);
     const size = options.chunksize ?? Math.ceil(items.length / (this.#size * 4));
@@ -1364,17 +1455,17 @@ export class Pool {
   #imap(
     fn: unknown,
     iterable: unknown,
-    chunksize: number | MapOptions | undefined,
+    chunksize: unknown,
     ordered: boolean,
     what: string,
-  ): AsyncIterableIterator<unknown> {
+  ): IMapIterator<unknown> {
     this.#checkRunning(what.slice("Pool.".length));
     const id = this.#fnId(fn, what);
     const asynchronous = isAsyncIterable(iterable);
     if (!asynchronous && !isIterable(iterable)) {
       throw new TypeError(`${what}: the items must be iterable or async iterable, got ${typeof iterable}`);
     }
-    const options = readMapOptions(chunksize, what);
+    const options = readMapOptions<MapOptions>(chunksize, undefined, what, MAP_KEYS);
     const wait = readTaskWait(options, what);
     const size = options.chunksize ?? 1;
     const ahead = Math.max(IMAP_AHEAD, 2 * this.#size);
@@ -1393,12 +1484,11 @@ export class Pool {
     let wake: (() => void) | undefined;
     let items: unknown[] = [];
     let at = 0;
-    this.#feeders++;
 
     const stopFeeding = () => {
       if (exhausted) return;
       exhausted = true;
-      this.#feeders--;
+      this.#feeding.delete(feed);
       this.#closeIdle();
       wake?.();
     };
@@ -1406,11 +1496,22 @@ export class Pool {
       outcomes.set(ordered ? chunk : finishedCount++, [ok, value]);
       wake?.();
     };
+    /**
+     * Reads the input only as far ahead of the reader as the pool can use,
+     * but after close() to its end, as Python's task handler does: join()
+     * then waits for the submitted work only, and the results wait for the
+     * reader.
+     */
     const feed = async () => {
       if (reading) return;
       reading = true;
       try {
-        while (!exhausted && !stopped && submitted - consumed < ahead) {
+        while (!exhausted && !stopped && (submitted - consumed < ahead || this.#state === CLOSE)) {
+          if (this.#state === TERMINATE) return stopFeeding();
+          // Past the window a synchronous input would be read in one go: let results and messages in meanwhile.
+          if (submitted - consumed >= ahead && submitted % ahead === 0) {
+            await new Promise((resolve) => setTimeout(resolve, 0));
+          }
           const chunk: unknown[] = [];
           while (chunk.length < size) {
             const step = asynchronous ? await source.next() : source.next() as IteratorResult<unknown>;
@@ -1440,8 +1541,10 @@ export class Pool {
         reading = false;
       }
     };
+    this.#feeding.add(feed);
 
-    const step = async (): Promise<IteratorResult<unknown>> => {
+    /** The next result; a failed chunk throws in its place and the one after goes on, as Python's IMapIterator. */
+    const step = async (end: number, ms: number): Promise<IteratorResult<unknown, undefined>> => {
       for (;;) {
         if (at < items.length) return { value: items[at++], done: false };
         if (stopped) return { value: undefined, done: true };
@@ -1449,10 +1552,7 @@ export class Pool {
         if (outcome) {
           outcomes.delete(consumed++);
           void feed();
-          if (!outcome[0]) {
-            finish();
-            throw outcome[1];
-          }
+          if (!outcome[0]) throw outcome[1];
           items = outcome[1] as unknown[];
           at = 0;
           continue;
@@ -1463,8 +1563,10 @@ export class Pool {
         }
         const woken = new Promise<void>((resolve) => (wake = resolve));
         void feed();
-        await woken;
+        const came = await within(woken, { timeout: remaining(end) });
         wake = undefined;
+        // The result that comes later is kept for the next call.
+        if (!came) throw new TimeoutError(`${what}: no result within ${ms} ms`);
       }
     };
     const finish = () => {
@@ -1478,15 +1580,17 @@ export class Pool {
       }
     };
 
-    // Calls to next() run one after another, as an async generator's do.
+    // Calls to next() run one after another, as an async generator's do; a timeout counts from the call.
     let last: Promise<unknown> = Promise.resolve();
-    const iterator: AsyncIterableIterator<unknown> = {
-      next: () => {
-        const result = last.then(step);
+    const iterator: IMapIterator<unknown> = {
+      next: (timeout?: number) => {
+        const ms = readWait(timeout, `${what}: next`).timeout;
+        const end = deadline(ms);
+        const result = last.then(() => step(end, ms));
         last = result.catch(() => {});
         return result;
       },
-      return: (value?: unknown) => {
+      return: (value?: undefined) => {
         const result = last.then(() => {
           finish();
           return { value, done: true as const };

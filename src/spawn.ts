@@ -16,6 +16,8 @@ export interface TargetSpec {
   name: string;
   /** The function's source text, used when the module does not export it. */
   source?: string;
+  /** Another module to look in first when `module` does not export it (a Pool's call site). */
+  also?: string;
 }
 
 const ourFolder = new URL("./", import.meta.url).href;
@@ -102,6 +104,8 @@ export async function resolveTarget(spec: TargetSpec): Promise<Callable> {
     typeof fn === "function" && (spec.source === undefined || fn.toString() === spec.source);
   const exported = (await importModule(spec))?.[spec.name];
   if (isTarget(exported)) return exported;
+  const other = spec.also ? (await import(spec.also))[spec.name] : undefined;
+  if (isTarget(other)) return other;
   const own = libraryTargets.get(spec.name);
   if (isTarget(own)) return own;
   if (spec.source === undefined) {
