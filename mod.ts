@@ -104,6 +104,7 @@ export { SharedMemoryManager } from "./src/shared_memory_manager.ts";
 export {
   type ApplyAsyncOptions,
   AsyncResult,
+  type IMapIterator,
   type MapAsyncOptions,
   type MapOptions,
   Pool,

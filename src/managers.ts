@@ -786,7 +786,7 @@ const PROXY = "managers.proxy";
 
 interface Pending {
   resolve(value: unknown): void;
-  reject(error: Error): void;
+  reject(error: unknown): void;
 }
 
 /**

@@ -31,7 +31,7 @@ import { Process, whenEnded } from "./process.ts";
 import { dump, type Dumped, load, type ReducedError, reduceError, reviveError, reviveErrorClass } from "./reduction.ts";
 import { PortCarrier, unref } from "./ports.ts";
 import { callerModule, describeTarget, moduleSpecifier, resolveTarget, type TargetSpec } from "./spawn.ts";
-import { pollUntil, readWait, type Wait, type WaitOptions, within } from "./wait.ts";
+import { after, deadline, pollUntil, readWait, remaining, type Wait, type WaitOptions, within } from "./wait.ts";
 
 type Callable = (...args: unknown[]) => unknown;
 
@@ -97,6 +97,29 @@ export interface MapAsyncOptions<R> extends MapOptions {
   errorCallback?: (error: unknown) => void;
 }
 
+/**
+ * What `imap` and `imapUnordered` return: an async iterator of the results,
+ * as Python's `IMapIterator`. A failed item throws in its place and the next
+ * call goes on with the results after it (a failed chunk throws once, for
+ * all its items). `next(timeout)` throws `TimeoutError` when no result comes
+ * within `timeout` ms; that result is kept for a later call.
+ *
+ * @example
+ * ```ts
+ * const results = pool.imap(square, [1, 2, 3]);
+ * console.log((await results.next(1000)).value); // 1
+ * for await (const y of results) console.log(y); // 4 9
+ * ```
+ */
+export interface IMapIterator<T> extends AsyncIterator<T, undefined, number | undefined> {
+  /** The next result; with `timeout`, rejects with `TimeoutError` when none comes within that many ms. */
+  next(timeout?: number): Promise<IteratorResult<T, undefined>>;
+  /** Stops reading the input; the results not yet read are dropped. */
+  return(value?: undefined): Promise<IteratorResult<T, undefined>>;
+  /** The iterator itself, for `for await`. */
+  [Symbol.asyncIterator](): IMapIterator<T>;
+}
+
 /** About this much work (ms) is kept queued at each worker: enough to hide a message's round trip. */
 const TARGET_MS = 2;
 /** A worker reports its results at least this often (ms) while it works through a batch. */
@@ -122,10 +145,32 @@ const READY = 2;
 /** Rung by the pool with each batch, for a worker that waits in Atomics.wait (see `adapter.receiveNow`). */
 const BELL = 3;
 const COUNTERS = 4;
-/** A task's claim slot (index: its number at the worker, modulo the largest window). */
+/**
+ * A task's claim slot (index: its number at the worker, modulo the largest
+ * window): not started, running, withdrawn by the pool, or being killed for
+ * its limit; or finished, with where its result is.
+ *
+ * Results travel back in batches, so a worker that dies (its task calls
+ * `exit()`, runs out of memory, or is killed for its `timeout`) would take
+ * the results it had not posted yet with it, and finished tasks would fail
+ * as if they had run at the death. So a finished task's result is, before
+ * the next task starts, either saved in shared memory (a number, a boolean,
+ * `null` or `undefined`: the slot says which, a number is in the slot's
+ * Float64 cell) or posted at once (any other value): whatever kills the
+ * worker, only the task that was running fails.
+ */
 const QUEUED = 0;
 const CLAIMED = 1;
 const CANCELLED = 2;
+const KILLING = 3;
+/** Finished; its result is posted at once (or was), so it is on its way. */
+const SENT = 4;
+/** Finished; its result is saved in the slot: a number in its cell, or the constant named. */
+const SAVED_NUMBER = 5;
+const SAVED_UNDEFINED = 6;
+const SAVED_NULL = 7;
+const SAVED_TRUE = 8;
+const SAVED_FALSE = 9;
 
 function counters(shared: SharedArrayBuffer): Int32Array {
   return new Int32Array(shared, 0, COUNTERS);
@@ -134,6 +179,41 @@ function counters(shared: SharedArrayBuffer): Int32Array {
 function claims(shared: SharedArrayBuffer): Uint8Array {
   return new Uint8Array(shared, COUNTERS * Int32Array.BYTES_PER_ELEMENT, MAX_WINDOW);
 }
+
+/** The Float64 cells of saved numeric results, one a claim slot, after the slots. */
+const NUMBERS_AT = COUNTERS * Int32Array.BYTES_PER_ELEMENT + MAX_WINDOW;
+const SHARED_BYTES = NUMBERS_AT + MAX_WINDOW * Float64Array.BYTES_PER_ELEMENT;
+
+function savedNumbers(shared: SharedArrayBuffer): Float64Array {
+  return new Float64Array(shared, NUMBERS_AT, MAX_WINDOW);
+}
+
+/** The slot state that saves `value`, or SENT when it has to travel in a message. */
+function savedState(value: unknown): number {
+  if (typeof value === "number") return SAVED_NUMBER;
+  if (value === undefined) return SAVED_UNDEFINED;
+  if (value === null) return SAVED_NULL;
+  if (value === true) return SAVED_TRUE;
+  return value === false ? SAVED_FALSE : SENT;
+}
+
+/** A saved result by its slot state, or `NOT_SAVED`. */
+function savedValue(state: number, numbers: Float64Array, slot: number): unknown {
+  switch (state) {
+    case SAVED_NUMBER:
+      return numbers[slot];
+    case SAVED_UNDEFINED:
+      return undefined;
+    case SAVED_NULL:
+      return null;
+    case SAVED_TRUE:
+      return true;
+    case SAVED_FALSE:
+      return false;
+  }
+  return NOT_SAVED;
+}
+const NOT_SAVED: unique symbol = Symbol("not saved");
 
 /** How a task's data is applied to its function. */
 const APPLY = 0;
@@ -192,6 +272,16 @@ function numeric(items: ArrayLike<unknown>): Float64Array<ArrayBuffer> | undefin
   return new Float64Array(items as ArrayLike<number>);
 }
 
+/** How a thrown value that is not an Error reads in a message. */
+function message(value: unknown): string {
+  if (typeof value === "string") return value;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (typeof value === "object" && value !== null || typeof value === "function") &&
     typeof (value as { then?: unknown }).then === "function";
@@ -211,6 +301,7 @@ export async function poolWorker(
 ): Promise<void> {
   const control = counters(shared);
   const slots = claims(shared);
+  const numbers = savedNumbers(shared);
   try {
     if (initializer) await (await resolveTarget(initializer))(...initargs);
   } catch (error) {
@@ -335,10 +426,17 @@ export async function poolWorker(
       head += 2;
       at += count;
       Atomics.store(control, STARTED, ++seq);
-      if (Atomics.compareExchange(slots, seq % MAX_WINDOW, QUEUED, CLAIMED) === CANCELLED) values.push(undefined);
+      const slot = seq % MAX_WINDOW;
+      if (Atomics.compareExchange(slots, slot, QUEUED, CLAIMED) === CANCELLED) values.push(undefined);
       else {
         const pending = run(code, from, count);
         if (pending) await pending;
+        // Its result leaves the worker's memory before the next task can kill the worker (see SENT).
+        const last = values.length - 1;
+        const state = bad?.at(-1) === last || rev?.at(-1) === last ? SENT : savedState(values[last]);
+        if (state === SAVED_NUMBER) numbers[slot] = values[last] as number;
+        // KILLING: the pool is stopping this worker for the task's limit; the task has been answered.
+        if (Atomics.compareExchange(slots, slot, CLAIMED, state) === CLAIMED && state === SENT) flush();
       }
       datas.fill(undefined, from, at);
       if (seq === maxtasks) break;
@@ -424,7 +522,7 @@ interface Task {
 
 /** A task's timeout and abort signal, when it has them. */
 interface Limit {
-  timer?: ReturnType<typeof setTimeout>;
+  cancelTimer?: () => void;
   signal?: AbortSignal;
   onAbort?: () => void;
 }
@@ -435,6 +533,7 @@ interface Member {
   port: MessagePort;
   control: Int32Array;
   claims: Uint8Array;
+  numbers: Float64Array;
   /** Tasks sent and not yet answered, in the order the worker runs them, from `head` on. */
   queue: (Task | undefined)[];
   head: number;
@@ -445,7 +544,9 @@ interface Member {
   known: Set<number>;
   /** Told to exit, or already gone: it gets no more tasks. */
   closing: boolean;
-  initError?: Error;
+  /** What the initializer threw, as it was thrown (`initFailed` tells an `undefined` from none). */
+  initError?: unknown;
+  initFailed?: boolean;
   caughtUp?: () => void;
 }
 
@@ -574,10 +675,63 @@ function readChunksize(value: unknown, what: string): number | undefined {
   return value;
 }
 
-function readMapOptions<O extends MapOptions>(chunksize: number | O | undefined, what: string): O {
-  const options = typeof chunksize === "object" && chunksize !== null ? chunksize : { chunksize } as O;
-  readChunksize(options.chunksize, what);
-  return options;
+/** The option names each call takes: any other is a mistake (a typo, Python's `error_callback`), never ignored. */
+const TASK_KEYS = ["timeout", "signal"];
+const APPLY_KEYS = [...TASK_KEYS, "callback", "errorCallback"];
+const MAP_KEYS = [...TASK_KEYS, "chunksize"];
+const MAP_ASYNC_KEYS = [...MAP_KEYS, "callback", "errorCallback"];
+
+/** Checks an options object: an object, only known names, callbacks that are functions. */
+function readOptions<O extends object>(options: unknown, what: string, keys: readonly string[]): O {
+  if (options === undefined || options === null) return {} as O;
+  if (typeof options !== "object") throw new TypeError(`${what}: options must be an object, got ${typeof options}`);
+  for (const key of Object.keys(options)) {
+    if (!keys.includes(key)) {
+      throw new TypeError(`${what}: unknown option ${JSON.stringify(key)} (it takes ${keys.join(", ")})`);
+    }
+  }
+  for (const key of ["callback", "errorCallback"]) {
+    const value = (options as Record<string, unknown>)[key];
+    if (value !== undefined && typeof value !== "function") {
+      throw new TypeError(`${what}: ${key} must be a function, got ${typeof value}`);
+    }
+  }
+  return options as O;
+}
+
+/**
+ * The chunksize and options of a map: `(chunksize?, options?)` as Python's
+ * `map_async(func, iterable, chunksize, callback, error_callback)`, or the
+ * options alone in the place of the chunksize.
+ *
+ * @throws {TypeError} for a chunksize that is neither a number nor options,
+ * options given twice, or an unknown option.
+ */
+function readMapOptions<O extends MapOptions>(
+  chunksize: unknown,
+  options: unknown,
+  what: string,
+  keys: readonly string[],
+): O {
+  let read: O;
+  if (typeof chunksize === "object" && chunksize !== null) {
+    if (options !== undefined) {
+      throw new TypeError(`${what}: the options were given twice (in the place of the chunksize, and after it)`);
+    }
+    read = readOptions<O>(chunksize, what, keys);
+  } else if (chunksize === undefined || chunksize === null || typeof chunksize === "number") {
+    read = readOptions<O>(options, what, keys);
+    if (typeof chunksize === "number") {
+      if (read.chunksize !== undefined && read.chunksize !== chunksize) {
+        throw new TypeError(`${what}: chunksize was given twice (${chunksize} and { chunksize: ${read.chunksize} })`);
+      }
+      read = { ...read, chunksize };
+    }
+  } else {
+    throw new TypeError(`${what}: chunksize must be a number or an options object, got ${typeof chunksize}`);
+  }
+  readChunksize(read.chunksize, what);
+  return read;
 }
 
 function readTaskWait(options: TaskOptions | undefined, what: string): Wait | undefined {
@@ -630,6 +784,8 @@ export class Pool {
   #broken?: BrokenPoolError;
   readonly #size: number;
   readonly #module: string | undefined;
+  /** The module that called `new Pool()`: where tasks are looked up first when no `module` was given. */
+  readonly #creator: string | undefined;
   readonly #initializer: TargetSpec | null;
   readonly #initargs: readonly unknown[];
   readonly #maxtasks: number;
@@ -649,8 +805,8 @@ export class Pool {
   #joins = 0;
   /** While there are live tasks or joins, this timer holds the program open (the workers and ports do not). */
   #holder: ReturnType<typeof setInterval> | undefined;
-  /** `imap` iterations still reading their input. */
-  #feeders = 0;
+  /** The input readers of the `imap` iterations still reading their input. */
+  #feeding = new Set<() => Promise<void>>();
   #finished = Promise.withResolvers<void>();
 
   /**
@@ -674,10 +830,12 @@ export class Pool {
       }
     }
     if (!Array.isArray(initargs)) throw new TypeError("new Pool: initargs must be an array");
-    this.#module = given.module === undefined ? undefined : moduleSpecifier(given.module, callerModule());
+    const creator = callerModule();
+    this.#module = given.module === undefined ? undefined : moduleSpecifier(given.module, creator);
+    this.#creator = creator;
     this.#initializer = initializer === undefined || initializer === null
       ? null
-      : describeTarget(initializer, this.#module ?? callerModule(), "new Pool: initializer");
+      : describeTarget(initializer, this.#module ?? creator, "new Pool: initializer");
     dump(initargs, "initargs");
     this.#initargs = initargs;
     this.#size = processes;
@@ -730,6 +888,7 @@ export class Pool {
     const id = this.#fnId(fn, "Pool.applyAsync");
     if (args !== undefined && !Array.isArray(args)) throw new TypeError("Pool.applyAsync: args must be an array");
     const packed = pack(args ?? [], "args");
+    readOptions(options, "Pool.applyAsync", APPLY_KEYS);
     const wait = readTaskWait(options, "Pool.applyAsync");
     const result = new AsyncResult<Awaited<R>>();
     if (options?.callback || options?.errorCallback) notifyResult(result, options.callback, options.errorCallback);
@@ -755,7 +914,7 @@ export class Pool {
     iterable: Iterable<T>,
     chunksize?: number | MapOptions,
   ): Promise<Awaited<R>[]> {
-    return this.#mapAsync<Awaited<R>>(fn, iterable, chunksize, MAP, "Pool.map").get();
+    return this.#mapAsync<Awaited<R>>(fn, iterable, chunksize, undefined, MAP, "Pool.map", MAP_KEYS).get();
   }
 
   /**
@@ -770,9 +929,10 @@ export class Pool {
   mapAsync<T, R>(
     fn: ((item: T) => R) | string,
     iterable: Iterable<T>,
-    chunksize?: number | MapAsyncOptions<Awaited<R>>,
+    chunksize?: number | null | MapAsyncOptions<Awaited<R>>,
+    options?: MapAsyncOptions<Awaited<R>>,
   ): AsyncResult<Awaited<R>[]> {
-    return this.#mapAsync(fn, iterable, chunksize, MAP, "Pool.mapAsync");
+    return this.#mapAsync(fn, iterable, chunksize, options, MAP, "Pool.mapAsync", MAP_ASYNC_KEYS);
   }
 
   /**
@@ -790,7 +950,7 @@ export class Pool {
     iterable: Iterable<A>,
     chunksize?: number | MapOptions,
   ): Promise<Awaited<R>[]> {
-    return this.#mapAsync<Awaited<R>>(fn, iterable, chunksize, STARMAP, "Pool.starmap").get();
+    return this.#mapAsync<Awaited<R>>(fn, iterable, chunksize, undefined, STARMAP, "Pool.starmap", MAP_KEYS).get();
   }
 
   /**
@@ -804,9 +964,10 @@ export class Pool {
   starmapAsync<A extends unknown[], R>(
     fn: ((...args: A) => R) | string,
     iterable: Iterable<A>,
-    chunksize?: number | MapAsyncOptions<Awaited<R>>,
+    chunksize?: number | null | MapAsyncOptions<Awaited<R>>,
+    options?: MapAsyncOptions<Awaited<R>>,
   ): AsyncResult<Awaited<R>[]> {
-    return this.#mapAsync(fn, iterable, chunksize, STARMAP, "Pool.starmapAsync");
+    return this.#mapAsync(fn, iterable, chunksize, options, STARMAP, "Pool.starmapAsync", MAP_ASYNC_KEYS);
   }
 
   /**
@@ -824,8 +985,8 @@ export class Pool {
     fn: ((item: T) => R) | string,
     iterable: Iterable<T> | AsyncIterable<T>,
     chunksize?: number | MapOptions,
-  ): AsyncIterableIterator<Awaited<R>> {
-    return this.#imap(fn, iterable, chunksize, true, "Pool.imap") as AsyncIterableIterator<Awaited<R>>;
+  ): IMapIterator<Awaited<R>> {
+    return this.#imap(fn, iterable, chunksize, true, "Pool.imap") as IMapIterator<Awaited<R>>;
   }
 
   /**
@@ -841,8 +1002,8 @@ export class Pool {
     fn: ((item: T) => R) | string,
     iterable: Iterable<T> | AsyncIterable<T>,
     chunksize?: number | MapOptions,
-  ): AsyncIterableIterator<Awaited<R>> {
-    return this.#imap(fn, iterable, chunksize, false, "Pool.imapUnordered") as AsyncIterableIterator<Awaited<R>>;
+  ): IMapIterator<Awaited<R>> {
+    return this.#imap(fn, iterable, chunksize, false, "Pool.imapUnordered") as IMapIterator<Awaited<R>>;
   }
 
   /**
@@ -858,6 +1019,8 @@ export class Pool {
   close(): void {
     if (this.#state !== RUN) return;
     this.#state = CLOSE;
+    // An imap's input is now read to its end, so that join() waits for submitted work only.
+    for (const feed of this.#feeding) void feed();
     this.#closeIdle();
     this.#checkFinished();
   }
@@ -875,6 +1038,7 @@ export class Pool {
   terminate(): void {
     if (this.#state === TERMINATE) return;
     this.#state = TERMINATE;
+    for (const feed of this.#feeding) void feed();
     this.#failAll(new BrokenPoolError("the pool was terminated before this task finished"));
     for (const member of this.#members) member.process.terminate();
     this.#checkFinished();
@@ -925,8 +1089,11 @@ export class Pool {
   #fnId(fn: unknown, what: string): number {
     let id = this.#fnIds.get(fn);
     if (id === undefined) {
-      // Looked up once per function: finding the calling module costs a stack trace.
-      const spec = describeTarget(fn, this.#module ?? (typeof fn === "function" ? callerModule() : undefined), what);
+      // Looked up once per function: finding the calling module costs a stack trace. Without a `module`,
+      // in the module that made the pool, then at the call site (README, "Pool").
+      const site = this.#module === undefined ? callerModule() : undefined;
+      const spec = describeTarget(fn, this.#module ?? this.#creator ?? site, what);
+      if (site !== undefined && site !== spec.module) spec.also = site;
       id = this.#specs.push(spec) - 1;
       this.#fnIds.set(fn, id);
     }
@@ -935,7 +1102,7 @@ export class Pool {
 
   #spawn(): void {
     const { port1, port2 } = new MessageChannel();
-    const shared = new SharedArrayBuffer(COUNTERS * Int32Array.BYTES_PER_ELEMENT + MAX_WINDOW);
+    const shared = new SharedArrayBuffer(SHARED_BYTES);
     const process = new this.#Process({
       target: poolWorker,
       module: import.meta.url,
@@ -949,6 +1116,7 @@ export class Pool {
       port: port1,
       control: counters(shared),
       claims: claims(shared),
+      numbers: savedNumbers(shared),
       queue: [],
       head: 0,
       sent: 0,
@@ -1007,9 +1175,9 @@ export class Pool {
     const limit: Limit = (task.limit = {});
     if (wait.timeout !== Infinity) {
       const ms = wait.timeout;
-      limit.timer = setTimeout(
-        () => this.#expire(task, new TimeoutError(`the task did not finish within ${ms} ms`)),
+      limit.cancelTimer = after(
         ms,
+        () => this.#expire(task, new TimeoutError(`the task did not finish within ${ms} ms`)),
       );
     }
     if (wait.signal) {
@@ -1020,14 +1188,27 @@ export class Pool {
     }
   }
 
-  /** A task's timeout or signal fired: withdraw it if it has not started, else stop its worker. */
+  /**
+   * A task's timeout or signal fired: withdraw it if it has not started, stop
+   * its worker if it runs; if it has just finished, its result stands.
+   */
   #expire(task: Task, reason: unknown): void {
     if (task.done) return;
     const member = task.worker;
-    this.#settle(task, false, reason);
-    if (member && Atomics.compareExchange(member.claims, task.seq % MAX_WINDOW, QUEUED, CANCELLED) === CLAIMED) {
-      member.process.kill();
+    if (!member) return this.#settle(task, false, reason);
+    const slot = task.seq % MAX_WINDOW;
+    let state = Atomics.compareExchange(member.claims, slot, QUEUED, CANCELLED);
+    if (state === CLAIMED) {
+      state = Atomics.compareExchange(member.claims, slot, CLAIMED, KILLING);
+      if (state === CLAIMED) {
+        this.#settle(task, false, reason);
+        return member.process.kill();
+      }
     }
+    if (state === QUEUED || state === CANCELLED) return this.#settle(task, false, reason);
+    // Finished in time: a saved result is read now, a sent one is on its way.
+    const saved = savedValue(state, member.numbers, slot);
+    if (saved !== NOT_SAVED) this.#settle(task, true, saved);
   }
 
   /** Rejects with the task's error, once its class is found (see `reviveErrorClass`). */
@@ -1041,7 +1222,7 @@ export class Pool {
     task.done = true;
     const limit = task.limit;
     if (limit) {
-      clearTimeout(limit.timer);
+      limit.cancelTimer?.();
       if (limit.onAbort) limit.signal!.removeEventListener("abort", limit.onAbort);
     }
     this.#live--;
@@ -1113,6 +1294,7 @@ export class Pool {
     member.messages++;
     if (message.t === "init-error") {
       member.initError = reviveError(message.error);
+      member.initFailed = true;
     } else {
       const { v, bad, rev } = message;
       const sample = message.ms / v.length;
@@ -1151,7 +1333,10 @@ export class Pool {
     for (let i = member.head; i < member.queue.length; i++) {
       const task = member.queue[i]!;
       if (task.done) continue;
-      if (task.seq <= started) {
+      const slot = task.seq % MAX_WINDOW;
+      const saved = task.seq <= started ? savedValue(Atomics.load(member.claims, slot), member.numbers, slot) : NOT_SAVED;
+      if (saved !== NOT_SAVED) this.#settle(task, true, saved);
+      else if (task.seq <= started) {
         this.#settle(
           task,
           false,
@@ -1169,14 +1354,14 @@ export class Pool {
       const cause = member.initError;
       this.#break(
         new BrokenPoolError(
-          cause
-            ? `the pool's initializer failed in ${name}: ${cause.message}`
+          member.initFailed
+            ? `the pool's initializer failed in ${name}: ${cause instanceof Error ? cause.message : message(cause)}`
             : `the pool worker ${name} (pid ${pid}) ended with exit code ${exitCode} before it was ready to run tasks`,
           { cause },
         ),
       );
     }
-    if (!this.#broken && (this.#state === RUN || (this.#state === CLOSE && (this.#live > 0 || this.#feeders > 0)))) {
+    if (!this.#broken && (this.#state === RUN || (this.#state === CLOSE && (this.#live > 0 || this.#feeding.size > 0)))) {
       this.#spawn();
     }
     this.#flush();
@@ -1201,7 +1386,7 @@ export class Pool {
 
   /** After close(): tells each worker with nothing left to do to exit. */
   #closeIdle(): void {
-    if (this.#state !== CLOSE || this.#feeders > 0 || this.#pending.length > this.#pendingHead) return;
+    if (this.#state !== CLOSE || this.#feeding.size > 0 || this.#pending.length > this.#pendingHead) return;
     for (const member of this.#members) {
       if (!member.closing && member.sent === member.received) {
         member.closing = true;
@@ -1217,9 +1402,11 @@ export class Pool {
   #mapAsync<R>(
     fn: unknown,
     iterable: unknown,
-    chunksize: number | MapAsyncOptions<R> | undefined,
+    chunksize: unknown,
+    given: unknown,
     mode: Mode,
     what: string,
+    keys: readonly string[],
   ): AsyncResult<R[]> {
     this.#checkRunning(what.slice("Pool.".length));
     const id = this.#fnId(fn, what);
@@ -1228,7 +1415,7 @@ export class Pool {
         `${what}: the items must be iterable (an array, a Set, a generator …), got ${typeof iterable}`,
       );
     }
-    const options = readMapOptions(chunksize, what);
+    const options = readMapOptions<MapAsyncOptions<R>>(chunksize, given, what, keys);
     const wait = readTaskWait(options, what);
     const items = Array.from(iterable);
     const size = options.chunksize ?? Math.ceil(items.length / (this.#size * 4));
@@ -1278,17 +1465,17 @@ export class Pool {
   #imap(
     fn: unknown,
     iterable: unknown,
-    chunksize: number | MapOptions | undefined,
+    chunksize: unknown,
     ordered: boolean,
     what: string,
-  ): AsyncIterableIterator<unknown> {
+  ): IMapIterator<unknown> {
     this.#checkRunning(what.slice("Pool.".length));
     const id = this.#fnId(fn, what);
     const asynchronous = isAsyncIterable(iterable);
     if (!asynchronous && !isIterable(iterable)) {
       throw new TypeError(`${what}: the items must be iterable or async iterable, got ${typeof iterable}`);
     }
-    const options = readMapOptions(chunksize, what);
+    const options = readMapOptions<MapOptions>(chunksize, undefined, what, MAP_KEYS);
     const wait = readTaskWait(options, what);
     const size = options.chunksize ?? 1;
     const ahead = Math.max(IMAP_AHEAD, 2 * this.#size);
@@ -1307,12 +1494,11 @@ export class Pool {
     let wake: (() => void) | undefined;
     let items: unknown[] = [];
     let at = 0;
-    this.#feeders++;
 
     const stopFeeding = () => {
       if (exhausted) return;
       exhausted = true;
-      this.#feeders--;
+      this.#feeding.delete(feed);
       this.#closeIdle();
       wake?.();
     };
@@ -1320,11 +1506,22 @@ export class Pool {
       outcomes.set(ordered ? chunk : finishedCount++, [ok, value]);
       wake?.();
     };
+    /**
+     * Reads the input only as far ahead of the reader as the pool can use,
+     * but after close() to its end, as Python's task handler does: join()
+     * then waits for the submitted work only, and the results wait for the
+     * reader.
+     */
     const feed = async () => {
       if (reading) return;
       reading = true;
       try {
-        while (!exhausted && !stopped && submitted - consumed < ahead) {
+        while (!exhausted && !stopped && (submitted - consumed < ahead || this.#state === CLOSE)) {
+          if (this.#state === TERMINATE) return stopFeeding();
+          // Past the window a synchronous input would be read in one go: let results and messages in meanwhile.
+          if (submitted - consumed >= ahead && submitted % ahead === 0) {
+            await new Promise((resolve) => setTimeout(resolve, 0));
+          }
           const chunk: unknown[] = [];
           while (chunk.length < size) {
             const step = asynchronous ? await source.next() : source.next() as IteratorResult<unknown>;
@@ -1354,8 +1551,10 @@ export class Pool {
         reading = false;
       }
     };
+    this.#feeding.add(feed);
 
-    const step = async (): Promise<IteratorResult<unknown>> => {
+    /** The next result; a failed chunk throws in its place and the one after goes on, as Python's IMapIterator. */
+    const step = async (end: number, ms: number): Promise<IteratorResult<unknown, undefined>> => {
       for (;;) {
         if (at < items.length) return { value: items[at++], done: false };
         if (stopped) return { value: undefined, done: true };
@@ -1363,10 +1562,7 @@ export class Pool {
         if (outcome) {
           outcomes.delete(consumed++);
           void feed();
-          if (!outcome[0]) {
-            finish();
-            throw outcome[1];
-          }
+          if (!outcome[0]) throw outcome[1];
           items = outcome[1] as unknown[];
           at = 0;
           continue;
@@ -1377,8 +1573,10 @@ export class Pool {
         }
         const woken = new Promise<void>((resolve) => (wake = resolve));
         void feed();
-        await woken;
+        const came = await within(woken, { timeout: remaining(end) });
         wake = undefined;
+        // The result that comes later is kept for the next call.
+        if (!came) throw new TimeoutError(`${what}: no result within ${ms} ms`);
       }
     };
     const finish = () => {
@@ -1392,15 +1590,17 @@ export class Pool {
       }
     };
 
-    // Calls to next() run one after another, as an async generator's do.
+    // Calls to next() run one after another, as an async generator's do; a timeout counts from the call.
     let last: Promise<unknown> = Promise.resolve();
-    const iterator: AsyncIterableIterator<unknown> = {
-      next: () => {
-        const result = last.then(step);
+    const iterator: IMapIterator<unknown> = {
+      next: (timeout?: number) => {
+        const ms = readWait(timeout, `${what}: next`).timeout;
+        const end = deadline(ms);
+        const result = last.then(() => step(end, ms));
         last = result.catch(() => {});
         return result;
       },
-      return: (value?: unknown) => {
+      return: (value?: undefined) => {
         const result = last.then(() => {
           finish();
           return { value, done: true as const };

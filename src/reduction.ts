@@ -311,11 +311,13 @@ export interface ReducedError {
   props?: Record<string, unknown>;
   /** Where its class is exported, when a module this worker imported exports it: revived as that class. */
   type?: ExportRef;
+  /** A thrown value that is not an Error travels as itself: the receiver gets it back, as `await` would. */
+  thrown?: { value: unknown };
 }
 
 /** Prepares an error (or any thrown value) for another worker, keeping its class name, and its class where known. */
 export function reduceError(error: unknown): ReducedError {
-  if (!(error instanceof Error)) return { name: "Error", message: String(error), props: { thrown: safeClone(error) } };
+  if (!(error instanceof Error)) return { name: "Error", message: safeText(error), thrown: { value: safeClone(error) } };
   const reduced: ReducedError = { name: error.name, message: error.message, stack: error.stack };
   const type = builtins[error.constructor?.name] === error.constructor
     ? undefined
@@ -336,7 +338,16 @@ function safeClone(value: unknown): unknown {
   try {
     return structuredClone(value);
   } catch {
+    return safeText(value);
+  }
+}
+
+/** `String(value)`, which throws for an object without a prototype. */
+function safeText(value: unknown): string {
+  try {
     return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
   }
 }
 
@@ -353,9 +364,11 @@ const builtins: Record<string, ErrorConstructor> = {
 /**
  * Revives an error from {@linkcode reduceError}: same name, message, stack
  * and cause; an instance of its own class when that class's module is
- * already known here (see {@linkcode reviveErrorClass}).
+ * already known here (see {@linkcode reviveErrorClass}); a thrown value that
+ * was not an Error comes back as that value.
  */
-export function reviveError(reduced: ReducedError): Error {
+export function reviveError(reduced: ReducedError): unknown {
+  if (reduced.thrown) return reduced.thrown.value;
   const found = reduced.type && classOf(reduced.type);
   return fill(errorOf(found instanceof Promise ? undefined : found, reduced), reduced);
 }
@@ -366,7 +379,8 @@ export function reviveError(reduced: ReducedError): Error {
  * so that `instanceof` holds in the parent as Python re-raises the same
  * class. Without waiting for a module still being evaluated here.
  */
-export function reviveErrorClass(reduced: ReducedError): Error | Promise<Error> {
+export function reviveErrorClass(reduced: ReducedError): unknown {
+  if (reduced.thrown) return reduced.thrown.value;
   const found = reduced.type && classOf(reduced.type);
   if (found instanceof Promise) return found.then((type) => fill(errorOf(type, reduced), reduced));
   return fill(errorOf(found, reduced), reduced);

@@ -16,6 +16,8 @@ export interface TargetSpec {
   name: string;
   /** The function's source text, used when the module does not export it. */
   source?: string;
+  /** Another module to look in first when `module` does not export it (a Pool's call site). */
+  also?: string;
 }
 
 const ourFolder = new URL("./", import.meta.url).href;
@@ -174,7 +176,13 @@ async function importModule(spec: TargetSpec): Promise<Record<string, unknown> |
 /** In the worker: the function that `spec` describes. */
 export async function resolveTarget(spec: TargetSpec): Promise<Callable> {
   await importModule(spec);
-  const found = findExported(spec);
+  let found = findExported(spec);
+  // A pool's tasks are looked up where the pool was made first, then at the call site (`also`).
+  if (!found && spec.also) {
+    const there = { ...spec, module: spec.also };
+    await importModule(there);
+    found = findExported(there);
+  }
   if (found) return found;
   if (spec.source === undefined) {
     throw new TypeError(`${spec.module} has no exported function named ${spec.name}`);

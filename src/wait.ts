@@ -49,6 +49,26 @@ export function remaining(end: number): number {
   return Math.max(0, end - performance.now());
 }
 
+/** The longest delay `setTimeout` takes: 2^31 ms or more fires at once on Deno, Bun and Node. */
+const LONGEST_DELAY = 2 ** 31 - 1;
+
+/**
+ * Calls `fire` once `ms` milliseconds have passed, for any `ms` (never for
+ * `Infinity`): a delay beyond `setTimeout`'s range is waited out in steps.
+ * Every timeout of the library goes through here. Returns the cancellation.
+ */
+export function after(ms: number, fire: () => void): () => void {
+  if (ms === Infinity) return () => {};
+  const end = performance.now() + ms;
+  let timer: ReturnType<typeof setTimeout>;
+  const arm = () => {
+    const left = end - performance.now();
+    timer = left > LONGEST_DELAY ? setTimeout(arm, LONGEST_DELAY) : setTimeout(fire, left);
+  };
+  arm();
+  return () => clearTimeout(timer);
+}
+
 /**
  * Whether `done()` holds within `ms`, asked over and over without sleeping:
  * for a wait that the other side usually ends within microseconds, where
@@ -71,13 +91,13 @@ export function within(promise: Promise<unknown>, wait: Wait): Promise<boolean> 
   wait.signal?.throwIfAborted();
   if (wait.timeout === Infinity && !wait.signal) return promise.then(() => true);
   const { promise: result, resolve, reject } = Promise.withResolvers<boolean>();
-  const timer = wait.timeout === Infinity ? undefined : setTimeout(() => finish(false), wait.timeout);
+  const cancel = after(wait.timeout, () => finish(false));
   const onAbort = () => {
     cleanup();
     reject(wait.signal!.reason);
   };
   const cleanup = () => {
-    clearTimeout(timer);
+    cancel();
     wait.signal?.removeEventListener("abort", onAbort);
   };
   const finish = (settled: boolean) => {
@@ -117,14 +137,14 @@ export function waitCell(cell: Int32Array, index: number, expected: number, wait
   if (wait.timeout === 0) return Promise.resolve("timed-out");
   const { promise, resolve, reject } = Promise.withResolvers<CellWait>();
   let poll: ReturnType<typeof setTimeout> | undefined;
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let cancel: (() => void) | undefined;
   let done = false;
   const onAbort = () => end(() => reject(wait.signal!.reason));
   const end = (settle: () => void) => {
     if (done) return;
     done = true;
     clearTimeout(poll);
-    clearTimeout(timer);
+    cancel?.();
     wait.signal?.removeEventListener("abort", onAbort);
     settle();
   };
@@ -138,7 +158,7 @@ export function waitCell(cell: Int32Array, index: number, expected: number, wait
     poll = setTimeout(recheck, delay);
   };
   poll = setTimeout(recheck, delay);
-  if (wait.timeout !== Infinity) timer = setTimeout(() => end(() => resolve("timed-out")), wait.timeout);
+  cancel = after(wait.timeout, () => end(() => resolve("timed-out")));
   wait.signal?.addEventListener("abort", onAbort, { once: true });
   return promise;
 }
