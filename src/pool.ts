@@ -1212,7 +1212,7 @@ export class Pool {
   }
 
   /** Rejects with the task's error, once its class is found (see `reviveErrorClass`). */
-  #fail(task: Task, error: Error | Promise<Error>): void {
+  #fail(task: Task, error: unknown): void {
     if (error instanceof Promise) void error.then((revived) => this.#settle(task, false, revived));
     else this.#settle(task, false, error);
   }
