@@ -7,6 +7,7 @@
  */
 import { adapter, type SpawnOptions, type ThreadHandle } from "./adapters/mod.ts";
 import type { StartMethod } from "./context.ts";
+import { adoptFence, commitInFlight, newFence, raiseFence } from "./fence.ts";
 import { dump, type Dumped, load } from "./reduction.ts";
 import {
   callerModule,
@@ -109,6 +110,8 @@ interface State {
   /** The child has imported its target's module (see {@linkcode stop}). */
   loaded: boolean;
   ended: PromiseWithResolvers<void>;
+  /** In the parent: the child's fence (see `fence.ts`), raised before its end is reported. */
+  fence?: Int32Array;
   /** Fixed by a context's `Process` class; otherwise the default at `start()`, as Python's. */
   startMethod?: StartMethod;
 }
@@ -132,6 +135,8 @@ interface Bootstrap {
   identity: number[];
   parent: ParentProcess;
   pids: PidSource;
+  /** The fence the parent raises before it reports this process ended. */
+  fence: SharedArrayBuffer;
   target?: TargetSpec;
   subclass?: TargetSpec;
   args: Omit<Dumped, "transfer">;
@@ -168,6 +173,17 @@ const self: {
   },
   children: 0,
 };
+
+/** This thread's pid, for the hot paths that record a holder (a ring's locks). */
+let pidOfThread = adapter.pid;
+
+/**
+ * The pid of the process this thread runs, as `currentProcess().pid`, without
+ * looking the process object up.
+ */
+export function ownPid(): number {
+  return pidOfThread;
+}
 
 /** Started children of this process that have not been seen to end. */
 const running = new Set<Process>();
@@ -302,6 +318,7 @@ export class Process {
     state.pid = self.pids.base + Atomics.add(self.pids.cell, 0, 1) + 1;
     markEnded(state.pid, false);
     state.started = true;
+    const fence = (state.fence = newFence());
     const boot: Bootstrap = {
       t: "start",
       name: state.name,
@@ -310,6 +327,7 @@ export class Process {
       identity: state.identity,
       parent: { name: self.process.name, pid: self.process.pid! },
       pids: self.pids,
+      fence: fence.buffer as SharedArrayBuffer,
       target: state.target,
       subclass: state.subclass,
       args: { data: args.data, reduced: args.reduced },
@@ -340,12 +358,18 @@ export class Process {
           thread.terminate();
         }
       },
-      onEnd: ({ code, error }) => {
-        markEnded(state.pid!, true);
-        state.exitCode = state.signalled ?? code;
-        if (error !== undefined && state.signalled === undefined) report(state.name, error);
-        running.delete(this);
-        state.ended.resolve();
+      onEnd: ({ code, error, mayRun }) => {
+        // Fenced before anyone may take over what it held (ended bit), and before anyone hears of the end.
+        raiseFence(fence);
+        const ended = () => {
+          markEnded(state.pid!, true);
+          state.exitCode = state.signalled ?? code;
+          if (error !== undefined && state.signalled === undefined) report(state.name, error);
+          running.delete(this);
+          state.ended.resolve();
+        };
+        if (mayRun && commitInFlight(fence)) void commitEnded(fence).then(ended);
+        else ended();
       },
     });
     thread.keepAlive(!state.daemon);
@@ -438,6 +462,14 @@ export class Process {
       : `stopped exitcode=${state.exitCode}`;
     return `<${this.constructor.name} name='${state.name}' ${status}${state.daemon ? " daemon" : ""}>`;
   }
+}
+
+/**
+ * Resolves once the commit of a fenced child that was in flight is over: a
+ * commit is a few stores, so a poll on the next turns is enough.
+ */
+async function commitEnded(fence: Int32Array): Promise<void> {
+  while (commitInFlight(fence)) await new Promise((resolve) => setTimeout(resolve, 1));
 }
 
 /**
@@ -724,6 +756,8 @@ async function runChild(boot: Bootstrap): Promise<never> {
   self.process = provisional;
   self.parent = boot.parent;
   self.pids = boot.pids;
+  pidOfThread = boot.pid;
+  adoptFence(boot.fence);
   for (const [key, value] of Object.entries(boot.inherited)) inherited.get(key)?.set(value);
   if (boot.environment) adapter.setEnvironment?.(boot.environment);
   adapter.onUncaught((error) => {

@@ -28,10 +28,18 @@
  * died in the middle of a streamed message
  * took that one message with it: the next reader skips its remaining chunks.
  *
+ * Every write that others can see (a chunk published, the head moved, a
+ * count, a handle) is a commit of `fence.ts`: a process that its parent has
+ * reported ended (on Deno, a terminated thread may go on running) ends there
+ * instead of writing over what the process that took its lock over writes.
+ * Locks are released with a compare-and-swap for the same reason: a holder
+ * whose lock was taken over must not free the new holder's.
+ *
  * @module
  */
 import { adapter } from "./adapters/mod.ts";
-import { currentProcess, hasEnded } from "./process.ts";
+import { beginCommit, endCommit } from "./fence.ts";
+import { hasEnded, ownPid } from "./process.ts";
 import { deadline, pollUntil, remaining, type Wait, waitCell, waitCellSync } from "./wait.ts";
 
 // The cells sit on cache lines (16 Int32 each) by who writes them: the
@@ -169,20 +177,25 @@ export class Ring {
    */
   claim(end: "senders" | "receivers"): void {
     const first = holderSlots(end);
-    const me = currentProcess().pid!;
+    const me = ownPid();
+    beginCommit();
     for (let slot = first; slot < first + HOLDER_SLOTS; slot++) {
-      if (Atomics.compareExchange(this.cells, slot, 0, me) === 0) return;
+      if (Atomics.compareExchange(this.cells, slot, 0, me) === 0) break;
     }
+    endCommit();
   }
 
   /** Closes a handle of this process on `end`. */
   release(end: "senders" | "receivers"): void {
     const first = holderSlots(end);
-    const me = currentProcess().pid!;
+    const me = ownPid();
+    // One commit: a fenced process's handle was closed for it by reap().
+    beginCommit();
     for (let slot = first; slot < first + HOLDER_SLOTS; slot++) {
       if (Atomics.compareExchange(this.cells, slot, me, 0) === me) break;
     }
     this.handles(end, -1);
+    endCommit();
   }
 
   /** Closes the handles on `end` of the processes that ended without closing them. */
@@ -190,9 +203,10 @@ export class Ring {
     const first = holderSlots(end);
     for (let slot = first; slot < first + HOLDER_SLOTS; slot++) {
       const pid = Atomics.load(this.cells, slot);
-      if (pid !== 0 && hasEnded(pid) && Atomics.compareExchange(this.cells, slot, pid, 0) === pid) {
-        this.handles(end, -1);
-      }
+      if (pid === 0 || !hasEnded(pid)) continue;
+      beginCommit();
+      if (Atomics.compareExchange(this.cells, slot, pid, 0) === pid) this.handles(end, -1);
+      endCommit();
     }
   }
 
@@ -213,7 +227,7 @@ export class Ring {
    */
   trySend(message: Uint8Array, limit: number): boolean {
     if (4 + message.length > this.capacity) return false;
-    if (Atomics.compareExchange(this.cells, WRITE_LOCK, 0, currentProcess().pid!) !== 0) return false;
+    if (Atomics.compareExchange(this.cells, WRITE_LOCK, 0, ownPid()) !== 0) return false;
     const sent = this.#sendLocked(message, limit);
     this.#unlock(WRITE_LOCK);
     return sent;
@@ -225,8 +239,10 @@ export class Ring {
     const head = (this.#seenHead = Atomics.load(cells, HEAD));
     if (limit !== 0 && Atomics.load(cells, ITEMS) >= limit) return false;
     if (4 + pad(message.length) > this.capacity - ((Atomics.load(cells, TAIL) - head) >>> 0)) return false;
+    beginCommit();
     this.#writeChunk(message, 0, message.length, 0);
     Atomics.add(cells, ITEMS, 1);
+    endCommit();
     return true;
   }
 
@@ -253,8 +269,10 @@ export class Ring {
   /** Writes a message bigger than the ring, chunk by chunk, as readers make room. */
   *#stream(message: Uint8Array): Steps<void> {
     const cells = this.cells;
+    beginCommit();
     Atomics.store(cells, MESSAGE_START, Atomics.load(cells, TAIL));
     Atomics.store(cells, WRITING, 1);
+    endCommit();
     let offset = 0;
     while (offset < message.length) {
       const head = Atomics.load(cells, HEAD);
@@ -265,11 +283,16 @@ export class Ring {
       }
       const size = Math.min(message.length - offset, (free - 4) & ~3);
       const last = offset + size === message.length;
+      // The last chunk, the count and the end of WRITING in one commit: a message is complete or not sent.
+      beginCommit();
       this.#writeChunk(message, offset, size, last ? 0 : MORE);
       offset += size;
+      if (last) {
+        Atomics.add(cells, ITEMS, 1);
+        Atomics.store(cells, WRITING, 0);
+      }
+      endCommit();
     }
-    Atomics.add(cells, ITEMS, 1);
-    Atomics.store(cells, WRITING, 0);
     this.#unlock(WRITE_LOCK);
   }
 
@@ -293,7 +316,7 @@ export class Ring {
   tryReceive(): Uint8Array | undefined {
     const cells = this.cells;
     if (!this.hasData()) return undefined;
-    if (Atomics.compareExchange(cells, READ_LOCK, 0, currentProcess().pid!) !== 0) return undefined;
+    if (Atomics.compareExchange(cells, READ_LOCK, 0, ownPid()) !== 0) return undefined;
     // Read under the lock: another reader may have taken the message seen before.
     const head = Atomics.load(cells, HEAD);
     let message: Uint8Array | undefined;
@@ -302,8 +325,10 @@ export class Ring {
     // A streamed message, or one a dead reader began: left to receive().
     if (head !== Atomics.load(cells, TAIL) && (header & (MORE | ABORT)) === 0 && Atomics.load(cells, READING) === 0) {
       message = this.#readChunk(at, header >>> 2);
+      beginCommit();
       Atomics.sub(cells, ITEMS, 1);
       this.#advance((head + 4 + pad(header >>> 2)) | 0);
+      endCommit();
     }
     this.#unlock(READ_LOCK);
     return message;
@@ -348,20 +373,26 @@ export class Ring {
         if (header & ABORT) {
           parts.length = 0;
           dropping = false;
+          beginCommit();
           Atomics.store(cells, READING, 0);
           this.#advance(next);
+          endCommit();
           continue;
         }
         if (!dropping) parts.push(this.#readChunk(at, size));
         if (header & MORE) {
+          beginCommit();
           Atomics.store(cells, READING, 1);
           this.#advance(next);
+          endCommit();
           continue;
         }
         // Counted out before the head moves: dying in between leaves the count low, never high (a full queue forever).
+        beginCommit();
         Atomics.sub(cells, ITEMS, 1);
         Atomics.store(cells, READING, 0);
         this.#advance(next);
+        endCommit();
         if (dropping) {
           dropping = false;
           parts.length = 0;
@@ -428,7 +459,7 @@ export class Ring {
    */
   *#lock(lock: number, firm = false): Steps<boolean> {
     const cells = this.cells;
-    const me = currentProcess().pid!;
+    const me = ownPid();
     let suspect = 0;
     for (;;) {
       const holder = Atomics.compareExchange(cells, lock, 0, me);
@@ -448,11 +479,13 @@ export class Ring {
     if (lock === READ_LOCK) return Atomics.load(cells, READING) === 1;
     if (Atomics.load(cells, WRITING) === 0) return false;
     // No reader has begun the dead writer's message: take it back, so it does not fill the ring until one comes.
-    if (Atomics.compareExchange(cells, READ_LOCK, 0, currentProcess().pid!) === 0) {
+    if (Atomics.compareExchange(cells, READ_LOCK, 0, ownPid()) === 0) {
       const unread = Atomics.load(cells, READING) === 0;
       if (unread) {
+        beginCommit();
         Atomics.store(cells, TAIL, Atomics.load(cells, MESSAGE_START));
         Atomics.store(cells, WRITING, 0);
+        endCommit();
       }
       this.#unlock(READ_LOCK);
       if (unread) return false;
@@ -462,13 +495,15 @@ export class Ring {
       if (this.capacity - ((Atomics.load(cells, TAIL) - head) >>> 0) >= 4) break;
       yield { cell: HEAD, expected: head, sleepers: SPACE_SLEEPERS, firm: true };
     }
+    beginCommit();
     this.#writeChunk(new Uint8Array(0), 0, 0, ABORT);
     Atomics.store(cells, WRITING, 0);
+    endCommit();
     return false;
   }
 
   #unlock(lock: number): void {
-    Atomics.store(this.cells, lock, 0);
+    Atomics.compareExchange(this.cells, lock, ownPid(), 0);
     if (Atomics.load(this.cells, LOCK_SLEEPERS) > 0) Atomics.notify(this.cells, lock, 1);
   }
 

@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { beginCommit, endCommit } from "./fence.ts";
 import { RLock, type SemLock } from "./locks.ts";
 import { dump, load, reduce, type Reduction, registerKind } from "./reduction.ts";
 import { adopted, reviving } from "./revival.ts";
@@ -170,9 +171,12 @@ function readItem(codec: Codec, view: AnyView, index: number): Item {
   return codec.read(codec.atomic ? Atomics.load(view as Int32Array, index) : view[index]);
 }
 
+/** A commit of `fence.ts`: a process reported ended writes no Value (its `.view` is raw memory, beyond reach). */
 function writeItem(codec: Codec, view: AnyView, index: number, raw: number | bigint): void {
+  beginCommit();
   if (codec.atomic) Atomics.store(view as Int32Array, index, raw as number);
   else view[index] = raw as number;
+  endCommit();
 }
 
 /** The `lock` option: `true` for a new RLock, `false` for none, or a lock to share. */

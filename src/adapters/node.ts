@@ -67,6 +67,20 @@ function writeOutputDirectly(): void {
   }
 }
 
+/**
+ * In a worker: every `process.exit(n)`, the library's and the user's own,
+ * posts the end marker first, as Bun's `exit` event says 0 under `bun test`
+ * whatever `n` was.
+ */
+function markExits(port: ParentPort): void {
+  const exit = process.exit.bind(process);
+  process.exit = ((code?: number | string | null) => {
+    const given = Number(code ?? process.exitCode ?? 0);
+    port.post(endMarker(given));
+    return exit(given);
+  }) as typeof process.exit;
+}
+
 /** The adapter for `worker_threads`: Node 24's, and Bun's under the name "bun". */
 export function nodeAdapter(runtime: "node" | "bun" = "node"): Adapter {
   // Fetched, not imported: a static import would load Deno's compatibility
@@ -77,7 +91,10 @@ export function nodeAdapter(runtime: "node" | "bun" = "node"): Adapter {
     post: (data, transfer) => parentPort!.postMessage(data, transfer as never),
     onMessage: (listener) => parentPort!.on("message", listener),
   };
-  if (port) writeOutputDirectly();
+  if (port) {
+    writeOutputDirectly();
+    markExits(port);
+  }
   return {
     runtime,
     pid: process.pid,
@@ -85,10 +102,7 @@ export function nodeAdapter(runtime: "node" | "bun" = "node"): Adapter {
     spawn: (url, options) => spawn(threads, url, options),
     parent: () => port,
     // In a worker, process.exit() ends only that thread, after delivering what it posted.
-    exit(code) {
-      port?.post(endMarker(code));
-      return process.exit(code);
-    },
+    exit: (code) => process.exit(code),
     onUncaught(handler) {
       process.on("uncaughtException", handler);
       process.on("unhandledRejection", handler);

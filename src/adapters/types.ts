@@ -12,6 +12,12 @@ export interface ThreadEnd {
   code: number;
   /** An error the runtime reported as uncaught in the thread, if any. */
   error?: unknown;
+  /**
+   * The end was declared by `terminate()`, not seen: the thread may still be
+   * running synchronous code (Deno), so its last shared write may still be in
+   * flight (see `fence.ts`).
+   */
+  mayRun?: boolean;
 }
 
 /** What the parent passes when it starts a worker thread. */
