@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { adapter, type SpawnOptions, type ThreadHandle } from "./adapters/mod.ts";
+import { adapter, childFlag, type SpawnOptions, type ThreadHandle } from "./adapters/mod.ts";
 import type { StartMethod } from "./context.ts";
 import { adoptFence, commitInFlight, newFence, raiseFence } from "./fence.ts";
 import { dump, type Dumped, load } from "./reduction.ts";
@@ -33,7 +33,6 @@ export function locateLibrary(url: string): void {
   library ??= url;
 }
 
-const childFlag = Symbol.for("@mp/multiprocessing.child");
 
 /**
  * Every worker starts from a two-statement data: module rather than a file of
@@ -343,6 +342,7 @@ export class Process {
     const thread = startThread(warm, {
       name: state.name,
       memoryLimit: state.memoryLimit,
+      detached: state.daemon,
       onMessage: (data) => {
         const kind = (data as { t?: string }).t;
         if (kind === "running") {

@@ -83,8 +83,6 @@ const ABORT = 2;
 
 /** How often a waiter re-checks whether the holder it waits for has ended. */
 const RECHECK_MS = 100;
-/** A process seen to have ended may still be finishing its last instructions (Web Workers stop a moment after terminate()). */
-const GRACE_MS = 20;
 
 /** The default ring size: 1 MiB; messages that do not fit are streamed. */
 export const DEFAULT_CAPACITY: number = 1 << 20;
@@ -460,16 +458,14 @@ export class Ring {
   *#lock(lock: number, firm = false): Steps<boolean> {
     const cells = this.cells;
     const me = ownPid();
-    let suspect = 0;
     for (;;) {
       const holder = Atomics.compareExchange(cells, lock, 0, me);
       if (holder === 0) return false;
-      if (holder === suspect && hasEnded(holder) && Atomics.compareExchange(cells, lock, holder, me) === holder) {
+      // At once: an ended holder is fenced off (fence.ts), it can write nothing more, even if its thread still runs.
+      if (hasEnded(holder) && Atomics.compareExchange(cells, lock, holder, me) === holder) {
         return yield* this.#recover(lock);
       }
-      const grace = hasEnded(holder);
-      if (grace) suspect = holder;
-      yield { cell: lock, expected: holder, sleepers: LOCK_SLEEPERS, firm, slice: grace ? GRACE_MS : RECHECK_MS };
+      yield { cell: lock, expected: holder, sleepers: LOCK_SLEEPERS, firm, slice: RECHECK_MS };
     }
   }
 

@@ -30,6 +30,12 @@ export interface SpawnOptions {
   onEnd(end: ThreadEnd): void;
   /** The most heap the thread may use, in MiB, where the runtime can enforce it (Node only). */
   memoryLimit?: number;
+  /**
+   * The thread will be a daemon: it must be able to let the program end
+   * (`keepAlive(false)`) while it runs. Deno then starts it on
+   * `node:worker_threads`, slower to start than its Web Workers but unref'able.
+   */
+  detached?: boolean;
 }
 
 /** The parent's handle on one worker thread. */
