@@ -95,6 +95,12 @@ export interface Park {
   sleepers?: number;
   /** Holding a lock in the middle of a message: neither a timeout nor an abort may end this wait. */
   firm: boolean;
+  /**
+   * In the middle of a message being read: a timeout or an abort may end this
+   * wait, and the next receive goes on with the message; but a receive that
+   * may not wait at all (`runSync` with 0) finishes the message it began.
+   */
+  resumable?: boolean;
   /** The longest single wait, after which the operation re-checks for ended processes. */
   slice?: number;
 }
@@ -353,15 +359,24 @@ export class Ring {
   *receive<E>(idle?: () => E | undefined): Steps<Uint8Array | E> {
     const cells = this.cells;
     for (;;) {
-      const skipping = yield* this.#lock(READ_LOCK);
-      const parts: Uint8Array[] = [];
+      // A message this process began, and left when its wait ran out, still holding the read lock: go on with it.
+      const paused = this.#paused;
+      this.#paused = undefined;
+      const skipping = paused ? paused.dropping : yield* this.#lock(READ_LOCK);
+      const parts: Uint8Array[] = paused?.parts ?? [];
       let dropping = skipping;
       for (;;) {
         const head = Atomics.load(cells, HEAD);
         const tail = Atomics.load(cells, TAIL);
         if (head === tail) {
           if (Atomics.load(cells, READING) === 0) break;
-          yield* this.#awaitChunk(tail);
+          let waiting = true;
+          try {
+            yield* this.#awaitChunk(tail);
+            waiting = false;
+          } finally {
+            if (waiting) this.#paused = { parts, dropping };
+          }
           continue;
         }
         const at = head & this.#mask;
@@ -423,17 +438,28 @@ export class Ring {
     }
   }
 
-  /** Waits, holding the read lock, for the next chunk of a streamed message; ends a message whose writer died. */
+  /**
+   * Waits, holding the read lock, for the next chunk of a streamed message;
+   * ends a message whose writer died. Not firm: a timed receive whose time
+   * runs out here keeps the read lock and what it has read (`#paused`), and
+   * the next receive of this process goes on from there; so no wait outlives
+   * its timeout, whatever a writer does, and no message is lost for it.
+   */
   *#awaitChunk(tail: number): Steps<void> {
-    const writer = Atomics.load(this.cells, WRITE_LOCK);
-    if (writer !== 0 && hasEnded(writer)) {
-      // Take the write lock over: that writes the ABORT chunk which ends the message.
-      yield* this.#lock(WRITE_LOCK, true);
+    const cells = this.cells;
+    const writer = Atomics.load(cells, WRITE_LOCK);
+    // Take the write lock over, which writes the ABORT chunk that ends the message; never wait for it: a writer
+    // that took it over first writes the ABORT itself, then perhaps a big message of its own, which waits for us.
+    if (writer !== 0 && hasEnded(writer) && Atomics.compareExchange(cells, WRITE_LOCK, writer, ownPid()) === writer) {
+      yield* this.#recover(WRITE_LOCK);
       this.#unlock(WRITE_LOCK);
       return;
     }
-    yield { cell: TAIL, expected: tail, sleepers: DATA_SLEEPERS, firm: true, slice: RECHECK_MS };
+    yield { cell: TAIL, expected: tail, sleepers: DATA_SLEEPERS, firm: false, resumable: true, slice: RECHECK_MS };
   }
+
+  /** A streamed message this process is in the middle of, with the read lock, after a receive timed out. */
+  #paused?: { parts: Uint8Array[]; dropping: boolean };
 
   #readChunk(at: number, size: number): Uint8Array {
     const start = (at + 4) & this.#mask;
@@ -455,7 +481,7 @@ export class Ring {
    * whether the read lock was taken over from a reader in the middle of a
    * streamed message (whose remaining chunks must then be skipped).
    */
-  *#lock(lock: number, firm = false): Steps<boolean> {
+  *#lock(lock: number): Steps<boolean> {
     const cells = this.cells;
     const me = ownPid();
     for (;;) {
@@ -465,7 +491,7 @@ export class Ring {
       if (hasEnded(holder) && Atomics.compareExchange(cells, lock, holder, me) === holder) {
         return yield* this.#recover(lock);
       }
-      yield { cell: lock, expected: holder, sleepers: LOCK_SLEEPERS, firm, slice: RECHECK_MS };
+      yield { cell: lock, expected: holder, sleepers: LOCK_SLEEPERS, firm: false, slice: RECHECK_MS };
     }
   }
 
@@ -538,7 +564,8 @@ export class Ring {
     for (let step = steps.next();; step = steps.next()) {
       if (step.done) return step.value;
       const park = step.value;
-      const left = park.firm ? Infinity : remaining(end);
+      const firm = park.firm || (park.resumable === true && timeout === 0);
+      const left = firm ? Infinity : remaining(end);
       if (left === 0) return abandon(steps);
       const slice = Math.min(left, park.slice ?? Infinity);
       const sleepers = park.sleepers;
@@ -546,7 +573,7 @@ export class Ring {
       try {
         // The main thread may not block, but a non-blocking receive that has begun a streamed message must
         // finish it: it polls, in short rounds.
-        if (park.firm && adapter.parent() === null) {
+        if (firm && adapter.parent() === null) {
           pollUntil(() => Atomics.load(this.cells, park.cell) !== park.expected, Math.min(slice, 10));
         } else waitCellSync(this.cells, park.cell, park.expected, slice, what);
       } finally {
