@@ -44,8 +44,9 @@ let threads: typeof Threads | undefined;
 function spawnDetached(url: URL, options: SpawnOptions): ThreadHandle {
   const node = (globalThis as unknown as { process: { getBuiltinModule(name: string): unknown } }).process;
   threads ??= node.getBuiltinModule("node:worker_threads") as typeof Threads;
-  // Deno's terminate() does not stop a busy thread here either, and 'exit' fires at once all the same.
-  return spawnThread(threads, url, options, false);
+  // Deno's terminate() does not stop a busy thread here either, and 'exit' fires at once all the same. No heap
+  // limit, as for a Web Worker: the same child behaves the same whichever kind of worker it is on.
+  return spawnThread(threads, url, { ...options, memoryLimit: undefined }, false);
 }
 
 /** The adapter for Deno's Web Workers. */
