@@ -14,6 +14,7 @@
  * @module
  */
 import { BufferTooShort, EOFError } from "./errors.ts";
+import { beginCommit, endCommit } from "./fence.ts";
 import { Feeder } from "./feeder.ts";
 import { pickle, SENDS, unpickle } from "./pickle.ts";
 import { beforeChildExit } from "./process.ts";
@@ -223,8 +224,11 @@ export class Connection<T = unknown> {
    */
   [reduce](): Reduction {
     this.#checkOpen("send a Connection");
+    // A commit (fence.ts): a process reported ended opens no handle that nobody would close.
+    beginCommit();
     this.#tx?.handles("senders", 1);
     this.#rx?.handles("receivers", 1);
+    endCommit();
     const state: ConnectionState = { rx: this.#rx?.buffer, tx: this.#tx?.buffer };
     return { kind: "@mp/Connection", state };
   }

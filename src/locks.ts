@@ -12,10 +12,15 @@
  * parent sees it on its event loop: a parent that is itself blocked in a
  * `…Sync` call cannot, so give such a wait a timeout.
  *
+ * Every take and give-back is a commit of `fence.ts`: a process reported
+ * ended (on Deno a terminated thread may go on running) takes no lock and
+ * frees none that another has since taken.
+ *
  * @module
  */
 import { TimeoutError } from "./errors.ts";
 import { awaitPlan, blockOnPlan, type Plan } from "./blocking.ts";
+import { beginCommit, endCommit } from "./fence.ts";
 import { currentProcess, hasEnded } from "./process.ts";
 import { reduce, type Reduction, registerKind } from "./reduction.ts";
 import { adopted, reviving } from "./revival.ts";
@@ -106,11 +111,12 @@ function* takeOwned(cells: Int32Array, pid: number, reentrant: boolean, wait: Wa
   let spins = 0;
   try {
     for (;;) {
+      beginCommit();
       const holder = Atomics.compareExchange(cells, STATE, 0, pid);
-      if (holder === 0 || (reentrant && holder === pid)) {
-        if (reentrant) cells[DEPTH] = holder === 0 ? 1 : cells[DEPTH] + 1;
-        return true;
-      }
+      const taken = holder === 0 || (reentrant && holder === pid);
+      if (taken && reentrant) cells[DEPTH] = holder === 0 ? 1 : cells[DEPTH] + 1;
+      endCommit();
+      if (taken) return true;
       // A holder on this very thread cannot release while we spin.
       if (holder !== pid && spins++ < SPINS) continue;
       if (hasEnded(holder)) throw new AbandonedLockError(what, holder);
@@ -132,7 +138,10 @@ function* takeCount(cells: Int32Array, wait: Wait): Plan<boolean> {
     for (;;) {
       const value = Atomics.load(cells, STATE);
       if (value > 0) {
-        if (Atomics.compareExchange(cells, STATE, value, value - 1) === value) return true;
+        beginCommit();
+        const taken = Atomics.compareExchange(cells, STATE, value, value - 1) === value;
+        endCommit();
+        if (taken) return true;
         continue;
       }
       const left = remaining(end);
@@ -190,6 +199,13 @@ export class SemLock {
 
   /** Takes it now if it is free; the fast path of both acquire forms. */
   #tryTake(): boolean {
+    beginCommit();
+    const taken = this.#takeNow();
+    endCommit();
+    return taken;
+  }
+
+  #takeNow(): boolean {
     const cells = this.#cells;
     if (this.#flavor === SEMAPHORE) {
       const value = Atomics.load(cells, STATE);
@@ -283,6 +299,15 @@ export class SemLock {
    * ```
    */
   release(): void {
+    beginCommit();
+    try {
+      this.#giveBack();
+    } finally {
+      endCommit();
+    }
+  }
+
+  #giveBack(): void {
     const cells = this.#cells;
     if (this.#flavor === SEMAPHORE) {
       for (;;) {
@@ -537,14 +562,19 @@ export function heldDepth(lock: SemLock): number {
 /** Releases every level this process holds of `lock`, for a Condition's wait. */
 export function releaseFully(lock: SemLock): void {
   const cells = cellsOf(lock);
+  beginCommit();
   cells[DEPTH] = 0;
   Atomics.store(cells, STATE, 0);
+  endCommit();
   if (Atomics.load(cells, WAITERS) > 0) Atomics.notify(cells, STATE, 1);
 }
 
 /** After {@linkcode takePlan} took `lock` back: restores the depth it had. */
 export function restoreDepth(lock: SemLock, depth: number): void {
-  if (flavorOf(lock) === RLOCK) cellsOf(lock)[DEPTH] = depth;
+  if (flavorOf(lock) !== RLOCK) return;
+  beginCommit();
+  cellsOf(lock)[DEPTH] = depth;
+  endCommit();
 }
 
 /** Whether `lock` is a Lock or an RLock, which record their holder. */

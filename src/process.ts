@@ -5,8 +5,9 @@
  *
  * @module
  */
-import { adapter, type SpawnOptions, type ThreadHandle } from "./adapters/mod.ts";
+import { adapter, childFlag, type SpawnOptions, type ThreadHandle } from "./adapters/mod.ts";
 import type { StartMethod } from "./context.ts";
+import { adoptFence, commitInFlight, newFence, raiseFence } from "./fence.ts";
 import { attachLogging, info } from "./logging.ts";
 import { dump, type Dumped, load } from "./reduction.ts";
 import {
@@ -34,7 +35,6 @@ export function locateLibrary(url: string): void {
   library ??= url;
 }
 
-const childFlag = Symbol.for("@mp/multiprocessing.child");
 
 /**
  * Every worker starts from a two-statement data: module rather than a file of
@@ -120,6 +120,8 @@ interface State {
    */
   stopsEarly?: boolean;
   ended: PromiseWithResolvers<void>;
+  /** In the parent: the child's fence (see `fence.ts`), raised before its end is reported. */
+  fence?: Int32Array;
   /** Fixed by a context's `Process` class; otherwise the default at `start()`, as Python's. */
   startMethod?: StartMethod;
   /** Python's `authkey`: the key managers and listeners use when given none; a child starts with its parent's. */
@@ -145,6 +147,8 @@ interface Bootstrap {
   identity: number[];
   parent: ParentProcess;
   pids: PidSource;
+  /** The fence the parent raises before it reports this process ended. */
+  fence: SharedArrayBuffer;
   target?: TargetSpec;
   subclass?: TargetSpec;
   args: Omit<Dumped, "transfer">;
@@ -182,6 +186,17 @@ const self: {
   },
   children: 0,
 };
+
+/** This thread's pid, for the hot paths that record a holder (a ring's locks). */
+let pidOfThread = adapter.pid;
+
+/**
+ * The pid of the process this thread runs, as `currentProcess().pid`, without
+ * looking the process object up.
+ */
+export function ownPid(): number {
+  return pidOfThread;
+}
 
 /** Started children of this process that have not been seen to end. */
 const running = new Set<Process>();
@@ -345,6 +360,7 @@ export class Process {
     state.pid = self.pids.base + Atomics.add(self.pids.cell, 0, 1) + 1;
     markEnded(state.pid, false);
     state.started = true;
+    const fence = (state.fence = newFence());
     const boot: Bootstrap = {
       t: "start",
       name: state.name,
@@ -353,6 +369,7 @@ export class Process {
       identity: state.identity,
       parent: { name: self.process.name, pid: self.process.pid! },
       pids: self.pids,
+      fence: fence.buffer as SharedArrayBuffer,
       target: state.target,
       subclass: state.subclass,
       args: { data: args.data, reduced: args.reduced },
@@ -370,6 +387,7 @@ export class Process {
     const thread = startThread(warm, {
       name: state.name,
       memoryLimit: state.memoryLimit,
+      detached: state.daemon,
       onMessage: (data) => {
         const kind = (data as { t?: string }).t;
         if (kind === "running") {
@@ -387,10 +405,17 @@ export class Process {
           thread.terminate();
         }
       },
-      onEnd: ({ code, error }) => {
+      onEnd: ({ code, error, mayRun }) => {
         if (state.exitCode !== null) return;
-        if (error !== undefined && state.signalled === undefined) report(state.name, error);
-        ended(this, state.signalled ?? code);
+        // Fenced before anyone may take over what it held (ended bit), and before anyone hears of the end.
+        raiseFence(fence);
+        const finish = () => {
+          if (state.exitCode !== null) return;
+          if (error !== undefined && state.signalled === undefined) report(state.name, error);
+          ended(this, state.signalled ?? code);
+        };
+        if (mayRun && commitInFlight(fence)) void commitEnded(fence).then(finish);
+        else finish();
       },
     });
     thread.keepAlive(!state.daemon);
@@ -494,6 +519,14 @@ export class Process {
       : `stopped exitcode=${state.exitCode}`;
     return `<${this.constructor.name} name='${state.name}' ${status}${state.daemon ? " daemon" : ""}>`;
   }
+}
+
+/**
+ * Resolves once the commit of a fenced child that was in flight is over: a
+ * commit is a few stores, so a poll on the next turns is enough.
+ */
+async function commitEnded(fence: Int32Array): Promise<void> {
+  while (commitInFlight(fence)) await new Promise((resolve) => setTimeout(resolve, 1));
 }
 
 /**
@@ -660,6 +693,7 @@ function stop(process: Process, signal: number): void {
 /** Records that a started child has ended with `code`. */
 function ended(process: Process, code: number): void {
   const state = stateOf(process);
+  if (state.fence) raiseFence(state.fence);
   markEnded(state.pid!, true);
   state.exitCode = code;
   running.delete(process);
@@ -801,6 +835,8 @@ async function runChild(boot: Bootstrap): Promise<never> {
   self.process = provisional;
   self.parent = boot.parent;
   self.pids = boot.pids;
+  pidOfThread = boot.pid;
+  adoptFence(boot.fence);
   for (const [key, value] of Object.entries(boot.inherited)) inherited.get(key)?.set(value);
   if (boot.environment) adapter.setEnvironment?.(boot.environment);
   adapter.onUncaught((error) => {

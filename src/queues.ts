@@ -8,6 +8,7 @@
  * @module
  */
 import { Empty, Full } from "./errors.ts";
+import { beginCommit, endCommit } from "./fence.ts";
 import { Feeder } from "./feeder.ts";
 import { pickle, SENDS, unpickle } from "./pickle.ts";
 import { reduce, type Reduction, registerKind } from "./reduction.ts";
@@ -294,7 +295,12 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 
   #countTask(change: number): void {
     const tasks = tasksOf.get(this);
-    if (tasks && Atomics.add(tasks, 0, change) + change === 0) Atomics.notify(tasks, 0);
+    if (!tasks) return;
+    // A commit (fence.ts): a process reported ended counts no task.
+    beginCommit();
+    const left = Atomics.add(tasks, 0, change) + change;
+    endCommit();
+    if (left === 0) Atomics.notify(tasks, 0);
   }
 
   #checkOpen(what: string): void {
@@ -335,9 +341,11 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
    */
   taskDone(): void {
     const tasks = tasksOf.get(this)!;
+    beginCommit();
     const left = Atomics.sub(tasks, 0, 1) - 1;
+    if (left < 0) Atomics.add(tasks, 0, 1);
+    endCommit();
     if (left < 0) {
-      Atomics.add(tasks, 0, 1);
       throw new Error("taskDone() called too many times: more than items were put");
     }
     if (left === 0) Atomics.notify(tasks, 0);

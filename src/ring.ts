@@ -28,10 +28,18 @@
  * died in the middle of a streamed message
  * took that one message with it: the next reader skips its remaining chunks.
  *
+ * Every write that others can see (a chunk published, the head moved, a
+ * count, a handle) is a commit of `fence.ts`: a process that its parent has
+ * reported ended (on Deno, a terminated thread may go on running) ends there
+ * instead of writing over what the process that took its lock over writes.
+ * Locks are released with a compare-and-swap for the same reason: a holder
+ * whose lock was taken over must not free the new holder's.
+ *
  * @module
  */
 import { adapter } from "./adapters/mod.ts";
-import { currentProcess, hasEnded } from "./process.ts";
+import { beginCommit, endCommit } from "./fence.ts";
+import { hasEnded, ownPid } from "./process.ts";
 import { deadline, pollUntil, remaining, type Wait, waitCell, waitCellSync } from "./wait.ts";
 
 // The cells sit on cache lines (16 Int32 each) by who writes them: the
@@ -75,8 +83,6 @@ const ABORT = 2;
 
 /** How often a waiter re-checks whether the holder it waits for has ended. */
 const RECHECK_MS = 100;
-/** A process seen to have ended may still be finishing its last instructions (Web Workers stop a moment after terminate()). */
-const GRACE_MS = 20;
 
 /** The default ring size: 1 MiB; messages that do not fit are streamed. */
 export const DEFAULT_CAPACITY: number = 1 << 20;
@@ -89,6 +95,12 @@ export interface Park {
   sleepers?: number;
   /** Holding a lock in the middle of a message: neither a timeout nor an abort may end this wait. */
   firm: boolean;
+  /**
+   * In the middle of a message being read: a timeout or an abort may end this
+   * wait, and the next receive goes on with the message; but a receive that
+   * may not wait at all (`runSync` with 0) finishes the message it began.
+   */
+  resumable?: boolean;
   /** The longest single wait, after which the operation re-checks for ended processes. */
   slice?: number;
 }
@@ -169,20 +181,25 @@ export class Ring {
    */
   claim(end: "senders" | "receivers"): void {
     const first = holderSlots(end);
-    const me = currentProcess().pid!;
+    const me = ownPid();
+    beginCommit();
     for (let slot = first; slot < first + HOLDER_SLOTS; slot++) {
-      if (Atomics.compareExchange(this.cells, slot, 0, me) === 0) return;
+      if (Atomics.compareExchange(this.cells, slot, 0, me) === 0) break;
     }
+    endCommit();
   }
 
   /** Closes a handle of this process on `end`. */
   release(end: "senders" | "receivers"): void {
     const first = holderSlots(end);
-    const me = currentProcess().pid!;
+    const me = ownPid();
+    // One commit: a fenced process's handle was closed for it by reap().
+    beginCommit();
     for (let slot = first; slot < first + HOLDER_SLOTS; slot++) {
       if (Atomics.compareExchange(this.cells, slot, me, 0) === me) break;
     }
     this.handles(end, -1);
+    endCommit();
   }
 
   /** Closes the handles on `end` of the processes that ended without closing them. */
@@ -190,9 +207,10 @@ export class Ring {
     const first = holderSlots(end);
     for (let slot = first; slot < first + HOLDER_SLOTS; slot++) {
       const pid = Atomics.load(this.cells, slot);
-      if (pid !== 0 && hasEnded(pid) && Atomics.compareExchange(this.cells, slot, pid, 0) === pid) {
-        this.handles(end, -1);
-      }
+      if (pid === 0 || !hasEnded(pid)) continue;
+      beginCommit();
+      if (Atomics.compareExchange(this.cells, slot, pid, 0) === pid) this.handles(end, -1);
+      endCommit();
     }
   }
 
@@ -213,7 +231,7 @@ export class Ring {
    */
   trySend(message: Uint8Array, limit: number): boolean {
     if (4 + message.length > this.capacity) return false;
-    if (Atomics.compareExchange(this.cells, WRITE_LOCK, 0, currentProcess().pid!) !== 0) return false;
+    if (Atomics.compareExchange(this.cells, WRITE_LOCK, 0, ownPid()) !== 0) return false;
     const sent = this.#sendLocked(message, limit);
     this.#unlock(WRITE_LOCK);
     return sent;
@@ -225,8 +243,10 @@ export class Ring {
     const head = (this.#seenHead = Atomics.load(cells, HEAD));
     if (limit !== 0 && Atomics.load(cells, ITEMS) >= limit) return false;
     if (4 + pad(message.length) > this.capacity - ((Atomics.load(cells, TAIL) - head) >>> 0)) return false;
+    beginCommit();
     this.#writeChunk(message, 0, message.length, 0);
     Atomics.add(cells, ITEMS, 1);
+    endCommit();
     return true;
   }
 
@@ -253,8 +273,10 @@ export class Ring {
   /** Writes a message bigger than the ring, chunk by chunk, as readers make room. */
   *#stream(message: Uint8Array): Steps<void> {
     const cells = this.cells;
+    beginCommit();
     Atomics.store(cells, MESSAGE_START, Atomics.load(cells, TAIL));
     Atomics.store(cells, WRITING, 1);
+    endCommit();
     let offset = 0;
     while (offset < message.length) {
       const head = Atomics.load(cells, HEAD);
@@ -265,11 +287,16 @@ export class Ring {
       }
       const size = Math.min(message.length - offset, (free - 4) & ~3);
       const last = offset + size === message.length;
+      // The last chunk, the count and the end of WRITING in one commit: a message is complete or not sent.
+      beginCommit();
       this.#writeChunk(message, offset, size, last ? 0 : MORE);
       offset += size;
+      if (last) {
+        Atomics.add(cells, ITEMS, 1);
+        Atomics.store(cells, WRITING, 0);
+      }
+      endCommit();
     }
-    Atomics.add(cells, ITEMS, 1);
-    Atomics.store(cells, WRITING, 0);
     this.#unlock(WRITE_LOCK);
   }
 
@@ -293,7 +320,7 @@ export class Ring {
   tryReceive(): Uint8Array | undefined {
     const cells = this.cells;
     if (!this.hasData()) return undefined;
-    if (Atomics.compareExchange(cells, READ_LOCK, 0, currentProcess().pid!) !== 0) return undefined;
+    if (Atomics.compareExchange(cells, READ_LOCK, 0, ownPid()) !== 0) return undefined;
     // Read under the lock: another reader may have taken the message seen before.
     const head = Atomics.load(cells, HEAD);
     let message: Uint8Array | undefined;
@@ -302,8 +329,10 @@ export class Ring {
     // A streamed message, or one a dead reader began: left to receive().
     if (head !== Atomics.load(cells, TAIL) && (header & (MORE | ABORT)) === 0 && Atomics.load(cells, READING) === 0) {
       message = this.#readChunk(at, header >>> 2);
+      beginCommit();
       Atomics.sub(cells, ITEMS, 1);
       this.#advance((head + 4 + pad(header >>> 2)) | 0);
+      endCommit();
     }
     this.#unlock(READ_LOCK);
     return message;
@@ -330,15 +359,24 @@ export class Ring {
   *receive<E>(idle?: () => E | undefined): Steps<Uint8Array | E> {
     const cells = this.cells;
     for (;;) {
-      const skipping = yield* this.#lock(READ_LOCK);
-      const parts: Uint8Array[] = [];
+      // A message this process began, and left when its wait ran out, still holding the read lock: go on with it.
+      const paused = this.#paused;
+      this.#paused = undefined;
+      const skipping = paused ? paused.dropping : yield* this.#lock(READ_LOCK);
+      const parts: Uint8Array[] = paused?.parts ?? [];
       let dropping = skipping;
       for (;;) {
         const head = Atomics.load(cells, HEAD);
         const tail = Atomics.load(cells, TAIL);
         if (head === tail) {
           if (Atomics.load(cells, READING) === 0) break;
-          yield* this.#awaitChunk(tail);
+          let waiting = true;
+          try {
+            yield* this.#awaitChunk(tail);
+            waiting = false;
+          } finally {
+            if (waiting) this.#paused = { parts, dropping };
+          }
           continue;
         }
         const at = head & this.#mask;
@@ -348,20 +386,26 @@ export class Ring {
         if (header & ABORT) {
           parts.length = 0;
           dropping = false;
+          beginCommit();
           Atomics.store(cells, READING, 0);
           this.#advance(next);
+          endCommit();
           continue;
         }
         if (!dropping) parts.push(this.#readChunk(at, size));
         if (header & MORE) {
+          beginCommit();
           Atomics.store(cells, READING, 1);
           this.#advance(next);
+          endCommit();
           continue;
         }
         // Counted out before the head moves: dying in between leaves the count low, never high (a full queue forever).
+        beginCommit();
         Atomics.sub(cells, ITEMS, 1);
         Atomics.store(cells, READING, 0);
         this.#advance(next);
+        endCommit();
         if (dropping) {
           dropping = false;
           parts.length = 0;
@@ -394,17 +438,28 @@ export class Ring {
     }
   }
 
-  /** Waits, holding the read lock, for the next chunk of a streamed message; ends a message whose writer died. */
+  /**
+   * Waits, holding the read lock, for the next chunk of a streamed message;
+   * ends a message whose writer died. Not firm: a timed receive whose time
+   * runs out here keeps the read lock and what it has read (`#paused`), and
+   * the next receive of this process goes on from there; so no wait outlives
+   * its timeout, whatever a writer does, and no message is lost for it.
+   */
   *#awaitChunk(tail: number): Steps<void> {
-    const writer = Atomics.load(this.cells, WRITE_LOCK);
-    if (writer !== 0 && hasEnded(writer)) {
-      // Take the write lock over: that writes the ABORT chunk which ends the message.
-      yield* this.#lock(WRITE_LOCK, true);
+    const cells = this.cells;
+    const writer = Atomics.load(cells, WRITE_LOCK);
+    // Take the write lock over, which writes the ABORT chunk that ends the message; never wait for it: a writer
+    // that took it over first writes the ABORT itself, then perhaps a big message of its own, which waits for us.
+    if (writer !== 0 && hasEnded(writer) && Atomics.compareExchange(cells, WRITE_LOCK, writer, ownPid()) === writer) {
+      yield* this.#recover(WRITE_LOCK);
       this.#unlock(WRITE_LOCK);
       return;
     }
-    yield { cell: TAIL, expected: tail, sleepers: DATA_SLEEPERS, firm: true, slice: RECHECK_MS };
+    yield { cell: TAIL, expected: tail, sleepers: DATA_SLEEPERS, firm: false, resumable: true, slice: RECHECK_MS };
   }
+
+  /** A streamed message this process is in the middle of, with the read lock, after a receive timed out. */
+  #paused?: { parts: Uint8Array[]; dropping: boolean };
 
   #readChunk(at: number, size: number): Uint8Array {
     const start = (at + 4) & this.#mask;
@@ -426,19 +481,17 @@ export class Ring {
    * whether the read lock was taken over from a reader in the middle of a
    * streamed message (whose remaining chunks must then be skipped).
    */
-  *#lock(lock: number, firm = false): Steps<boolean> {
+  *#lock(lock: number): Steps<boolean> {
     const cells = this.cells;
-    const me = currentProcess().pid!;
-    let suspect = 0;
+    const me = ownPid();
     for (;;) {
       const holder = Atomics.compareExchange(cells, lock, 0, me);
       if (holder === 0) return false;
-      if (holder === suspect && hasEnded(holder) && Atomics.compareExchange(cells, lock, holder, me) === holder) {
+      // At once: an ended holder is fenced off (fence.ts), it can write nothing more, even if its thread still runs.
+      if (hasEnded(holder) && Atomics.compareExchange(cells, lock, holder, me) === holder) {
         return yield* this.#recover(lock);
       }
-      const grace = hasEnded(holder);
-      if (grace) suspect = holder;
-      yield { cell: lock, expected: holder, sleepers: LOCK_SLEEPERS, firm, slice: grace ? GRACE_MS : RECHECK_MS };
+      yield { cell: lock, expected: holder, sleepers: LOCK_SLEEPERS, firm: false, slice: RECHECK_MS };
     }
   }
 
@@ -448,11 +501,13 @@ export class Ring {
     if (lock === READ_LOCK) return Atomics.load(cells, READING) === 1;
     if (Atomics.load(cells, WRITING) === 0) return false;
     // No reader has begun the dead writer's message: take it back, so it does not fill the ring until one comes.
-    if (Atomics.compareExchange(cells, READ_LOCK, 0, currentProcess().pid!) === 0) {
+    if (Atomics.compareExchange(cells, READ_LOCK, 0, ownPid()) === 0) {
       const unread = Atomics.load(cells, READING) === 0;
       if (unread) {
+        beginCommit();
         Atomics.store(cells, TAIL, Atomics.load(cells, MESSAGE_START));
         Atomics.store(cells, WRITING, 0);
+        endCommit();
       }
       this.#unlock(READ_LOCK);
       if (unread) return false;
@@ -462,13 +517,15 @@ export class Ring {
       if (this.capacity - ((Atomics.load(cells, TAIL) - head) >>> 0) >= 4) break;
       yield { cell: HEAD, expected: head, sleepers: SPACE_SLEEPERS, firm: true };
     }
+    beginCommit();
     this.#writeChunk(new Uint8Array(0), 0, 0, ABORT);
     Atomics.store(cells, WRITING, 0);
+    endCommit();
     return false;
   }
 
   #unlock(lock: number): void {
-    Atomics.store(this.cells, lock, 0);
+    Atomics.compareExchange(this.cells, lock, ownPid(), 0);
     if (Atomics.load(this.cells, LOCK_SLEEPERS) > 0) Atomics.notify(this.cells, lock, 1);
   }
 
@@ -507,7 +564,8 @@ export class Ring {
     for (let step = steps.next();; step = steps.next()) {
       if (step.done) return step.value;
       const park = step.value;
-      const left = park.firm ? Infinity : remaining(end);
+      const firm = park.firm || (park.resumable === true && timeout === 0);
+      const left = firm ? Infinity : remaining(end);
       if (left === 0) return abandon(steps);
       const slice = Math.min(left, park.slice ?? Infinity);
       const sleepers = park.sleepers;
@@ -515,7 +573,7 @@ export class Ring {
       try {
         // The main thread may not block, but a non-blocking receive that has begun a streamed message must
         // finish it: it polls, in short rounds.
-        if (park.firm && adapter.parent() === null) {
+        if (firm && adapter.parent() === null) {
           pollUntil(() => Atomics.load(this.cells, park.cell) !== park.expected, Math.min(slice, 10));
         } else waitCellSync(this.cells, park.cell, park.expected, slice, what);
       } finally {

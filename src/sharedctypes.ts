@@ -23,6 +23,7 @@
  */
 import { adapter } from "./adapters/mod.ts";
 import type { Plan } from "./blocking.ts";
+import { beginCommit, endCommit } from "./fence.ts";
 import { heldDepth, isOwnedLock, RLock, type SemLock, takePlan } from "./locks.ts";
 import { dump, load, reduce, type Reduction, registerKind } from "./reduction.ts";
 import { adopted, reviving } from "./revival.ts";
@@ -177,9 +178,12 @@ function readItem(codec: Codec, view: AnyView, index: number): Item {
   return codec.read(codec.atomic ? Atomics.load(view as Int32Array, index) : view[index]);
 }
 
+/** A commit of `fence.ts`: a process reported ended writes no Value (its `.view` is raw memory, beyond reach). */
 function writeItem(codec: Codec, view: AnyView, index: number, raw: number | bigint): void {
+  beginCommit();
   if (codec.atomic) Atomics.store(view as Int32Array, index, raw as number);
   else view[index] = raw as number;
+  endCommit();
 }
 
 /**

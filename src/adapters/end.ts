@@ -9,6 +9,13 @@
 
 const END = "@mp/end";
 
+/**
+ * Set on a worker's global object by its entry, before the library loads:
+ * the library runs as a child there. A Deno worker from `node:worker_threads`
+ * is no `WorkerGlobalScope`, so the adapter could not tell otherwise.
+ */
+export const childFlag: unique symbol = Symbol.for("@mp/multiprocessing.child") as never;
+
 /** What a worker posts just before it ends itself. */
 export interface EndMarker {
   [END]: number;

@@ -8,6 +8,7 @@ import { denoAdapter } from "./deno.ts";
 import { nodeAdapter } from "./node.ts";
 import type { Adapter } from "./types.ts";
 
+export { childFlag } from "./end.ts";
 export type { Adapter, ParentPort, SpawnOptions, ThreadEnd, ThreadHandle } from "./types.ts";
 
 const globals = globalThis as { Deno?: unknown; Bun?: unknown };

@@ -14,7 +14,18 @@ import type { Adapter, ParentPort, SpawnOptions, ThreadHandle } from "./types.ts
 
 declare const process: NodeJS.Process;
 
-function spawn(threads: typeof Threads, url: URL, options: SpawnOptions): ThreadHandle {
+/**
+ * Starts a `worker_threads` worker. `stopsBusyThreads`: whether the
+ * runtime's `terminate()` stops a thread running synchronous code before
+ * `exit` fires (Node and Bun do; Deno's `node:worker_threads` fires `exit` at
+ * once and the thread runs on).
+ */
+export function spawnThread(
+  threads: typeof Threads,
+  url: URL,
+  options: SpawnOptions,
+  stopsBusyThreads: boolean,
+): ThreadHandle {
   // Node ends a worker over its limit with ERR_WORKER_OUT_OF_MEMORY; Bun accepts
   // resourceLimits and ignores them (a worker grew without bound past 32 MiB).
   const resourceLimits = options.memoryLimit === undefined
@@ -23,6 +34,7 @@ function spawn(threads: typeof Threads, url: URL, options: SpawnOptions): Thread
   const worker = new threads.Worker(url, { name: options.name, resourceLimits });
   let error: unknown;
   let ended: number | undefined;
+  let terminated = false;
   worker.on("message", (data) => {
     const code = endCode(data);
     if (code === undefined) options.onMessage(data);
@@ -31,10 +43,19 @@ function spawn(threads: typeof Threads, url: URL, options: SpawnOptions): Thread
   worker.on("error", (e) => (error = e));
   // A thread that died of an uncaught error ended with 1, as Node says; Bun
   // reports 0 when `bun test` took the error before the worker's own handler.
-  worker.on("exit", (code) => options.onEnd({ code: ended ?? (error !== undefined && code === 0 ? 1 : code), error }));
+  worker.on("exit", (code) =>
+    options.onEnd({
+      code: ended ?? (error !== undefined && code === 0 ? 1 : code),
+      error,
+      mayRun: terminated && ended === undefined && !stopsBusyThreads,
+    })
+  );
   return {
     post: (data, transfer) => worker.postMessage(data, transfer as never),
-    terminate: () => void worker.terminate(),
+    terminate: () => {
+      terminated = true;
+      void worker.terminate();
+    },
     keepAlive: (alive) => (alive ? worker.ref() : worker.unref()),
   };
 }
@@ -67,6 +88,20 @@ function writeOutputDirectly(): void {
   }
 }
 
+/**
+ * In a worker: every `process.exit(n)`, the library's and the user's own,
+ * posts the end marker first, as Bun's `exit` event says 0 under `bun test`
+ * whatever `n` was.
+ */
+function markExits(port: ParentPort): void {
+  const exit = process.exit.bind(process);
+  process.exit = ((code?: number | string | null) => {
+    const given = Number(code ?? process.exitCode ?? 0);
+    port.post(endMarker(given));
+    return exit(given);
+  }) as typeof process.exit;
+}
+
 /** The adapter for `worker_threads`: Node 24's, and Bun's under the name "bun". */
 export function nodeAdapter(runtime: "node" | "bun" = "node"): Adapter {
   // Fetched, not imported: a static import would load Deno's compatibility
@@ -77,18 +112,18 @@ export function nodeAdapter(runtime: "node" | "bun" = "node"): Adapter {
     post: (data, transfer) => parentPort!.postMessage(data, transfer as never),
     onMessage: (listener) => parentPort!.on("message", listener),
   };
-  if (port) writeOutputDirectly();
+  if (port) {
+    writeOutputDirectly();
+    markExits(port);
+  }
   return {
     runtime,
     pid: process.pid,
     canUnref: true,
-    spawn: (url, options) => spawn(threads, url, options),
+    spawn: (url, options) => spawnThread(threads, url, options, true),
     parent: () => port,
     // In a worker, process.exit() ends only that thread, after delivering what it posted.
-    exit(code) {
-      port?.post(endMarker(code));
-      return process.exit(code);
-    },
+    exit: (code) => process.exit(code),
     onUncaught(handler) {
       process.on("uncaughtException", handler);
       process.on("unhandledRejection", handler);

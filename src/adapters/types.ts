@@ -12,6 +12,12 @@ export interface ThreadEnd {
   code: number;
   /** An error the runtime reported as uncaught in the thread, if any. */
   error?: unknown;
+  /**
+   * The end was declared by `terminate()`, not seen: the thread may still be
+   * running synchronous code (Deno), so its last shared write may still be in
+   * flight (see `fence.ts`).
+   */
+  mayRun?: boolean;
 }
 
 /** What the parent passes when it starts a worker thread. */
@@ -24,6 +30,12 @@ export interface SpawnOptions {
   onEnd(end: ThreadEnd): void;
   /** The most heap the thread may use, in MiB, where the runtime can enforce it (Node only). */
   memoryLimit?: number;
+  /**
+   * The thread will be a daemon: it must be able to let the program end
+   * (`keepAlive(false)`) while it runs. Deno then starts it on
+   * `node:worker_threads`, slower to start than its Web Workers but unref'able.
+   */
+  detached?: boolean;
 }
 
 /** The parent's handle on one worker thread. */

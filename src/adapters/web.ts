@@ -31,7 +31,8 @@ export function spawnWebWorker(url: URL, options: SpawnOptions): ThreadHandle {
   };
   return {
     post: (data, transfer) => worker.postMessage(data, transfer ?? []),
-    terminate: () => queueMicrotask(() => end({ code: 1 })),
+    // Deno's terminate() does not stop a thread busy in synchronous code or blocked in Atomics.wait.
+    terminate: () => queueMicrotask(() => end({ code: 1, mayRun: true })),
     keepAlive: () => {},
   };
 }
