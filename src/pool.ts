@@ -1334,7 +1334,9 @@ export class Pool {
       const task = member.queue[i]!;
       if (task.done) continue;
       const slot = task.seq % MAX_WINDOW;
-      const saved = task.seq <= started ? savedValue(Atomics.load(member.claims, slot), member.numbers, slot) : NOT_SAVED;
+      const saved = task.seq <= started
+        ? savedValue(Atomics.load(member.claims, slot), member.numbers, slot)
+        : NOT_SAVED;
       if (saved !== NOT_SAVED) this.#settle(task, true, saved);
       else if (task.seq <= started) {
         this.#settle(
@@ -1361,7 +1363,9 @@ export class Pool {
         ),
       );
     }
-    if (!this.#broken && (this.#state === RUN || (this.#state === CLOSE && (this.#live > 0 || this.#feeding.size > 0)))) {
+    if (
+      !this.#broken && (this.#state === RUN || (this.#state === CLOSE && (this.#live > 0 || this.#feeding.size > 0)))
+    ) {
       this.#spawn();
     }
     this.#flush();

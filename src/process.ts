@@ -35,7 +35,6 @@ export function locateLibrary(url: string): void {
   library ??= url;
 }
 
-
 /**
  * Every worker starts from a two-statement data: module rather than a file of
  * ours: no file has to survive bundling or transpiling, and a bundled app's
@@ -264,7 +263,7 @@ export class Process {
     while (own !== Process && !contextClasses.has(own)) own = Object.getPrototypeOf(own);
     states.set(this, {
       // As Python's: the class's own name, and one counter for every class (`Process-3` then `Sub-4`).
-      name: name ?? `${new.target.name}-${identity.join(":")}`,
+      name: name ?? `${className(new.target, own)}-${identity.join(":")}`,
       daemon: daemon ?? (self.process ? stateOf(self.process).daemon : false),
       identity,
       target: target === undefined ? undefined : describeTarget(target, module, "new Process"),
@@ -517,7 +516,9 @@ export class Process {
       : state.exitCode === null
       ? "started"
       : `stopped exitcode=${state.exitCode}`;
-    return `<${this.constructor.name} name='${state.name}' ${status}${state.daemon ? " daemon" : ""}>`;
+    const cls = this.constructor;
+    const own = cls === Process || contextClasses.has(cls) ? cls : undefined;
+    return `<${className(cls, own)} name='${state.name}' ${status}${state.daemon ? " daemon" : ""}>`;
   }
 }
 
@@ -688,6 +689,16 @@ function stop(process: Process, signal: number): void {
   }
   const grace = setTimeout(() => state.thread!.terminate(), LOADING_GRACE_MS);
   void state.ended.promise.then(() => clearTimeout(grace));
+}
+
+/**
+ * A class's name for its processes' default names. The library's own are fixed here: a bundler may rename
+ * them (esbuild made `Process` into `_Process`, and so every pool worker `_SpawnPoolWorker-1`).
+ */
+function className(cls: unknown, own: unknown): string {
+  if (cls !== own) return (cls as { name: string }).name;
+  if (own === Process) return "Process";
+  return contextClasses.get(own) === "forkserver" ? "ForkServerProcess" : "SpawnProcess";
 }
 
 /** Records that a started child has ended with `code`. */

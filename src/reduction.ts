@@ -317,7 +317,9 @@ export interface ReducedError {
 
 /** Prepares an error (or any thrown value) for another worker, keeping its class name, and its class where known. */
 export function reduceError(error: unknown): ReducedError {
-  if (!(error instanceof Error)) return { name: "Error", message: safeText(error), thrown: { value: safeClone(error) } };
+  if (!(error instanceof Error)) {
+    return { name: "Error", message: safeText(error), thrown: { value: safeClone(error) } };
+  }
   const reduced: ReducedError = { name: error.name, message: error.message, stack: error.stack };
   const type = builtins[error.constructor?.name] === error.constructor
     ? undefined

@@ -137,14 +137,13 @@ export function waitCell(cell: Int32Array, index: number, expected: number, wait
   if (wait.timeout === 0) return Promise.resolve("timed-out");
   const { promise, resolve, reject } = Promise.withResolvers<CellWait>();
   let poll: ReturnType<typeof setTimeout> | undefined;
-  let cancel: (() => void) | undefined;
   let done = false;
   const onAbort = () => end(() => reject(wait.signal!.reason));
   const end = (settle: () => void) => {
     if (done) return;
     done = true;
     clearTimeout(poll);
-    cancel?.();
+    cancel();
     wait.signal?.removeEventListener("abort", onAbort);
     settle();
   };
@@ -158,7 +157,8 @@ export function waitCell(cell: Int32Array, index: number, expected: number, wait
     poll = setTimeout(recheck, delay);
   };
   poll = setTimeout(recheck, delay);
-  cancel = after(wait.timeout, () => end(() => resolve("timed-out")));
+  // Declared last, so `end` (only ever called later, from a timer or a promise) finds it set.
+  const cancel = after(wait.timeout, () => end(() => resolve("timed-out")));
   wait.signal?.addEventListener("abort", onAbort, { once: true });
   return promise;
 }

@@ -70,7 +70,7 @@ test("errors: a class reference that cannot be followed falls back to the name, 
     { module: module.href, name: "NoSuchExport" },
   ];
   for (const type of cases) {
-    const error = await reviveErrorClass({ name: "Gone", message: "m", stack: "Gone: m\n    at x", type });
+    const error = await reviveErrorClass({ name: "Gone", message: "m", stack: "Gone: m\n    at x", type }) as Error;
     assert.equal(Object.getPrototypeOf(error), Error.prototype, type.name);
     assert.deepEqual([error.name, error.message, error.stack], ["Gone", "m", "Gone: m\n    at x"]);
   }

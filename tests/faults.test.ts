@@ -169,19 +169,25 @@ for (const how of ["process", "deno"] as const) {
   });
 }
 
-test("faults: a pool task that calls process.exit(n) fails, and the tasks after it run", { timeout: 30_000 }, async () => {
-  await using pool = new Pool({ processes: 1, module });
-  const exiting = pool.apply("exitInTask", [3]);
-  const after = [1, 2, 3].map((x) => pool.apply("square", [x]));
-  await assert.rejects(exiting, { name: "BrokenPoolError" });
-  assert.deepEqual(await Promise.all(after), [1, 4, 9]);
-});
+test(
+  "faults: a pool task that calls process.exit(n) fails, and the tasks after it run",
+  { timeout: 30_000 },
+  async () => {
+    await using pool = new Pool({ processes: 1, module });
+    const exiting = pool.apply("exitInTask", [3]);
+    const after = [1, 2, 3].map((x) => pool.apply("square", [x]));
+    await assert.rejects(exiting, { name: "BrokenPoolError" });
+    assert.deepEqual(await Promise.all(after), [1, 4, 9]);
+  },
+);
 
-for (const [script, output] of [
-  ["daemon_exit", "started true"],
-  ["idle_pool_exit", "result 42"],
-  ["open_manager", "value 1"],
-] as const) {
+for (
+  const [script, output] of [
+    ["daemon_exit", "started true"],
+    ["idle_pool_exit", "result 42"],
+    ["open_manager", "value 1"],
+  ] as const
+) {
   test(`faults: a program ends once its main returns, though ${script.replace(/_exit$/, "").replace("_", " ")} runs`, {
     timeout: 60_000,
     // Deno: a MessagePort that has received a message holds the event loop for good, unref() or not (a pool's port
@@ -222,20 +228,24 @@ test("faults: with 3 MiB items, a reader's get({ timeout }) returns by its timeo
   }
 });
 
-test("faults: a get({ timeout }) in the middle of an item whose writer stalls returns by its timeout, and the next get finishes the item", {
-  timeout: 60_000,
-}, async () => {
-  const q = new Queue<Uint8Array>();
-  const started = new Queue<string>();
-  const p = start("putHugeThenStall", q, started, HUGE, 4_000);
-  assert.equal(await started.get({ timeout: 30_000 }), "stalled");
-  const before = performance.now();
-  await assert.rejects(q.get({ timeout: 300 }), Empty);
-  const waited = performance.now() - before;
-  assert.ok(waited < 2_000, `get({ timeout: 300 }) returned after ${Math.round(waited)} ms`);
-  const item = await q.get({ timeout: 30_000 });
-  assert.equal(item.length, HUGE, "the item arrives whole, none of it lost to the timed-out get");
-  assert.ok(item.every((b) => b === 7));
-  await p.join(30_000);
-  assert.equal(p.exitCode, 0);
-});
+test(
+  "faults: a get({ timeout }) in the middle of an item whose writer stalls returns by its timeout, and the next get finishes the item",
+  {
+    timeout: 60_000,
+  },
+  async () => {
+    const q = new Queue<Uint8Array>();
+    const started = new Queue<string>();
+    const p = start("putHugeThenStall", q, started, HUGE, 4_000);
+    assert.equal(await started.get({ timeout: 30_000 }), "stalled");
+    const before = performance.now();
+    await assert.rejects(q.get({ timeout: 300 }), Empty);
+    const waited = performance.now() - before;
+    assert.ok(waited < 2_000, `get({ timeout: 300 }) returned after ${Math.round(waited)} ms`);
+    const item = await q.get({ timeout: 30_000 });
+    assert.equal(item.length, HUGE, "the item arrives whole, none of it lost to the timed-out get");
+    assert.ok(item.every((b) => b === 7));
+    await p.join(30_000);
+    assert.equal(p.exitCode, 0);
+  },
+);

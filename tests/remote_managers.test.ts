@@ -10,7 +10,7 @@ import { dumps, loads } from "../src/python/pickle.ts";
 import {
   BaseManager,
   ManagedQueue,
-  RemoteDictProxy,
+  type RemoteDictProxy,
   RemoteError,
   SyncManager,
 } from "../src/managers/remote/mod.ts";
@@ -42,7 +42,10 @@ const started = new Set<ChildProcess>();
 
 function program(command: string[], args: string[]): Program {
   const [cmd, ...pre] = command;
-  const child = spawn(cmd, [...pre, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
+  const child = spawn(cmd, [...pre, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, NO_COLOR: "1" },
+  });
   started.add(child);
   let stdout = "";
   let stderr = "";
@@ -71,12 +74,14 @@ function program(command: string[], args: string[]): Program {
           listeners.delete(check);
           reject(new Error(`no line "${prefix}" within ${timeout} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
         }, timeout);
-        void closed.then(() => setTimeout(() => {
-          if (!listeners.has(check)) return;
-          listeners.delete(check);
-          clearTimeout(timer);
-          reject(new Error(`${args.join(" ")} ended without "${prefix}"\nstdout: ${stdout}\nstderr: ${stderr}`));
-        }, 10));
+        void closed.then(() =>
+          setTimeout(() => {
+            if (!listeners.has(check)) return;
+            listeners.delete(check);
+            clearTimeout(timer);
+            reject(new Error(`${args.join(" ")} ended without "${prefix}"\nstdout: ${stdout}\nstderr: ${stderr}`));
+          }, 10)
+        );
         listeners.add(check);
         check();
       }),
@@ -98,7 +103,7 @@ function program(command: string[], args: string[]): Program {
 }
 
 /** Every program a test started is gone at its end, whatever happened. */
-async function cleanUp(): Promise<void> {
+function cleanUp(): void {
   for (const child of started) child.kill("SIGKILL");
   started.clear();
 }
@@ -160,7 +165,7 @@ test("remote managers: docs' QueueManager — a Python server, a TypeScript clie
     }
   } finally {
     unix.done();
-    await cleanUp();
+    cleanUp();
   }
 });
 
@@ -171,14 +176,27 @@ test("remote managers: docs' QueueManager — a TypeScript server, Python and Ty
   try {
     for (const where of [["tcp", "127.0.0.1", "0"], ["unix", unix.path]]) {
       const { server, address } = await tsServer(where);
-      const python = program(["python3"], [join(fixtures, "remote_queue_client.py"), ...addressArgs(address), KEY, "hello", "world"]);
+      const python = program(["python3"], [
+        join(fixtures, "remote_queue_client.py"),
+        ...addressArgs(address),
+        KEY,
+        "hello",
+        "world",
+      ]);
       const done = await python.exit();
       assert.equal(done.code, 0, done.stderr);
       assert.equal(
         done.stdout.trim(),
         "['hello', 'world', {'n': 1, 'big': 1180591620717411303424, 't': (1, 2.5), 'b': b'\\x00\\x01', 'none': None}]",
       );
-      const ts = program(tsCommand(), [join(fixtures, "remote_managers_client.ts"), "queue", ...addressArgs(address), KEY, "a", "b"]);
+      const ts = program(tsCommand(), [
+        join(fixtures, "remote_managers_client.ts"),
+        "queue",
+        ...addressArgs(address),
+        KEY,
+        "a",
+        "b",
+      ]);
       const tsDone = await ts.exit();
       assert.equal(tsDone.code, 0, tsDone.stderr);
       assert.equal(tsDone.stdout.trim(), '["a","b"]');
@@ -187,7 +205,7 @@ test("remote managers: docs' QueueManager — a TypeScript server, Python and Ty
     }
   } finally {
     unix.done();
-    await cleanUp();
+    cleanUp();
   }
 });
 
@@ -196,7 +214,11 @@ test("remote managers: a Python SyncManager client uses each typeid of our serve
 }, async () => {
   try {
     const { server, address } = await tsServer(["tcp", "127.0.0.1", "0"]);
-    const python = program(["python3"], [join(fixtures, "remote_sync_client.py"), String((address as [string, number])[1]), KEY]);
+    const python = program(["python3"], [
+      join(fixtures, "remote_sync_client.py"),
+      String((address as [string, number])[1]),
+      KEY,
+    ]);
     const done = await python.exit();
     assert.equal(done.code, 0, done.stderr);
     assert.deepEqual(done.stdout.trim().split("\n"), [
@@ -215,73 +237,94 @@ test("remote managers: a Python SyncManager client uses each typeid of our serve
     await shutDown(address);
     assert.equal((await server.exit()).code, 0);
   } finally {
-    await cleanUp();
+    cleanUp();
   }
 });
 
-test("remote managers: 8 clients (6 TypeScript, 2 Python) hammer one remote dict under a remote Lock: the count is exact", {
-  timeout: 120_000,
-}, async () => {
-  try {
-    const { server, address } = await tsServer(["tcp", "127.0.0.1", "0"]);
-    const N = 40;
-    const clients = [
-      ...Array.from({ length: 6 }, () =>
-        program(tsCommand(), [join(fixtures, "remote_managers_client.ts"), "hammer", ...addressArgs(address), KEY, String(N)])),
-      ...Array.from({ length: 2 }, () =>
-        program(["python3"], [join(fixtures, "remote_hammer.py"), ...addressArgs(address), KEY, String(N)])),
-    ];
-    for (const client of clients) {
-      const done = await client.exit(100_000);
-      assert.equal(done.code, 0, done.stderr);
-      assert.equal(done.stdout.trim(), "done");
+test(
+  "remote managers: 8 clients (6 TypeScript, 2 Python) hammer one remote dict under a remote Lock: the count is exact",
+  {
+    timeout: 120_000,
+  },
+  async () => {
+    try {
+      const { server, address } = await tsServer(["tcp", "127.0.0.1", "0"]);
+      const N = 40;
+      const clients = [
+        ...Array.from({ length: 6 }, () =>
+          program(tsCommand(), [
+            join(fixtures, "remote_managers_client.ts"),
+            "hammer",
+            ...addressArgs(address),
+            KEY,
+            String(N),
+          ])),
+        ...Array.from(
+          { length: 2 },
+          () => program(["python3"], [join(fixtures, "remote_hammer.py"), ...addressArgs(address), KEY, String(N)]),
+        ),
+      ];
+      for (const client of clients) {
+        const done = await client.exit(100_000);
+        assert.equal(done.code, 0, done.stderr);
+        assert.equal(done.stdout.trim(), "done");
+      }
+      class Counter extends SyncManager {}
+      Counter.register("get_dict", undefined, { proxytype: "DictProxy" });
+      const manager = new Counter({ address, authkey: KEY });
+      await manager.connect();
+      const dict = manager.create<RemoteDictProxy<string, number>>("get_dict");
+      assert.equal(await dict.get("count"), 8 * N);
+      await manager.shutdown();
+      await shutDown(address);
+      assert.equal((await server.exit()).code, 0);
+    } finally {
+      cleanUp();
     }
-    class Counter extends SyncManager {}
-    Counter.register("get_dict", undefined, { proxytype: "DictProxy" });
-    const manager = new Counter({ address, authkey: KEY });
-    await manager.connect();
-    const dict = manager.create<RemoteDictProxy<string, number>>("get_dict");
-    assert.equal(await dict.get("count"), 8 * N);
-    await manager.shutdown();
-    await shutDown(address);
-    assert.equal((await server.exit()).code, 0);
-  } finally {
-    await cleanUp();
-  }
-});
+  },
+);
 
-test("remote managers: a client SIGKILLed mid-call — the server goes on, frees its objects and its lock, keeps the item", {
-  timeout: 60_000,
-}, async () => {
-  try {
-    const { server, address } = await tsServer(["tcp", "127.0.0.1", "0"]);
-    class QueueManager extends SyncManager {}
-    QueueManager.register("get_queue");
-    QueueManager.register("get_lock", undefined, { proxytype: "AcquirerProxy" });
-    const manager = new QueueManager({ address, authkey: KEY });
-    await manager.connect();
-    const before = await manager.numberOfObjects();
-    const victim = program(tsCommand(), [join(fixtures, "remote_managers_client.ts"), "hang", ...addressArgs(address), KEY]);
-    await victim.line("waiting");
-    assert.equal(await manager.numberOfObjects(), before + 2);
-    victim.child.kill("SIGKILL");
-    assert.equal((await victim.exit()).signal, "SIGKILL");
-    // The lock it held is released and its get() takes nothing: our item stays for us.
-    const lock = manager.create("get_lock");
-    assert.equal(await lock.acquire({ timeout: 10_000 }), true);
-    await lock.release();
-    const queue = manager.create("get_queue");
-    await queue.put("kept");
-    assert.equal(await queue.get({ timeout: 10_000 }), "kept");
-    // Its two references went with its lease; ours remain.
-    assert.equal(await manager.numberOfObjects(), 2);
-    await manager.shutdown();
-    await shutDown(address);
-    assert.equal((await server.exit()).code, 0);
-  } finally {
-    await cleanUp();
-  }
-});
+test(
+  "remote managers: a client SIGKILLed mid-call — the server goes on, frees its objects and its lock, keeps the item",
+  {
+    timeout: 60_000,
+  },
+  async () => {
+    try {
+      const { server, address } = await tsServer(["tcp", "127.0.0.1", "0"]);
+      class QueueManager extends SyncManager {}
+      QueueManager.register("get_queue");
+      QueueManager.register("get_lock", undefined, { proxytype: "AcquirerProxy" });
+      const manager = new QueueManager({ address, authkey: KEY });
+      await manager.connect();
+      const before = await manager.numberOfObjects();
+      const victim = program(tsCommand(), [
+        join(fixtures, "remote_managers_client.ts"),
+        "hang",
+        ...addressArgs(address),
+        KEY,
+      ]);
+      await victim.line("waiting");
+      assert.equal(await manager.numberOfObjects(), before + 2);
+      victim.child.kill("SIGKILL");
+      assert.equal((await victim.exit()).signal, "SIGKILL");
+      // The lock it held is released and its get() takes nothing: our item stays for us.
+      const lock = manager.create("get_lock");
+      assert.equal(await lock.acquire({ timeout: 10_000 }), true);
+      await lock.release();
+      const queue = manager.create("get_queue");
+      await queue.put("kept");
+      assert.equal(await queue.get({ timeout: 10_000 }), "kept");
+      // Its two references went with its lease; ours remain.
+      assert.equal(await manager.numberOfObjects(), 2);
+      await manager.shutdown();
+      await shutDown(address);
+      assert.equal((await server.exit()).code, 0);
+    } finally {
+      cleanUp();
+    }
+  },
+);
 
 test("remote managers: the server SIGKILLed mid-call — the waiting call and later ones reject, nothing hangs", {
   timeout: 60_000,
@@ -297,12 +340,15 @@ test("remote managers: the server SIGKILLed mid-call — the waiting call and la
     const waiting = queue.get();
     await new Promise((resolve) => setTimeout(resolve, 100));
     server.child.kill("SIGKILL");
-    await assert.rejects(waiting, { name: "EOFError", message: /the manager at .* closed the connection during get\(\)/ });
+    await assert.rejects(waiting, {
+      name: "EOFError",
+      message: /the manager at .* closed the connection during get\(\)/,
+    });
     await assert.rejects(queue.put(1), new RegExp(`${(address as [string, number])[1]}`));
     await manager.shutdown();
     assert.equal((await server.exit()).signal, "SIGKILL");
   } finally {
-    await cleanUp();
+    cleanUp();
   }
 });
 
@@ -338,7 +384,7 @@ test("remote managers: garbage on a connection closes it with a clear error; a w
     assert.equal(done.code, 0);
     assert.match(done.stderr, /no pickle/);
   } finally {
-    await cleanUp();
+    cleanUp();
   }
 });
 
@@ -440,7 +486,10 @@ test("remote managers: bad input — addresses, keys, typeids, calls before conn
   client.register("get_queue");
   await client.connect();
   const q = client.create("get_queue");
-  await assert.rejects(q.no_such_method(), (error: Error) => error instanceof Error && /not in exposed/.test(error.message));
+  await assert.rejects(
+    q.no_such_method(),
+    (error: Error) => error instanceof Error && /not in exposed/.test(error.message),
+  );
   const unknown = client.create("nothing_registered");
   await assert.rejects(unknown.put(1), /KeyError/);
   await assert.rejects(q.put(() => 1), /cannot pickle|function/i);

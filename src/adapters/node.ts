@@ -48,8 +48,7 @@ export function spawnThread(
       code: ended ?? (error !== undefined && code === 0 ? 1 : code),
       error,
       mayRun: terminated && ended === undefined && !stopsBusyThreads,
-    })
-  );
+    }));
   return {
     post: (data, transfer) => worker.postMessage(data, transfer as never),
     terminate: () => {

@@ -15,7 +15,7 @@ import type { Socket } from "node:net";
 import { BufferTooShort, EOFError } from "../errors.ts";
 import { dumps, loads, PickleError } from "../python/pickle.ts";
 import { readWait, type WaitOptions, within } from "../wait.ts";
-import { CONCAT_MAX, frame, FrameError, FrameReader, header } from "./frames.ts";
+import { CONCAT_MAX, frame, type FrameError, FrameReader, header } from "./frames.ts";
 
 /** Unread bytes of whole messages beyond which the socket stops being read until some are received. */
 export const READ_AHEAD = 4 * 1024 * 1024;

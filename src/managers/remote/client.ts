@@ -28,9 +28,9 @@ import {
   readProxy,
   readToken,
   RemoteError,
-  reviveException,
   request,
-  Token,
+  reviveException,
+  type Token,
   walk,
 } from "./protocol.ts";
 import type { Channel } from "./server.ts";
@@ -104,7 +104,13 @@ export class ManagerClient {
   /** The lease's number, which this client's call connections name, so that what they acquire is the lease's. */
   #leaseId?: number;
 
-  constructor(address: Address, authkey: Uint8Array, dial: Dial, makeProxy: ProxyMaker, reduce: (value: unknown) => unknown) {
+  constructor(
+    address: Address,
+    authkey: Uint8Array,
+    dial: Dial,
+    makeProxy: ProxyMaker,
+    reduce: (value: unknown) => unknown,
+  ) {
     this.address = address;
     this.authkey = authkey;
     this.#dial = dial;

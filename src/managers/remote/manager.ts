@@ -13,13 +13,7 @@ import { currentProcess, Process, whenEnded } from "../../process.ts";
 import { callerModule, describeTarget, resolveTarget, type TargetSpec } from "../../spawn.ts";
 import { ManagerClient } from "./client.ts";
 import { type Address, describe, mayHoldProxies, Token, walk } from "./protocol.ts";
-import {
-  makeProxy,
-  pickledProxy,
-  proxiesMade,
-  type RemoteAutoProxy,
-  setClientSource,
-} from "./proxies.ts";
+import { makeProxy, pickledProxy, proxiesMade, type RemoteAutoProxy, setClientSource } from "./proxies.ts";
 import { type Maker, type RegisterOptions, type Registration, registration, syncRegistry } from "./registry.ts";
 import { Server } from "./server.ts";
 import { dial, listen } from "./transport.ts";
@@ -177,7 +171,9 @@ export class BaseManager {
 
   /** A manager of `options.address`, not yet serving nor connected. */
   constructor(options: ManagerOptions = {}) {
-    if (options === null || typeof options !== "object") throw new TypeError("new BaseManager: options must be an object");
+    if (options === null || typeof options !== "object") {
+      throw new TypeError("new BaseManager: options must be an object");
+    }
     this.#address = readAddress(options.address, "new BaseManager");
     this.#authkey = readKey(options.authkey);
     this.#registry = new Map(registryOf(new.target));

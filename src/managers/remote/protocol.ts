@@ -26,7 +26,7 @@
  * @module
  */
 import { AuthenticationError, Empty, Full } from "../../errors.ts";
-import { PyGlobal, PyObject, PyTuple, tuple } from "../../python/pickle.ts";
+import { PyGlobal, PyObject, type PyTuple, tuple } from "../../python/pickle.ts";
 
 /** The module Python's manager classes live in. */
 const MANAGERS = "multiprocessing.managers";
@@ -250,7 +250,11 @@ export class PythonException extends Error {
   readonly args: unknown[];
 
   constructor(pythonType: string, args: unknown[]) {
-    super(`${pythonType.replace(/^builtins\./, "")}: ${args.map((arg) => typeof arg === "string" ? arg : describe(arg)).join(", ")}`);
+    super(
+      `${pythonType.replace(/^builtins\./, "")}: ${
+        args.map((arg) => typeof arg === "string" ? arg : describe(arg)).join(", ")
+      }`,
+    );
     this.pythonType = pythonType;
     this.args = args;
   }
@@ -296,15 +300,16 @@ export function pickleException(error: unknown): PyObject {
   }
   const tagged = (error as { pythonType?: string } | null)?.pythonType;
   const message = error instanceof Error ? error.message : String(error);
-  const type = tagged ?? (error instanceof Empty
-    ? "_queue.Empty"
-    : error instanceof Full
-    ? "queue.Full"
-    : error instanceof TypeError
-    ? "builtins.TypeError"
-    : error instanceof RangeError
-    ? "builtins.IndexError"
-    : "builtins.RuntimeError");
+  const type = tagged ??
+    (error instanceof Empty
+      ? "_queue.Empty"
+      : error instanceof Full
+      ? "queue.Full"
+      : error instanceof TypeError
+      ? "builtins.TypeError"
+      : error instanceof RangeError
+      ? "builtins.IndexError"
+      : "builtins.RuntimeError");
   const [module, name] = splitType(type);
   return called(module, name, [message]);
 }

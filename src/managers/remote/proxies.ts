@@ -14,7 +14,13 @@
  *
  * @module
  */
-import { type AutoProxy as InProgramAutoProxy, BaseProxy, DictProxy, ListProxy, NamespaceProxy } from "../../managers.ts";
+import {
+  type AutoProxy as InProgramAutoProxy,
+  BaseProxy,
+  DictProxy,
+  ListProxy,
+  NamespaceProxy,
+} from "../../managers.ts";
 import { PyObject } from "../../python/pickle.ts";
 import { reduce, type Reduction, registerKind } from "../../reduction.ts";
 import type { AcquireOptions } from "../../locks.ts";
@@ -35,8 +41,18 @@ const handles = new WeakMap<object, Handle>();
 
 /** The proxy classes of Python's `multiprocessing.managers`. */
 const PYTHON_PROXIES = new Set([
-  "AutoProxy", "DictProxy", "ListProxy", "NamespaceProxy", "AcquirerProxy", "EventProxy", "ValueProxy",
-  "ConditionProxy", "BarrierProxy", "ArrayProxy", "IteratorProxy", "PoolProxy",
+  "AutoProxy",
+  "DictProxy",
+  "ListProxy",
+  "NamespaceProxy",
+  "AcquirerProxy",
+  "EventProxy",
+  "ValueProxy",
+  "ConditionProxy",
+  "BarrierProxy",
+  "ArrayProxy",
+  "IteratorProxy",
+  "PoolProxy",
 ]);
 
 // A proxy that is gone gives its reference back, as Python's proxy finalizer does.
@@ -51,7 +67,12 @@ function handleOf(proxy: object): Handle {
 }
 
 /** A call through the proxy's client, once its object exists. */
-async function remoteCall(proxy: object, method: string, args: readonly unknown[], signal?: AbortSignal): Promise<unknown> {
+async function remoteCall(
+  proxy: object,
+  method: string,
+  args: readonly unknown[],
+  signal?: AbortSignal,
+): Promise<unknown> {
   const { client, ident } = handleOf(proxy);
   const id = await ident;
   await proxiesMade(args);

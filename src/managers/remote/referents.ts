@@ -98,8 +98,21 @@ export class Dict extends Referent {
   protected static override parameters = { get: ["key", "default"], pop: ["key", "default"] };
   /** Exposed as Python's `DictProxy`. */
   static exposed: readonly string[] = [
-    "__contains__", "__delitem__", "__getitem__", "__len__", "__setitem__", "clear", "copy", "get", "items",
-    "keys", "pop", "popitem", "setdefault", "update", "values",
+    "__contains__",
+    "__delitem__",
+    "__getitem__",
+    "__len__",
+    "__setitem__",
+    "clear",
+    "copy",
+    "get",
+    "items",
+    "keys",
+    "pop",
+    "popitem",
+    "setdefault",
+    "update",
+    "values",
   ];
   #entries = new Map<unknown, [unknown, unknown]>();
 
@@ -223,8 +236,24 @@ export class List extends Referent {
   protected static override parameters = { sort: ["key", "reverse"] };
   /** Exposed as Python's `ListProxy`. */
   static exposed: readonly string[] = [
-    "__add__", "__contains__", "__delitem__", "__getitem__", "__len__", "__mul__", "__rmul__", "__setitem__",
-    "append", "count", "extend", "index", "insert", "pop", "remove", "reverse", "sort", "__imul__",
+    "__add__",
+    "__contains__",
+    "__delitem__",
+    "__getitem__",
+    "__len__",
+    "__mul__",
+    "__rmul__",
+    "__setitem__",
+    "append",
+    "count",
+    "extend",
+    "index",
+    "insert",
+    "pop",
+    "remove",
+    "reverse",
+    "sort",
+    "__imul__",
   ];
   #items: unknown[];
 
@@ -302,7 +331,9 @@ export class List extends Referent {
     this.#items.reverse();
   }
   sort(_: Call, key: unknown = null, reverse: unknown = false): void {
-    if (key !== null && key !== undefined) throw pythonError("TypeError", "sort(key=...) cannot be sent to a TypeScript server");
+    if (key !== null && key !== undefined) {
+      throw pythonError("TypeError", "sort(key=...) cannot be sent to a TypeScript server");
+    }
     this.#items.sort((a, b) => (a as number) < (b as number) ? -1 : (a as number) > (b as number) ? 1 : 0);
     if (reverse) this.#items.reverse();
   }
@@ -336,7 +367,9 @@ export class Namespace extends Referent {
     for (const [key, value] of Object.entries(kwds)) this.#attributes.set(key, value);
   }
   __getattribute__(_: Call, name: string): unknown {
-    if (!this.#attributes.has(name)) throw pythonError("AttributeError", `'Namespace' object has no attribute '${name}'`);
+    if (!this.#attributes.has(name)) {
+      throw pythonError("AttributeError", `'Namespace' object has no attribute '${name}'`);
+    }
     return this.#attributes.get(name);
   }
   __setattr__(_: Call, name: string, value: unknown): void {
@@ -347,7 +380,11 @@ export class Namespace extends Referent {
   }
   /** Pickled as Python's Namespace: `Namespace.__new__(Namespace)`, its `__dict__` as state. */
   value(): PyObject {
-    return new PyObject(new PyGlobal("multiprocessing.managers", "Namespace"), [], Object.fromEntries(this.#attributes));
+    return new PyObject(
+      new PyGlobal("multiprocessing.managers", "Namespace"),
+      [],
+      Object.fromEntries(this.#attributes),
+    );
   }
   override repr(): string {
     return `Namespace(${[...this.#attributes].map(([k, v]) => `${k}=${reprOf(v)}`).join(", ")})`;

@@ -49,7 +49,9 @@ export function registration(typeid: string, callable: Maker | undefined, option
     throw new TypeError(`register('${typeid}'): exposed must be an array of method names`);
   }
   for (const [method, result] of Object.entries(methodToTypeid ?? {})) {
-    if (typeof result !== "string") throw new TypeError(`register('${typeid}'): methodToTypeid.${method} must be a typeid`);
+    if (typeof result !== "string") {
+      throw new TypeError(`register('${typeid}'): methodToTypeid.${method} must be a typeid`);
+    }
   }
   return { typeid, callable, exposed, methodToTypeid, proxytype, createMethod };
 }
@@ -71,17 +73,47 @@ const lock = (kind: ManagedLock["kind"]) => (value?: number) => new ManagedLock(
 
 /** Python's `SyncManager` typeids, served with Python's semantics (see referents.ts). */
 export const syncRegistry: readonly Registration[] = [
-  { typeid: "dict", callable: (init?: unknown, kwds?: Record<string, unknown>) => new Dict(init, kwds), proxytype: "DictProxy", exposed: Dict.exposed },
+  {
+    typeid: "dict",
+    callable: (init?: unknown, kwds?: Record<string, unknown>) => new Dict(init, kwds),
+    proxytype: "DictProxy",
+    exposed: Dict.exposed,
+  },
   { typeid: "list", callable: (init?: unknown) => new List(init ?? []), proxytype: "ListProxy", exposed: List.exposed },
-  { typeid: "Namespace", callable: (kwds?: Record<string, unknown>) => new Namespace(kwds), proxytype: "NamespaceProxy", exposed: Namespace.exposed },
-  { typeid: "Queue", callable: (maxsize?: number) => new ManagedQueue(maxsize ?? 0), proxytype: "QueueProxy", exposed: ManagedQueue.exposed },
-  { typeid: "JoinableQueue", callable: (maxsize?: number) => new ManagedQueue(maxsize ?? 0), proxytype: "QueueProxy", exposed: ManagedQueue.exposed },
+  {
+    typeid: "Namespace",
+    callable: (kwds?: Record<string, unknown>) => new Namespace(kwds),
+    proxytype: "NamespaceProxy",
+    exposed: Namespace.exposed,
+  },
+  {
+    typeid: "Queue",
+    callable: (maxsize?: number) => new ManagedQueue(maxsize ?? 0),
+    proxytype: "QueueProxy",
+    exposed: ManagedQueue.exposed,
+  },
+  {
+    typeid: "JoinableQueue",
+    callable: (maxsize?: number) => new ManagedQueue(maxsize ?? 0),
+    proxytype: "QueueProxy",
+    exposed: ManagedQueue.exposed,
+  },
   { typeid: "Lock", callable: lock("Lock"), proxytype: "AcquirerProxy", exposed: ManagedLock.exposed },
   { typeid: "RLock", callable: lock("RLock"), proxytype: "AcquirerProxy", exposed: ManagedLock.exposed },
   { typeid: "Semaphore", callable: lock("Semaphore"), proxytype: "AcquirerProxy", exposed: ManagedLock.exposed },
-  { typeid: "BoundedSemaphore", callable: lock("BoundedSemaphore"), proxytype: "AcquirerProxy", exposed: ManagedLock.exposed },
+  {
+    typeid: "BoundedSemaphore",
+    callable: lock("BoundedSemaphore"),
+    proxytype: "AcquirerProxy",
+    exposed: ManagedLock.exposed,
+  },
   { typeid: "Event", callable: () => new ManagedEvent(), proxytype: "EventProxy", exposed: ManagedEvent.exposed },
-  { typeid: "Value", callable: (typecode: unknown, value: unknown) => new ManagedValue(typecode, value), proxytype: "ValueProxy", exposed: ManagedValue.exposed },
+  {
+    typeid: "Value",
+    callable: (typecode: unknown, value: unknown) => new ManagedValue(typecode, value),
+    proxytype: "ValueProxy",
+    exposed: ManagedValue.exposed,
+  },
 ].map((entry) => ({ createMethod: true, ...entry }));
 
 /** Python's `public_methods(obj)`: the names of its methods that do not start with `_`. */

@@ -167,7 +167,10 @@ export class Server {
         try {
           message = loads(bytes);
         } catch (error) {
-          return this.#refuse(channel, `the message is no pickle (${(error as Error).message}); closing the connection`);
+          return this.#refuse(
+            channel,
+            `the message is no pickle (${(error as Error).message}); closing the connection`,
+          );
         }
         let request;
         try {
@@ -206,7 +209,9 @@ export class Server {
           if (!lease) return; // As Python's: one server method per fresh connection.
           continue;
         }
-        await channel.sendBytes(await this.#callMethod(request.ident, request.method, request.args, request.kwds, call));
+        await channel.sendBytes(
+          await this.#callMethod(request.ident, request.method, request.args, request.kwds, call),
+        );
       }
     } catch (error) {
       // A reply that cannot go because its peer left is no error of the server's.
@@ -280,9 +285,10 @@ export class Server {
       object = make(entry.callable, this.#adopt(args), kwds);
     }
     const exposed = [
-      ...(entry.exposed ?? (object instanceof Referent
-        ? (object.constructor as unknown as { exposed: string[] }).exposed
-        : publicMethods(object))),
+      ...(entry.exposed ??
+        (object instanceof Referent
+          ? (object.constructor as unknown as { exposed: string[] }).exposed
+          : publicMethods(object))),
       ...Object.keys(entry.methodToTypeid ?? {}),
     ];
     // The same object made twice (a callable returning one queue) is one entry, as Python's id(obj).
@@ -359,7 +365,9 @@ export class Server {
       } else {
         throw pythonError(
           "AttributeError",
-          `method '${method}' of '${kept.object?.constructor?.name}' object is not in exposed=${describe([...kept.exposed])}`,
+          `method '${method}' of '${kept.object?.constructor?.name}' object is not in exposed=${
+            describe([...kept.exposed])
+          }`,
         );
       }
     } catch (error) {
@@ -368,7 +376,10 @@ export class Server {
     const typeid = kept.methodToTypeid?.[method];
     if (typeid) {
       // The result stays here; the caller gets a proxy of it, holding the reference create() made.
-      const [rident, rexposed] = this.#create(typeid, [result], {}, this.#leases.get(call.client)) as [string, string[]];
+      const [rident, rexposed] = this.#create(typeid, [result], {}, this.#leases.get(call.client)) as [
+        string,
+        string[],
+      ];
       return this.#encode(reply("#PROXY", [rexposed, pickleToken(new Token(typeid, this.address, rident))]));
     }
     return this.#encode(reply("#RETURN", result === undefined ? null : result));

@@ -27,7 +27,9 @@ class Waiters {
     if (this.#line.length === 0 && ready()) return true;
     if (block === false || block === 0) return false;
     const seconds = timeout === null || timeout === undefined ? Infinity : Number(timeout);
-    if (Number.isNaN(seconds) || seconds < 0) throw pythonError("ValueError", "'timeout' must be a non-negative number");
+    if (Number.isNaN(seconds) || seconds < 0) {
+      throw pythonError("ValueError", "'timeout' must be a non-negative number");
+    }
     if (seconds === 0) return false;
     return new Promise<boolean>((resolve) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -52,7 +54,9 @@ class Waiters {
       this.#line.push(waiter);
       call.signal.addEventListener("abort", gone);
       // Capped below 2^31 ms, which every runtime fires at once.
-      if (seconds !== Infinity) timer = setTimeout(() => (leave(), done(false)), Math.min(seconds * 1_000, 2 ** 31 - 1));
+      if (seconds !== Infinity) {
+        timer = setTimeout(() => (leave(), done(false)), Math.min(seconds * 1_000, 2 ** 31 - 1));
+      }
     });
   }
 
@@ -82,7 +86,15 @@ export class ManagedQueue extends Referent {
   };
   /** Python's `public_methods(queue.Queue())`. */
   static exposed: readonly string[] = [
-    "empty", "full", "get", "get_nowait", "join", "put", "put_nowait", "qsize", "task_done",
+    "empty",
+    "full",
+    "get",
+    "get_nowait",
+    "join",
+    "put",
+    "put_nowait",
+    "qsize",
+    "task_done",
   ];
   #items: unknown[] = [];
   #getters = new Waiters();
@@ -196,16 +208,21 @@ export class ManagedLock extends Referent {
       this.#depth++;
       return true;
     }
-    return this.#waiters.wait(call, () => {
-      if (this.#free === 0) return false;
-      this.#free--;
-      this.#holders.push(call.client);
-      if (this.kind === "RLock") {
-        this.#owner = this.#ownerOf(call);
-        this.#depth = 1;
-      }
-      return true;
-    }, blocking, timeout);
+    return this.#waiters.wait(
+      call,
+      () => {
+        if (this.#free === 0) return false;
+        this.#free--;
+        this.#holders.push(call.client);
+        if (this.kind === "RLock") {
+          this.#owner = this.#ownerOf(call);
+          this.#depth = 1;
+        }
+        return true;
+      },
+      blocking,
+      timeout,
+    );
   }
   /** An RLock is owned by a calling connection, as Python's by the thread that serves it. */
   #ownerOf(call: Call): number {
