@@ -1406,3 +1406,4 @@ export class Pool {
     return iterator;
   }
 }
+export { notifyResult, settleResult }; // for the cluster pool (src/cluster/pool.ts), which settles the same AsyncResult
