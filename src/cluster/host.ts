@@ -19,7 +19,7 @@ import { Worker } from "bullmq";
 import { pickle } from "../pickle.ts";
 // Through the main module: a pool worker starts by importing it (see locateLibrary).
 import { BrokenPoolError, Pool } from "../../mod.ts";
-import { reduceError } from "../reduction.ts";
+import { type ReducedError, reduceError } from "../reduction.ts";
 import { callerModule, describeTarget, moduleSpecifier, type TargetSpec } from "../spawn.ts";
 import { closeRedis, DEFAULT_URL, openRedis } from "./redis.ts";
 import {
@@ -158,10 +158,10 @@ export async function serve(options: ServeOptions = {}): Promise<Host> {
       const controller = new AbortController();
       running.set(key, controller);
       try {
-        const bytes = await pool.apply("runClusterTask", [fns[fn], mode, fromBase64(payload)], {
+        const outcome = await pool.apply("runClusterTask", [fns[fn], mode, fromBase64(payload)], {
           signal: controller.signal,
         });
-        deliver([id, true, bytes as Uint8Array]);
+        deliver(outcome instanceof Uint8Array ? [id, true, outcome] : [id, false, outcome as ReducedError]);
       } catch (error) {
         if (error instanceof BrokenPoolError) error.message = `on host ${name}: ${error.message}`;
         deliver([id, false, reduceError(error)]);
@@ -174,7 +174,16 @@ export async function serve(options: ServeOptions = {}): Promise<Host> {
   };
 
   const lockDuration = options.lockDuration ?? 30_000;
-  const worker = new Worker(queue, (job) => runJob(job.data as JobData), {
+  const worker = new Worker(queue, async (job) => {
+    // Who holds the job, for a client to name if this host dies with it (BullMQ's processedBy is
+    // overwritten by the next host to touch the job). Not awaited: it is off the task's path.
+    redis.hset(names.holders, job.id!, name).catch(() => {});
+    try {
+      await runJob(job.data as JobData);
+    } finally {
+      redis.hdel(names.holders, job.id!).catch(() => {});
+    }
+  }, {
     connection: redis,
     name,
     concurrency,
@@ -184,8 +193,7 @@ export async function serve(options: ServeOptions = {}): Promise<Host> {
     autorun: false,
   });
   worker.on("error", () => {});
-  const beat = () =>
-    redis.hset(names.hosts, name, JSON.stringify({ processes, seen: Date.now() })).catch(() => {});
+  const beat = () => redis.hset(names.hosts, name, JSON.stringify({ processes, seen: Date.now() })).catch(() => {});
   await beat();
   const heartbeat = setInterval(beat, HEARTBEAT_MS);
   void worker.run();

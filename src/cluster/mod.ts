@@ -33,8 +33,16 @@ import { DEFAULT_URL } from "./redis.ts";
 export { ClusterPool, type ClusterPoolOptions } from "./pool.ts";
 export { ClusterQueue, type ClusterQueueOptions } from "./queue.ts";
 export { type Host, serve, type ServeOptions } from "./host.ts";
-export { AsyncResult } from "../pool.ts";
-export { BrokenPoolError, Empty, Full, TimeoutError } from "../errors.ts";
+export {
+  type ApplyAsyncOptions,
+  AsyncResult,
+  type MapAsyncOptions,
+  type MapOptions,
+  type TaskOptions,
+} from "../pool.ts";
+export { BrokenPoolError, Empty, Full, ProcessError, TimeoutError } from "../errors.ts";
+export type { QueueWaitOptions } from "../queues.ts";
+export type { WaitOptions } from "../wait.ts";
 
 /** Options of {@linkcode connect}. */
 export interface ConnectOptions {
@@ -88,7 +96,13 @@ export function connect(options: ConnectOptions = {}): Cluster {
   if (typeof reconnectTimeout !== "number" || !(reconnectTimeout >= 0) || reconnectTimeout >= 2 ** 31) {
     throw new RangeError(`connect: reconnectTimeout must be a number of ms in [0, 2^31), got ${reconnectTimeout}`);
   }
-  const settings = { url, queue, root: options.root === undefined ? undefined : rootURL(options.root), retries, reconnectTimeout };
+  const settings = {
+    url,
+    queue,
+    root: options.root === undefined ? undefined : rootURL(options.root),
+    retries,
+    reconnectTimeout,
+  };
   return {
     Pool: class extends ClusterPool {
       constructor(options?: number | ClusterPoolOptions) {

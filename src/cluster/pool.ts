@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { Job, Queue as JobQueue, QueueEvents } from "bullmq";
+import { Queue as JobQueue, QueueEvents } from "bullmq";
 import { randomUUID } from "node:crypto";
 import { cpuCount } from "../context.ts";
 import { BrokenPoolError, TimeoutError } from "../errors.ts";
@@ -201,7 +201,11 @@ export class ClusterPool implements AsyncDisposable {
   }
 
   /** Runs `fn(...args)` on a host and resolves to its result. */
-  apply<A extends unknown[], R>(fn: ((...args: A) => R) | string, args?: A, options?: TaskOptions): Promise<Awaited<R>> {
+  apply<A extends unknown[], R>(
+    fn: ((...args: A) => R) | string,
+    args?: A,
+    options?: TaskOptions,
+  ): Promise<Awaited<R>> {
     return this.applyAsync(fn, args, options).get();
   }
 
@@ -223,7 +227,11 @@ export class ClusterPool implements AsyncDisposable {
   }
 
   /** `fn` over every item, in chunks across the hosts; resolves to the results in order. */
-  map<T, R>(fn: ((item: T) => R) | string, iterable: Iterable<T>, chunksize?: number | MapOptions): Promise<Awaited<R>[]> {
+  map<T, R>(
+    fn: ((item: T) => R) | string,
+    iterable: Iterable<T>,
+    chunksize?: number | MapOptions,
+  ): Promise<Awaited<R>[]> {
     return this.#mapAsync<Awaited<R>>(fn, iterable, chunksize, MAP, "Pool.map").get();
   }
 
@@ -341,7 +349,10 @@ export class ClusterPool implements AsyncDisposable {
     if (wait.signal?.aborted) return this.#expire(task, wait.signal.reason);
     if (wait.timeout !== Infinity) {
       const ms = wait.timeout;
-      task.timer = setTimeout(() => this.#expire(task, new TimeoutError(`the task did not finish within ${ms} ms`)), ms);
+      task.timer = setTimeout(
+        () => this.#expire(task, new TimeoutError(`the task did not finish within ${ms} ms`)),
+        ms,
+      );
     }
     if (wait.signal) {
       const signal = wait.signal;
@@ -383,7 +394,9 @@ export class ClusterPool implements AsyncDisposable {
     if (tasks.length === 0) return;
     const { reconnectTimeout, url } = this.#settings;
     if (this.#lostSince !== undefined && Date.now() - this.#lostSince >= reconnectTimeout) {
-      const error = new BrokenPoolError(`no connection to Redis at ${url} for ${reconnectTimeout} ms (reconnectTimeout)`);
+      const error = new BrokenPoolError(
+        `no connection to Redis at ${url} for ${reconnectTimeout} ms (reconnectTimeout)`,
+      );
       for (const task of tasks) this.#settle(task, false, error);
       return;
     }
@@ -419,9 +432,13 @@ export class ClusterPool implements AsyncDisposable {
       });
     } catch (error) {
       for (const task of tasks) {
-        this.#settle(task, false, new BrokenPoolError(`could not queue the task on Redis at ${this.#settings.url}`, {
-          cause: error,
-        }));
+        this.#settle(
+          task,
+          false,
+          new BrokenPoolError(`could not queue the task on Redis at ${this.#settings.url}`, {
+            cause: error,
+          }),
+        );
       }
     }
   }
@@ -465,8 +482,8 @@ export class ClusterPool implements AsyncDisposable {
     const ids = this.#jobTasks.get(jobId);
     if (!ids) return;
     this.#jobTasks.delete(jobId);
-    const job = await Job.fromId(this.#jobs, jobId).catch(() => undefined);
-    const host = job?.processedBy ?? "unknown";
+    const host = await this.#redis.hget(this.#keys.holders, jobId).catch(() => null) ?? "unknown";
+    this.#redis.hdel(this.#keys.holders, jobId).catch(() => {});
     for (const id of ids) {
       const task = this.#tasks.get(id);
       if (!task || task.done) continue;
@@ -572,7 +589,9 @@ export class ClusterPool implements AsyncDisposable {
     this.#checkRunning(what.slice("Pool.".length));
     const id = this.#fnId(fn, what);
     if (!isIterable(iterable)) {
-      throw new TypeError(`${what}: the items must be iterable (an array, a Set, a generator …), got ${typeof iterable}`);
+      throw new TypeError(
+        `${what}: the items must be iterable (an array, a Set, a generator …), got ${typeof iterable}`,
+      );
     }
     const options = readChunksize(chunksize, what);
     const wait = readTaskWait(options, what);
@@ -637,7 +656,8 @@ export class ClusterPool implements AsyncDisposable {
     const source: Iterator<unknown> | AsyncIterator<unknown> = asynchronous
       ? (iterable as AsyncIterable<unknown>)[Symbol.asyncIterator]()
       : (iterable as Iterable<unknown>)[Symbol.iterator]();
-    const self = this;
+    const submit = (n: number, chunk: unknown[], deliver: Sink) =>
+      this.#submit(id, MAP, this.#packChunk(chunk, n * size, MAP, what), deliver, wait);
     async function* results(): AsyncGenerator<unknown, void, undefined> {
       const outcomes = new Map<number, [boolean, unknown]>();
       let submitted = 0;
@@ -664,7 +684,7 @@ export class ClusterPool implements AsyncDisposable {
               wake?.();
             };
             try {
-              self.#submit(id, MAP, self.#packChunk(chunk, n * size, MAP, what), deliver, wait);
+              submit(n, chunk, deliver);
             } catch (error) {
               deliver(false, error);
             }

@@ -56,12 +56,14 @@ export function keys(prefix: string, queue: string): {
   results: (client: string) => string;
   cancel: string;
   hosts: string;
+  holders: string;
 } {
   const base = `${prefix}:${queue}:mp`;
   return {
     results: (client) => `${base}:results:${client}`,
     cancel: `${base}:cancel`,
     hosts: `${base}:hosts`,
+    holders: `${base}:holders`,
   };
 }
 

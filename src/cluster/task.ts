@@ -8,6 +8,7 @@
  * @module
  */
 import { pickle, unpickle } from "../pickle.ts";
+import { type ReducedError, reduceError } from "../reduction.ts";
 import { resolveTarget, type TargetSpec } from "../spawn.ts";
 import { APPLY, MAP, type Mode } from "./protocol.ts";
 
@@ -38,10 +39,23 @@ function find(spec: TargetSpec): Promise<Callable> {
 
 /**
  * Runs one cluster task: `fn(...args)` for APPLY, or `fn` over a chunk.
- * Returns the result as bytes; an error is thrown, and the local pool carries
- * it back with its class, message, stack and cause.
+ * Returns the result as bytes, or the task's error reduced here: reduced once,
+ * its cause stays an error of its class (an error revived and reduced again
+ * comes back with the cause copied among its own properties too).
  */
-export async function runClusterTask(spec: TargetSpec, mode: Mode, data: Uint8Array): Promise<Uint8Array> {
+export async function runClusterTask(
+  spec: TargetSpec,
+  mode: Mode,
+  data: Uint8Array,
+): Promise<Uint8Array | ReducedError> {
+  try {
+    return await run(spec, mode, data);
+  } catch (error) {
+    return reduceError(error);
+  }
+}
+
+async function run(spec: TargetSpec, mode: Mode, data: Uint8Array): Promise<Uint8Array> {
   const fn = await find(spec);
   const args = unpickle(data) as unknown[];
   let result: unknown;
