@@ -22,6 +22,7 @@ import { BrokenPoolError, Pool } from "../../mod.ts";
 import { type ReducedError, reduceError } from "../reduction.ts";
 import { callerModule, describeTarget, moduleSpecifier, type TargetSpec } from "../spawn.ts";
 import { closeRedis, DEFAULT_URL, openRedis } from "./redis.ts";
+import { taskModule } from "./task.ts";
 import {
   cancelMessage,
   DEFAULT_QUEUE,
@@ -72,7 +73,6 @@ export interface Host extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-const taskModule = new URL("./task.ts", import.meta.url).href;
 /** How often a host says it is alive, and how long clients believe it. */
 export const HEARTBEAT_MS = 1_000;
 /** How long a cancellation is remembered, for a task that a host has not picked up yet. */

@@ -14,6 +14,13 @@ import { APPLY, MAP, type Mode } from "./protocol.ts";
 
 type Callable = (...args: unknown[]) => unknown;
 
+/**
+ * This module's own URL, for the host's local pool to import. Taken here, not
+ * built as `new URL("./task.ts", …)` elsewhere: in JSR's JavaScript for Node
+ * and Bun this file is `task.js`.
+ */
+export const taskModule: string = import.meta.url;
+
 /** This host's name, for errors that must say where they happened. */
 let hostName = "this host";
 /** Resolved functions by their description: a module is imported once per worker. */
