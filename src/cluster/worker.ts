@@ -28,7 +28,14 @@ function count(text: string | undefined, option: string): number | undefined {
   return value;
 }
 
-/** Reads the command line into {@linkcode ServeOptions}. */
+/**
+ * Reads the command line into {@linkcode ServeOptions}.
+ *
+ * @example
+ * ```ts
+ * const options = readCommandLine(["--url", "redis://10.0.0.5:6379", "--processes", "8"]);
+ * ```
+ */
 export function readCommandLine(args: string[]): ServeOptions {
   const { values } = parseArgs({
     args,
@@ -75,7 +82,19 @@ if (import.meta.main) {
   }
   const host = await serve(options);
   console.log(`host ${host.name} ready`);
-  const stop = () => void host.close().then(() => process.exit(0));
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  // Bounded: a host whose jobs do not finish within CLOSE_MS exits anyway (its jobs stall and are
+  // reported as the clients' BrokenPoolError or retried), rather than ignore the signal.
+  const CLOSE_MS = 10_000;
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    const timer = setTimeout(() => process.exit(1), CLOSE_MS);
+    host.close().then(
+      () => (clearTimeout(timer), console.log(`host ${host.name} stopped`), process.exit(0)),
+      (error) => (console.error(error), process.exit(1)),
+    );
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
 }
