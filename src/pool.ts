@@ -1620,3 +1620,4 @@ export class Pool {
     return iterator;
   }
 }
+export { notifyResult, settleResult }; // for the cluster pool (src/cluster/pool.ts), which settles the same AsyncResult

@@ -1,0 +1,708 @@
+/**
+ * `ClusterPool`: the local `Pool`'s surface, with its tasks run by worker
+ * hosts (`serve`) on any machine that reaches the same Redis, through BullMQ.
+ *
+ * Tasks submitted in one turn of the event loop travel together, up to
+ * {@linkcode BATCH} to a BullMQ job (a job costs several Redis round trips;
+ * a task inside one costs bytes), and a `map` is cut into chunks by Python's
+ * rule, about four per process of the live hosts. Results come back in a
+ * Redis list only this client reads.
+ *
+ * Faults: a host that dies mid-task is found by BullMQ's stalled-job check
+ * (its lock expires): the task rejects with `BrokenPoolError` naming the host,
+ * or with `retries` runs again (at least once: a host that had finished the
+ * task but died before BullMQ heard may have run it already). When Redis goes
+ * away, pending tasks wait for it `reconnectTimeout` ms, then reject; when
+ * it comes back without its data (a restart without persistence), they
+ * reject at once, as the jobs they were are gone.
+ *
+ * @module
+ */
+import { Queue as JobQueue, QueueEvents } from "bullmq";
+import { randomUUID } from "node:crypto";
+import { cpuCount } from "../context.ts";
+import { BrokenPoolError, TimeoutError } from "../errors.ts";
+import { pickle, unpickle } from "../pickle.ts";
+import {
+  type ApplyAsyncOptions,
+  AsyncResult,
+  type MapAsyncOptions,
+  type MapOptions,
+  notifyResult,
+  settleResult,
+  type TaskOptions,
+} from "../pool.ts";
+import { reviveError } from "../reduction.ts";
+import { callerModule, describeTarget, moduleSpecifier, type TargetSpec } from "../spawn.ts";
+import { readWait, type Wait } from "../wait.ts";
+import { HEARTBEAT_MS } from "./host.ts";
+import {
+  APPLY,
+  cancelMessage,
+  type JobData,
+  keys,
+  MAP,
+  type Mode,
+  portableModule,
+  STARMAP,
+  toBase64,
+  type WireOutcome,
+  type WireTask,
+} from "./protocol.ts";
+import { closeRedis, openRedis } from "./redis.ts";
+
+/** Where a cluster lives: what `connect()` was given, resolved. */
+export interface ClusterSettings {
+  url: string;
+  queue: string;
+  root: string | undefined;
+  retries: number;
+  reconnectTimeout: number;
+}
+
+/** Options of a cluster pool, as the local pool's where they apply. */
+export interface ClusterPoolOptions {
+  /** Processes to assume for chunking while no host is known yet; `cpuCount()` by default. */
+  processes?: number;
+  /** The module that exports the task functions named by string. */
+  module?: string | URL;
+  /** How many more times a task whose host died runs again; the cluster's `retries` by default. */
+  retries?: number;
+}
+
+/** The most tasks that travel in one BullMQ job. */
+export const BATCH = 64;
+/** How many chunks an `imap` keeps submitted but not yet consumed, at least. */
+const IMAP_AHEAD = 64;
+
+type Sink = (ok: boolean, value: unknown) => void;
+
+interface Task {
+  id: number;
+  fn: number;
+  mode: Mode;
+  data: string;
+  to: AsyncResult<unknown> | Sink;
+  done: boolean;
+  /** The BullMQ job it travels in, once sent. */
+  job?: string;
+  retries: number;
+  timer?: ReturnType<typeof setTimeout>;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
+const RUN = 0;
+const CLOSE = 1;
+const TERMINATE = 2;
+
+function isIterable(value: unknown): value is Iterable<unknown> {
+  return value != null && typeof (value as Iterable<unknown>)[Symbol.iterator] === "function";
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return value != null && typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function";
+}
+
+function readChunksize<O extends MapOptions>(chunksize: number | O | undefined, what: string): O {
+  const options = typeof chunksize === "object" && chunksize !== null ? chunksize : { chunksize } as O;
+  const size = options.chunksize;
+  if (size !== undefined && size !== null && (typeof size !== "number" || !Number.isInteger(size) || size < 1)) {
+    throw new RangeError(`${what}: chunksize must be an integer >= 1, got ${String(size)}`);
+  }
+  return options;
+}
+
+function readTaskWait(options: TaskOptions | undefined, what: string): Wait | undefined {
+  if (options === undefined || (options.timeout === undefined && options.signal === undefined)) return undefined;
+  return readWait(options, what);
+}
+
+/**
+ * A pool whose workers are the hosts serving a Redis, with the local
+ * `Pool`'s methods; make it with `connect(…).Pool`.
+ *
+ * @example
+ * ```ts
+ * import { connect } from "@mp/multiprocessing/cluster";
+ *
+ * export const square = (x: number) => x * x;
+ *
+ * if (import.meta.main) {
+ *   const cluster = connect({ url: "redis://127.0.0.1:6379", root: "." });
+ *   await using pool = new cluster.Pool();
+ *   console.log(await pool.map(square, [1, 2, 3])); // [1, 4, 9]
+ * }
+ * ```
+ */
+export class ClusterPool implements AsyncDisposable {
+  #state: typeof RUN | typeof CLOSE | typeof TERMINATE = RUN;
+  readonly #settings: ClusterSettings;
+  readonly #module: string | undefined;
+  readonly #retries: number;
+  readonly #client = randomUUID();
+  readonly #keys: ReturnType<typeof keys>;
+  readonly #redis;
+  readonly #results;
+  readonly #jobs: JobQueue;
+  readonly #events: QueueEvents;
+  /** QueueEvents' own connection: BullMQ leaves a connection it was given open. */
+  readonly #eventsRedis;
+  readonly #ready: Promise<unknown>;
+  #fnIds = new Map<unknown, number>();
+  #specs: TargetSpec[] = [];
+  #tasks = new Map<number, Task>();
+  #jobTasks = new Map<string, Set<number>>();
+  #pending: Task[] = [];
+  #flushQueued = false;
+  #nextId = 0;
+  /** Processes of the hosts seen alive lately; refreshed while the pool runs. */
+  #hostProcesses: number;
+  #refresher: ReturnType<typeof setInterval>;
+  #lostSince: number | undefined;
+  #lostTimer: ReturnType<typeof setTimeout> | undefined;
+  #finished = Promise.withResolvers<void>();
+  #closing: Promise<void> | undefined;
+
+  /**
+   * Connects to the cluster's Redis. Use `connect(…).Pool` rather than this.
+   *
+   * @throws {RangeError} for a size or `retries` that is not a whole number.
+   */
+  constructor(settings: ClusterSettings, options: number | ClusterPoolOptions = {}) {
+    const given: ClusterPoolOptions = typeof options === "number" ? { processes: options } : options ?? {};
+    const { processes = cpuCount(), retries = settings.retries } = given;
+    if (!Number.isInteger(processes) || processes < 1) {
+      throw new RangeError(`new Pool: the number of processes must be an integer >= 1, got ${String(processes)}`);
+    }
+    if (!Number.isInteger(retries) || retries < 0) {
+      throw new RangeError(`new Pool: retries must be an integer >= 0, got ${String(retries)}`);
+    }
+    this.#settings = settings;
+    this.#module = given.module === undefined ? undefined : moduleSpecifier(given.module, callerModule());
+    this.#retries = retries;
+    this.#hostProcesses = processes;
+    this.#keys = keys("bull", settings.queue);
+    this.#redis = openRedis(settings.url);
+    this.#results = openRedis(settings.url);
+    this.#jobs = new JobQueue(settings.queue, { connection: this.#redis });
+    this.#eventsRedis = openRedis(settings.url);
+    this.#events = new QueueEvents(settings.queue, { connection: this.#eventsRedis });
+    this.#events.on("error", () => {});
+    this.#jobs.on("error", () => {});
+    this.#events.on("stalled", ({ jobId }) => void this.#stalled(jobId));
+    this.#events.on("failed", ({ jobId, failedReason }) => this.#failedJob(jobId, failedReason));
+    this.#ready = Promise.all([this.#events.waitUntilReady(), this.#refreshHosts()]);
+    this.#ready.catch(() => {});
+    this.#refresher = setInterval(() => void this.#refreshHosts(), HEARTBEAT_MS);
+    this.#redis.on("close", () => this.#lost());
+    this.#redis.on("ready", () => void this.#regained());
+    void this.#listen();
+  }
+
+  /** Runs `fn(...args)` on a host and resolves to its result. */
+  apply<A extends unknown[], R>(
+    fn: ((...args: A) => R) | string,
+    args?: A,
+    options?: TaskOptions,
+  ): Promise<Awaited<R>> {
+    return this.applyAsync(fn, args, options).get();
+  }
+
+  /** Submits `fn(...args)` and returns its `AsyncResult` at once. */
+  applyAsync<A extends unknown[], R>(
+    fn: ((...args: A) => R) | string,
+    args?: A,
+    options?: ApplyAsyncOptions<Awaited<R>>,
+  ): AsyncResult<Awaited<R>> {
+    this.#checkRunning("applyAsync");
+    const id = this.#fnId(fn, "Pool.applyAsync");
+    if (args !== undefined && !Array.isArray(args)) throw new TypeError("Pool.applyAsync: args must be an array");
+    const data = toBase64(pickle(args ?? [], "args"));
+    const wait = readTaskWait(options, "Pool.applyAsync");
+    const result = new AsyncResult<Awaited<R>>();
+    if (options?.callback || options?.errorCallback) notifyResult(result, options.callback, options.errorCallback);
+    this.#submit(id, APPLY, data, result as AsyncResult<unknown>, wait);
+    return result;
+  }
+
+  /** `fn` over every item, in chunks across the hosts; resolves to the results in order. */
+  map<T, R>(
+    fn: ((item: T) => R) | string,
+    iterable: Iterable<T>,
+    chunksize?: number | MapOptions,
+  ): Promise<Awaited<R>[]> {
+    return this.#mapAsync<Awaited<R>>(fn, iterable, chunksize, MAP, "Pool.map").get();
+  }
+
+  /** `map`, returning an `AsyncResult` of the whole list at once. */
+  mapAsync<T, R>(
+    fn: ((item: T) => R) | string,
+    iterable: Iterable<T>,
+    chunksize?: number | MapAsyncOptions<Awaited<R>>,
+  ): AsyncResult<Awaited<R>[]> {
+    return this.#mapAsync(fn, iterable, chunksize, MAP, "Pool.mapAsync");
+  }
+
+  /** `map` for functions of several arguments: each item is the list of arguments. */
+  starmap<A extends unknown[], R>(
+    fn: ((...args: A) => R) | string,
+    iterable: Iterable<A>,
+    chunksize?: number | MapOptions,
+  ): Promise<Awaited<R>[]> {
+    return this.#mapAsync<Awaited<R>>(fn, iterable, chunksize, STARMAP, "Pool.starmap").get();
+  }
+
+  /** `starmap`, returning an `AsyncResult` of the whole list at once. */
+  starmapAsync<A extends unknown[], R>(
+    fn: ((...args: A) => R) | string,
+    iterable: Iterable<A>,
+    chunksize?: number | MapAsyncOptions<Awaited<R>>,
+  ): AsyncResult<Awaited<R>[]> {
+    return this.#mapAsync(fn, iterable, chunksize, STARMAP, "Pool.starmapAsync");
+  }
+
+  /** Yields `fn` of each item in order, each as soon as it and those before are done; reads the input lazily. */
+  imap<T, R>(
+    fn: ((item: T) => R) | string,
+    iterable: Iterable<T> | AsyncIterable<T>,
+    chunksize?: number | MapOptions,
+  ): AsyncIterableIterator<Awaited<R>> {
+    return this.#imap(fn, iterable, chunksize, true, "Pool.imap") as AsyncIterableIterator<Awaited<R>>;
+  }
+
+  /** `imap`, yielding each result as soon as it is done, in any order. */
+  imapUnordered<T, R>(
+    fn: ((item: T) => R) | string,
+    iterable: Iterable<T> | AsyncIterable<T>,
+    chunksize?: number | MapOptions,
+  ): AsyncIterableIterator<Awaited<R>> {
+    return this.#imap(fn, iterable, chunksize, false, "Pool.imapUnordered") as AsyncIterableIterator<Awaited<R>>;
+  }
+
+  /** Accepts no more tasks; `join()` then waits for the submitted ones. */
+  close(): void {
+    if (this.#state !== RUN) return;
+    this.#state = CLOSE;
+    this.#checkFinished();
+  }
+
+  /** Rejects every unfinished task with `BrokenPoolError` and cancels those running on hosts. */
+  terminate(): void {
+    if (this.#state === TERMINATE) return;
+    this.#state = TERMINATE;
+    this.#failAll(new BrokenPoolError("the pool was terminated before this task finished"));
+    this.#checkFinished();
+  }
+
+  /**
+   * Waits until every task is settled and the pool's connections are closed.
+   *
+   * @throws {Error} while the pool is still running.
+   */
+  async join(): Promise<void> {
+    if (this.#state === RUN) {
+      throw new Error("Pool.join(): the pool is still running; call close() or terminate() first");
+    }
+    await this.#finished.promise;
+    await this.#shutdown();
+  }
+
+  /** `await using pool = new cluster.Pool()`: terminates the pool and closes its connections. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.terminate();
+    await this.join();
+  }
+
+  /** Shows the state and the cluster, as the local pool's repr. */
+  toString(): string {
+    return `<ClusterPool state=${["RUN", "CLOSE", "TERMINATE"][this.#state]} queue=${this.#settings.queue}>`;
+  }
+
+  #checkRunning(what: string): void {
+    if (this.#state !== RUN) throw new Error(`Pool.${what}: the pool is not running (it was closed or terminated)`);
+  }
+
+  #fnId(fn: unknown, what: string): number {
+    let id = this.#fnIds.get(fn);
+    if (id === undefined) {
+      const spec = describeTarget(fn, this.#module ?? (typeof fn === "function" ? callerModule() : undefined), what);
+      spec.module = portableModule(spec.module, this.#settings.root);
+      id = this.#specs.push(spec) - 1;
+      this.#fnIds.set(fn, id);
+    }
+    return id;
+  }
+
+  #submit(fn: number, mode: Mode, data: string, to: Task["to"], wait: Wait | undefined): void {
+    const task: Task = { id: this.#nextId++, fn, mode, data, to, done: false, retries: this.#retries };
+    this.#tasks.set(task.id, task);
+    this.#pending.push(task);
+    if (wait) this.#arm(task, wait);
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(() => void this.#flush());
+    }
+  }
+
+  #arm(task: Task, wait: Wait): void {
+    if (wait.signal?.aborted) return this.#expire(task, wait.signal.reason);
+    if (wait.timeout !== Infinity) {
+      const ms = wait.timeout;
+      task.timer = setTimeout(
+        () => this.#expire(task, new TimeoutError(`the task did not finish within ${ms} ms`)),
+        ms,
+      );
+    }
+    if (wait.signal) {
+      const signal = wait.signal;
+      task.signal = signal;
+      task.onAbort = () => this.#expire(task, signal.reason);
+      signal.addEventListener("abort", task.onAbort, { once: true });
+    }
+  }
+
+  /** A task's timeout or signal fired: it rejects here, and a host running it stops it. */
+  #expire(task: Task, reason: unknown): void {
+    if (task.done) return;
+    const sent = task.job !== undefined;
+    this.#settle(task, false, reason);
+    if (sent) this.#redis.publish(this.#keys.cancel, cancelMessage(this.#client, task.id)).catch(() => {});
+  }
+
+  #settle(task: Task, ok: boolean, value: unknown): void {
+    if (task.done) return;
+    task.done = true;
+    clearTimeout(task.timer);
+    if (task.onAbort) task.signal!.removeEventListener("abort", task.onAbort);
+    this.#tasks.delete(task.id);
+    if (task.job !== undefined) {
+      const siblings = this.#jobTasks.get(task.job);
+      siblings?.delete(task.id);
+      if (siblings?.size === 0) this.#jobTasks.delete(task.job);
+    }
+    if (typeof task.to === "function") task.to(ok, value);
+    else settleResult(task.to, ok, value);
+    this.#checkFinished();
+  }
+
+  /** Sends the pending tasks as BullMQ jobs: applies up to BATCH to a job, each chunk its own job. */
+  async #flush(): Promise<void> {
+    this.#flushQueued = false;
+    const tasks = this.#pending.filter((task) => !task.done);
+    this.#pending = [];
+    if (tasks.length === 0) return;
+    const { reconnectTimeout, url } = this.#settings;
+    if (this.#lostSince !== undefined && Date.now() - this.#lostSince >= reconnectTimeout) {
+      const error = new BrokenPoolError(
+        `no connection to Redis at ${url} for ${reconnectTimeout} ms (reconnectTimeout)`,
+      );
+      for (const task of tasks) this.#settle(task, false, error);
+      return;
+    }
+    const groups: Task[][] = [];
+    let applies: Task[] = [];
+    for (const task of tasks) {
+      if (task.mode !== APPLY) groups.push([task]);
+      else if (applies.push(task) === BATCH) (groups.push(applies), applies = []);
+    }
+    if (applies.length) groups.push(applies);
+    const jobs = groups.map((group) => {
+      const fns: TargetSpec[] = [];
+      const index = new Map<number, number>();
+      const wire: WireTask[] = group.map((task) => {
+        let at = index.get(task.fn);
+        if (at === undefined) index.set(task.fn, at = fns.push(this.#specs[task.fn]) - 1);
+        return [task.id, at, task.mode, task.data];
+      });
+      const data: JobData = { client: this.#client, fns, tasks: wire };
+      return { name: "task", data, opts: { removeOnComplete: true, removeOnFail: { age: 3600 } } };
+    });
+    try {
+      await this.#ready;
+      const added = await this.#jobs.addBulk(jobs);
+      added.forEach((job, g) => {
+        const ids = new Set<number>();
+        for (const task of groups[g]) {
+          if (task.done) continue;
+          task.job = job.id!;
+          ids.add(task.id);
+        }
+        if (ids.size) this.#jobTasks.set(job.id!, ids);
+      });
+    } catch (error) {
+      for (const task of tasks) {
+        this.#settle(
+          task,
+          false,
+          new BrokenPoolError(`could not queue the task on Redis at ${this.#settings.url}`, {
+            cause: error,
+          }),
+        );
+      }
+    }
+  }
+
+  /** Reads outcomes from this client's list until the pool shuts down. */
+  async #listen(): Promise<void> {
+    const key = this.#keys.results(this.#client);
+    while (this.#closing === undefined) {
+      try {
+        const got = await this.#results.blpopBuffer(key, 0);
+        if (!got) continue;
+        this.#receive(got[1]);
+        const more = await this.#results.lpopBuffer(key, 1_000);
+        for (const bytes of more ?? []) this.#receive(bytes);
+      } catch {
+        if (this.#closing !== undefined) return;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+  }
+
+  #receive(buffer: Uint8Array): void {
+    // A plain view: unpickle slices its input, and Buffer's slice() shares memory instead of copying.
+    const bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+    for (const [id, ok, value] of unpickle(bytes) as WireOutcome[]) {
+      const task = this.#tasks.get(id);
+      if (!task) continue;
+      if (!ok) this.#settle(task, false, reviveError(value));
+      else {
+        try {
+          this.#settle(task, true, unpickle(value));
+        } catch (error) {
+          this.#settle(task, false, error);
+        }
+      }
+    }
+  }
+
+  /** BullMQ found a job whose host stopped renewing its lock: its tasks run again or fail. */
+  async #stalled(jobId: string): Promise<void> {
+    const ids = this.#jobTasks.get(jobId);
+    if (!ids) return;
+    this.#jobTasks.delete(jobId);
+    const host = await this.#redis.hget(this.#keys.holders, jobId).catch(() => null) ?? "unknown";
+    this.#redis.hdel(this.#keys.holders, jobId).catch(() => {});
+    for (const id of ids) {
+      const task = this.#tasks.get(id);
+      if (!task || task.done) continue;
+      task.job = undefined;
+      if (task.retries > 0) {
+        task.retries--;
+        this.#pending.push(task);
+        if (!this.#flushQueued) (this.#flushQueued = true, queueMicrotask(() => void this.#flush()));
+      } else {
+        this.#settle(
+          task,
+          false,
+          new BrokenPoolError(`the worker host ${host} stopped (it died or lost Redis) while it ran this task`),
+        );
+      }
+    }
+  }
+
+  /** A job failed in BullMQ itself (not in the task, whose errors come back as outcomes). */
+  #failedJob(jobId: string, reason: string): void {
+    const ids = this.#jobTasks.get(jobId);
+    if (!ids) return;
+    for (const id of [...ids]) {
+      const task = this.#tasks.get(id);
+      if (task) this.#settle(task, false, new BrokenPoolError(`the task's BullMQ job failed: ${reason}`));
+    }
+  }
+
+  async #refreshHosts(): Promise<void> {
+    const hosts = await this.#redis.hgetall(this.#keys.hosts).catch(() => ({}));
+    let processes = 0;
+    const now = Date.now();
+    for (const text of Object.values(hosts)) {
+      try {
+        const { processes: n, seen } = JSON.parse(text);
+        if (now - seen < 3 * HEARTBEAT_MS) processes += n;
+      } catch {
+        // A garbled entry counts for nothing.
+      }
+    }
+    if (processes > 0) this.#hostProcesses = processes;
+  }
+
+  /** The connection to Redis dropped: tasks wait for it, up to `reconnectTimeout`. */
+  #lost(): void {
+    if (this.#closing !== undefined || this.#lostTimer !== undefined) return;
+    this.#lostSince = Date.now();
+    const ms = this.#settings.reconnectTimeout;
+    this.#lostTimer = setTimeout(() => {
+      this.#failAll(
+        new BrokenPoolError(`lost the connection to Redis at ${this.#settings.url} for ${ms} ms (reconnectTimeout)`),
+      );
+    }, ms);
+  }
+
+  /** Redis is back: if it lost its data, the jobs are gone and their tasks reject now. */
+  async #regained(): Promise<void> {
+    const marker = `${this.#keys.hosts}:client:${this.#client}`;
+    if (this.#lostSince === undefined) {
+      await this.#redis.set(marker, "1", "PX", 86_400_000).catch(() => {});
+      return;
+    }
+    clearTimeout(this.#lostTimer);
+    this.#lostTimer = this.#lostSince = undefined;
+    const kept = await this.#redis.exists(marker).catch(() => 0);
+    if (kept) return;
+    this.#failAll(
+      new BrokenPoolError(`Redis at ${this.#settings.url} came back without its data: the queued tasks are gone`),
+    );
+    await this.#redis.set(marker, "1", "PX", 86_400_000).catch(() => {});
+  }
+
+  #failAll(error: Error): void {
+    const sent = [...this.#tasks.values()].filter((task) => task.job !== undefined);
+    for (const task of [...this.#tasks.values()]) this.#settle(task, false, error);
+    for (const task of sent) {
+      this.#redis.publish(this.#keys.cancel, cancelMessage(this.#client, task.id)).catch(() => {});
+    }
+  }
+
+  #checkFinished(): void {
+    if (this.#state !== RUN && this.#tasks.size === 0) this.#finished.resolve();
+  }
+
+  #shutdown(): Promise<void> {
+    return this.#closing ??= (async () => {
+      clearInterval(this.#refresher);
+      clearTimeout(this.#lostTimer);
+      this.#results.disconnect();
+      await this.#events.close().catch(() => {});
+      await this.#jobs.close().catch(() => {});
+      await Promise.all([closeRedis(this.#eventsRedis), closeRedis(this.#redis)]);
+    })();
+  }
+
+  #mapAsync<R>(
+    fn: unknown,
+    iterable: unknown,
+    chunksize: number | MapAsyncOptions<R> | undefined,
+    mode: Mode,
+    what: string,
+  ): AsyncResult<R[]> {
+    this.#checkRunning(what.slice("Pool.".length));
+    const id = this.#fnId(fn, what);
+    if (!isIterable(iterable)) {
+      throw new TypeError(
+        `${what}: the items must be iterable (an array, a Set, a generator …), got ${typeof iterable}`,
+      );
+    }
+    const options = readChunksize(chunksize, what);
+    const wait = readTaskWait(options, what);
+    const items = Array.from(iterable);
+    // Python's rule, over the processes of every live host.
+    const size = options.chunksize ?? Math.max(1, Math.ceil(items.length / (this.#hostProcesses * 4)));
+    const chunks: string[] = [];
+    for (let start = 0; start < items.length; start += size) {
+      chunks.push(this.#packChunk(items.slice(start, start + size), start, mode, what));
+    }
+    const result = new AsyncResult<R[]>();
+    notifyResult(result, options.callback, options.errorCallback);
+    const finish = (ok: boolean, value: unknown) => {
+      if (!result.ready()) settleResult(result as AsyncResult<unknown>, ok, value);
+    };
+    const out = new Array(items.length);
+    let left = chunks.length;
+    if (left === 0) finish(true, out);
+    chunks.forEach((chunk, c) =>
+      this.#submit(id, mode, chunk, (ok, value) => {
+        if (!ok) return finish(false, value);
+        const values = value as R[];
+        for (let i = 0, at = c * size; i < values.length; i++) out[at + i] = values[i];
+        if (--left === 0) finish(true, out);
+      }, wait)
+    );
+    return result;
+  }
+
+  /** A chunk as base64 bytes; an item that cannot be sent is named by its index in the input. */
+  #packChunk(items: unknown[], offset: number, mode: Mode, what: string): string {
+    for (let k = 0; mode === STARMAP && k < items.length; k++) {
+      if (!Array.isArray(items[k])) {
+        throw new TypeError(`${what}: iterable[${offset + k}] must be an array of arguments, got ${typeof items[k]}`);
+      }
+    }
+    try {
+      return toBase64(pickle(items, "iterable"));
+    } catch (error) {
+      for (let k = 0; k < items.length; k++) pickle(items[k], `iterable[${offset + k}]`);
+      throw error;
+    }
+  }
+
+  #imap(
+    fn: unknown,
+    iterable: unknown,
+    chunksize: number | MapOptions | undefined,
+    ordered: boolean,
+    what: string,
+  ): AsyncIterableIterator<unknown> {
+    this.#checkRunning(what.slice("Pool.".length));
+    const id = this.#fnId(fn, what);
+    const asynchronous = isAsyncIterable(iterable);
+    if (!asynchronous && !isIterable(iterable)) {
+      throw new TypeError(`${what}: the items must be iterable or async iterable, got ${typeof iterable}`);
+    }
+    const options = readChunksize(chunksize, what);
+    const wait = readTaskWait(options, what);
+    const size = options.chunksize ?? 1;
+    const ahead = Math.max(IMAP_AHEAD, 2 * this.#hostProcesses);
+    const source: Iterator<unknown> | AsyncIterator<unknown> = asynchronous
+      ? (iterable as AsyncIterable<unknown>)[Symbol.asyncIterator]()
+      : (iterable as Iterable<unknown>)[Symbol.iterator]();
+    const submit = (n: number, chunk: unknown[], deliver: Sink) =>
+      this.#submit(id, MAP, this.#packChunk(chunk, n * size, MAP, what), deliver, wait);
+    async function* results(): AsyncGenerator<unknown, void, undefined> {
+      const outcomes = new Map<number, [boolean, unknown]>();
+      let submitted = 0;
+      let consumed = 0;
+      let finished = 0;
+      let exhausted = false;
+      let wake: (() => void) | undefined;
+      try {
+        for (;;) {
+          while (!exhausted && submitted - consumed < ahead) {
+            const chunk: unknown[] = [];
+            while (chunk.length < size) {
+              const step = asynchronous ? await source.next() : source.next() as IteratorResult<unknown>;
+              if (step.done) {
+                exhausted = true;
+                break;
+              }
+              chunk.push(step.value);
+            }
+            if (chunk.length === 0) break;
+            const n = submitted++;
+            const deliver = (ok: boolean, value: unknown) => {
+              outcomes.set(ordered ? n : finished++, [ok, value]);
+              wake?.();
+            };
+            try {
+              submit(n, chunk, deliver);
+            } catch (error) {
+              deliver(false, error);
+            }
+          }
+          if (exhausted && consumed === submitted) return;
+          const outcome = outcomes.get(consumed);
+          if (!outcome) {
+            await new Promise<void>((resolve) => (wake = resolve));
+            continue;
+          }
+          outcomes.delete(consumed++);
+          if (!outcome[0]) throw outcome[1];
+          yield* outcome[1] as unknown[];
+        }
+      } finally {
+        if (!exhausted) await Promise.resolve(source.return?.()).catch(() => {});
+      }
+    }
+    return results();
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * Connections to Redis, made one way for the whole cluster entry point.
+ *
+ * `maxRetriesPerRequest: null` is what BullMQ requires of a connection that
+ * blocks (and lets a command wait out a reconnection); how long a caller may
+ * wait for Redis to come back is bounded above it, by the pool and queue
+ * themselves, so no command here fails on its own.
+ *
+ * @module
+ */
+import { Redis } from "ioredis";
+
+/** Where Redis is, when nothing says otherwise. */
+export const DEFAULT_URL = "redis://127.0.0.1:6379";
+
+/** A new connection to `url`. */
+export function openRedis(url: string): Redis {
+  if (typeof url !== "string" || !/^rediss?:\/\//.test(url)) {
+    throw new TypeError(`a Redis URL must start with redis:// or rediss://, got ${String(url)}`);
+  }
+  const redis = new Redis(url, {
+    maxRetriesPerRequest: null,
+    // Reconnect quickly: a restarted Redis on loopback is back within tens of milliseconds.
+    retryStrategy: (attempt) => Math.min(50 * attempt, 1_000),
+    lazyConnect: false,
+  });
+  // Errors surface through the calls that fail; an unhandled 'error' event would end the program.
+  redis.on("error", () => {});
+  return redis;
+}
+
+/** Closes a connection without waiting for a Redis that may be gone. */
+export async function closeRedis(redis: Redis): Promise<void> {
+  if (redis.status === "end") return;
+  try {
+    await Promise.race([redis.quit(), new Promise((resolve) => setTimeout(resolve, 500))]);
+  } catch {
+    // Already closed, or Redis unreachable: disconnect below ends it either way.
+  }
+  redis.disconnect();
+}
