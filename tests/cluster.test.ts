@@ -464,16 +464,19 @@ test("cluster Queue: a consumer killed while blocked in get loses nothing", { sk
   }
 });
 
-// UNEXPLAINED, under investigation: when this file runs under `deno test`, the Deno host (only) ends by
-// SIGTERM instead of through its handler (it exits 0 under node --test and bun test, and when run by hand).
+// Deno's node:child_process reports a child that it sent SIGTERM as ended by that signal (exit code null,
+// signal "SIGTERM") even when the child handled it and exited 0 (checked with a bare node child that traps
+// SIGTERM: node reports `0 null`, deno `null SIGTERM`). Under `deno test` the exit status is therefore not
+// observable; the host's own last line, printed by its handler after it closed, still is.
 const denoRunner = navigator.userAgent.startsWith("Deno");
 test("cluster: hosts finish and exit 0 on SIGTERM; Redis stops", { skip, timeout: 60_000 }, async () => {
   for (const [runtime, host] of Object.entries(shared.hosts)) {
     await host.kill("SIGTERM");
-    if (denoRunner && runtime === "deno") continue;
     const { exitCode, signalCode } = host.process;
-    assert.equal(exitCode, 0, `the ${runtime} host ended with ${exitCode ?? signalCode}:\n${host.output()}`);
-    assert.match(host.output(), /host \S+ stopped/);
+    if (!denoRunner) {
+      assert.equal(exitCode, 0, `the ${runtime} host ended with ${exitCode ?? signalCode}:\n${host.output()}`);
+    }
+    assert.match(host.output(), /host \S+ stopped/, `the ${runtime} host did not stop through its handler`);
   }
   await shared.redis!.kill();
   // Whatever a failed case left behind goes too, so that the runner can end.
