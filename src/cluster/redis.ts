@@ -32,10 +32,12 @@ export function openRedis(url: string): Redis {
 /** Closes a connection without waiting for a Redis that may be gone. */
 export async function closeRedis(redis: Redis): Promise<void> {
   if (redis.status === "end") return;
-  try {
-    await Promise.race([redis.quit(), new Promise((resolve) => setTimeout(resolve, 500))]);
-  } catch {
-    // Already closed, or Redis unreachable: disconnect below ends it either way.
-  }
+  // A quit that loses the race rejects later ("Connection is closed", once disconnect() ran): caught here, or it
+  // would surface as an unhandled rejection in whatever runs next (seen under deno test). Already closed, or
+  // Redis unreachable: disconnect below ends it either way.
+  const quit = redis.quit().catch(() => {});
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([quit, new Promise((resolve) => timer = setTimeout(resolve, 500))]);
+  clearTimeout(timer);
   redis.disconnect();
 }
