@@ -481,7 +481,12 @@ export async function poolWorker(
 
   const serve = async () => {
     running = true;
-    do await work(); while (!closing && seq !== maxtasks && receiveNow && awaitWork());
+    // A batch accepted while `running` (by onmessage: on Deno a message event can be dispatched between two
+    // microtasks, after work() has found nothing left and before this loop resumes) is served here: nothing
+    // else will, as onmessage only starts serve() when it is not running.
+    do await work(); while (
+      seq !== maxtasks && (head < heads.length || (!closing && receiveNow !== undefined && awaitWork()))
+    );
     running = false;
     if (seq === maxtasks || (closing && head === heads.length)) {
       port.close();
