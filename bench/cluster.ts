@@ -35,7 +35,7 @@ const round = (x: number) => Number(x.toPrecision(3));
 /** BullMQ used directly: a worker process that adds one to each job's number. */
 async function directWorker(url: string, queue: string): Promise<void> {
   const connection = new Redis(url, { maxRetriesPerRequest: null });
-  const worker = new Worker(queue, async (job) => (job.data as { x: number }).x + 1, {
+  const worker = new Worker(queue, (job) => Promise.resolve((job.data as { x: number }).x + 1), {
     connection,
     concurrency: CONCURRENCY,
   });
