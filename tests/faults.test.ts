@@ -108,7 +108,9 @@ test("faults: a process terminated while taking a Lock over and over takes it no
 });
 
 test("faults: a process terminated while writing a Value writes it no more", { timeout: 30_000 }, async () => {
-  const v = new Value("i", 0);
+  // Raw, so that the fence on the write itself is what is tested: a synchronized Value takes its lock for each
+  // access, and a writer killed inside one leaves it abandoned (the case below).
+  const v = new Value("i", 0, { lock: false });
   const p = start("writeLoop", v);
   await until(() => v.value >= 1_000, 30_000, "1,000 writes");
   p.terminate();
@@ -116,6 +118,27 @@ test("faults: a process terminated while writing a Value writes it no more", { t
   const last = v.value;
   await sleep(WATCH_MS);
   assert.equal(v.value, last, "the Value did not change after join()");
+});
+
+test("faults: a synchronized Value whose writer was terminated changes no more, or says its lock was abandoned", {
+  timeout: 30_000,
+}, async () => {
+  const v = new Value("i", 0);
+  const p = start("writeLoop", v);
+  await until(() => v.value >= 1_000, 30_000, "1,000 writes");
+  p.terminate();
+  await p.join(10_000);
+  const read = () => {
+    try {
+      return v.value;
+    } catch (error) {
+      assert.ok(error instanceof AbandonedLockError, `not an AbandonedLockError: ${String(error)}`);
+      return "abandoned";
+    }
+  };
+  const last = read();
+  await sleep(WATCH_MS);
+  assert.equal(read(), last, "the Value did not change after join()");
 });
 
 test("faults: a consumer terminated while blocked in getSync takes nothing after join()", {
