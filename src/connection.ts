@@ -13,12 +13,13 @@
  *
  * @module
  */
-import { BufferTooShort, EOFError } from "./errors.ts";
+import { EOFError } from "./errors.ts";
 import { beginCommit, endCommit } from "./fence.ts";
 import { Feeder } from "./feeder.ts";
 import { pickle, SENDS, unpickle } from "./pickle.ts";
 import { beforeChildExit } from "./process.ts";
 import { reduce, type Reduction, registerKind } from "./reduction.ts";
+import { receiveBytes, receiveBytesInto } from "./recv_bytes.ts";
 import { Ring, TIMED_OUT } from "./ring.ts";
 import { assertMayBlock, readWait, type WaitOptions } from "./wait.ts";
 
@@ -154,16 +155,7 @@ export class Connection<T = unknown> {
    * @throws {EOFError} when nothing is left and the other end is closed.
    */
   recvBytes(maxLength?: number): Promise<Uint8Array> {
-    if (maxLength !== undefined && !(Number.isInteger(maxLength) && maxLength >= 0)) {
-      throw new RangeError(`recvBytes: maxLength must be an integer >= 0, got ${String(maxLength)}`);
-    }
-    return this.#receive("recvBytes").then((bytes) => {
-      if (maxLength !== undefined && bytes.length > maxLength) {
-        this.close();
-        throw new Error(`recvBytes: the message has ${bytes.length} bytes, more than maxLength ${maxLength}`);
-      }
-      return bytes;
-    });
+    return receiveBytes(() => this.#receive("recvBytes"), () => this.close(), maxLength);
   }
 
   /**
@@ -173,17 +165,7 @@ export class Connection<T = unknown> {
    * @throws {BufferTooShort} when it does not fit; the message is in the error's `bytes`.
    */
   recvBytesInto(buffer: ArrayBufferView | ArrayBuffer, offset: number = 0): Promise<number> {
-    const target = ArrayBuffer.isView(buffer)
-      ? new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
-      : new Uint8Array(buffer);
-    if (!Number.isInteger(offset) || offset < 0 || offset > target.length) {
-      throw new RangeError(`recvBytesInto: offset ${offset} is outside the buffer of ${target.length} bytes`);
-    }
-    return this.#receive("recvBytesInto").then((bytes) => {
-      if (bytes.length > target.length - offset) throw new BufferTooShort(bytes);
-      target.set(bytes, offset);
-      return bytes.length;
-    });
+    return receiveBytesInto(() => this.#receive("recvBytesInto"), buffer, offset);
   }
 
   /**

@@ -12,8 +12,9 @@
  * @module
  */
 import type { Socket } from "node:net";
-import { BufferTooShort, EOFError } from "../errors.ts";
+import { EOFError } from "../errors.ts";
 import { dumps, loads, PickleError } from "../python/pickle.ts";
+import { receiveBytes, receiveBytesInto } from "../recv_bytes.ts";
 import { readWait, type WaitOptions, within } from "../wait.ts";
 import { CONCAT_MAX, frame, type FrameError, FrameReader, header } from "./frames.ts";
 
@@ -218,16 +219,7 @@ export class SocketConnection<T = unknown> {
    * @throws {EOFError} when the peer closed the connection and everything it sent was read.
    */
   recvBytes(maxLength?: number): Promise<Uint8Array> {
-    if (maxLength !== undefined && !(Number.isInteger(maxLength) && maxLength >= 0)) {
-      throw new RangeError(`recvBytes: maxLength must be an integer >= 0, got ${String(maxLength)}`);
-    }
-    return this.#next("recvBytes").then((bytes) => {
-      if (maxLength !== undefined && bytes.length > maxLength) {
-        this.close();
-        throw new Error(`recvBytes: the message has ${bytes.length} bytes, more than maxLength ${maxLength}`);
-      }
-      return bytes;
-    });
+    return receiveBytes(() => this.#next("recvBytes"), () => this.close(), maxLength);
   }
 
   /**
@@ -236,17 +228,7 @@ export class SocketConnection<T = unknown> {
    * @throws {BufferTooShort} when it does not fit; the message is in the error's `bytes`.
    */
   recvBytesInto(buffer: ArrayBufferView | ArrayBuffer, offset: number = 0): Promise<number> {
-    const target = ArrayBuffer.isView(buffer)
-      ? new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
-      : new Uint8Array(buffer);
-    if (!Number.isInteger(offset) || offset < 0 || offset > target.length) {
-      throw new RangeError(`recvBytesInto: offset ${offset} is outside the buffer of ${target.length} bytes`);
-    }
-    return this.#next("recvBytesInto").then((bytes) => {
-      if (bytes.length > target.length - offset) throw new BufferTooShort(bytes);
-      target.set(bytes, offset);
-      return bytes.length;
-    });
+    return receiveBytesInto(() => this.#next("recvBytesInto"), buffer, offset);
   }
 
   /**
