@@ -24,7 +24,7 @@ import {
 import { Event } from "./event.ts";
 import { getLogger, type LevelName, type Logger, logToStderr } from "./logging.ts";
 import { BoundedSemaphore, Lock, RLock, Semaphore, type SemLock } from "./locks.ts";
-import { Manager, type SyncManager } from "./managers.ts";
+import { SyncManager } from "./managers.ts";
 import { Pool, type PoolOptions } from "./pool.ts";
 import { activeChildren, bindStartMethod, currentProcess, parentProcess, Process } from "./process.ts";
 import { JoinableQueue, Queue, SimpleQueue } from "./queues.ts";
@@ -110,7 +110,7 @@ export interface Context {
   RawArray<T extends Typecode>(typecode: T, sizeOrValues: number | Iterable<InputOf<T>>): RawArray<T>;
   /** A new {@linkcode Pool} whose workers start with this context's method (unless `options.context` says otherwise). */
   Pool(options?: number | PoolOptions): Pool;
-  /** {@linkcode Manager}: starts a manager's server and resolves to its {@linkcode SyncManager}. */
+  /** Starts a manager's server with this context's method and resolves to its {@linkcode SyncManager}. */
   Manager(): Promise<SyncManager>;
 }
 
@@ -154,8 +154,8 @@ function context(startMethod: StartMethod, processClass: typeof Process): Contex
       // Anything but an object is Pool's to refuse, with its own message.
       return new Pool(typeof given === "object" && given !== null ? { context: ctx, ...given } : options);
     },
-    // The manager's server is one long-lived process: how it starts changes nothing it does.
-    Manager: () => Manager(),
+    // As Python's `SyncManager(ctx=self.get_context())`: the server process starts with this context's method.
+    Manager: () => new SyncManager({ context: ctx }).start(),
   };
   return ctx;
 }

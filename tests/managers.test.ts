@@ -8,6 +8,8 @@ import {
   Condition,
   type DictProxy,
   Event,
+  getAllStartMethods,
+  getContext,
   JoinableQueue,
   type ListProxy,
   Lock,
@@ -497,4 +499,27 @@ test("managers: a list proxy slices as Python's l[a:b]", { timeout: 20_000 }, as
   assert.deepEqual(await l.slice(5, 1), []);
   assert.deepEqual(await l.slice(), [0, 1, 2, 3, 4, 5]);
   await assert.rejects(l.slice(0.5), { name: "TypeError", message: "list.slice: bounds must be integers, got 0.5" });
+});
+
+test("managers: a context's Manager() starts its server with the context's start method", {
+  timeout: 30_000,
+}, async () => {
+  // Python's ctx.Manager() is SyncManager(ctx=ctx): the server is a process of the context's class and method.
+  for (const method of getAllStartMethods()) {
+    const ctx = getContext(method);
+    await using manager = await ctx.Manager();
+    assert.ok(manager.process instanceof ctx.Process, `${method}: the server is a ${ctx.Process.name}`);
+    assert.match(manager.process.name, /^SyncManager-\d+$/);
+    const d = manager.dict([["method", method]]);
+    assert.equal(await d.get("method"), method);
+  }
+  // The same through the constructor, and what it refuses.
+  const spawn = getContext("spawn");
+  await using manager = await new SyncManager({ context: spawn }).start();
+  assert.ok(manager.process instanceof spawn.Process);
+  assert.throws(() => new SyncManager(5 as never), { name: "TypeError", message: /options must be an object/ });
+  assert.throws(() => new SyncManager({ context: { Process: Map as never } }), {
+    name: "TypeError",
+    message: /options.context must be a context/,
+  });
 });
