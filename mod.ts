@@ -100,7 +100,7 @@ export {
 } from "./src/sharedctypes.ts";
 export { SharedMemory, type SharedMemoryOptions } from "./src/shared_memory.ts";
 export { type ShareableItem, ShareableList } from "./src/shareable_list.ts";
-export { SharedMemoryManager } from "./src/shared_memory_manager.ts";
+export { SharedMemoryManager } from "./src/managers/shared_memory_manager.ts";
 export {
   type ApplyAsyncOptions,
   AsyncResult,

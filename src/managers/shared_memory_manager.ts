@@ -12,11 +12,11 @@
  *
  * @module
  */
-import { currentProcess } from "./process.ts";
-import { Queue } from "./queues.ts";
-import { dump, load, reduce, type Reduction, registerKind } from "./reduction.ts";
-import { type ShareableItem, ShareableList } from "./shareable_list.ts";
-import { SharedMemory } from "./shared_memory.ts";
+import { currentProcess } from "../process.ts";
+import { Queue } from "../queues.ts";
+import { dump, load, reduce, type Reduction, registerKind } from "../reduction.ts";
+import { type ShareableItem, ShareableList } from "../shareable_list.ts";
+import { SharedMemory } from "../shared_memory.ts";
 
 /** What a manager is in another process: where to send the names it makes. */
 interface ManagerState {
