@@ -119,6 +119,10 @@ export {
   DictProxy,
   ListProxy,
   Manager,
+  ManagerBase,
+  type ManagerContext,
   NamespaceProxy,
+  type RegisterOptions,
   SyncManager,
+  type SyncManagerOptions,
 } from "./src/managers.ts";

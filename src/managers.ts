@@ -44,11 +44,14 @@
  * - `session.ts`: the caller's side of the ring, the `Channel` of a program's proxies;
  * - `server.ts`: the server's loop, its reference counts, and `managerServer`, the server process's target;
  * - `builtins.ts`, `referents.ts`: what the server keeps (dict, list, Namespace; objects of users' classes);
+ * - `base.ts`: `ManagerBase`, what this manager and the socket ones share (server process, registries);
  * - `sync_manager.ts`: `SyncManager` and `Manager()`, which start the server and make objects;
+ * - `shared_memory_manager.ts`: `SharedMemoryManager`, which needs no server;
  * - `remote/`: the other manager, CPython's protocol on a socket (`@mp/multiprocessing/managers`).
  *
  * @module
  */
+export { ManagerBase, type ManagerContext } from "./managers/base.ts";
 export { same } from "./managers/builtins.ts";
 export { type AutoProxy, BaseProxy, DictProxy, ListProxy, NamespaceProxy } from "./managers/proxies.ts";
 export { managerServer } from "./managers/server.ts";

@@ -14,6 +14,7 @@ import {
   type ListProxy,
   Lock,
   Manager,
+  ManagerBase,
   Pipe,
   Pool,
   Process,
@@ -22,6 +23,9 @@ import {
   SharedMemory,
   SyncManager,
 } from "../mod.ts";
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { BaseManager, SyncManager as SocketSyncManager } from "../src/managers/remote/mod.ts";
 import { adapter } from "../src/adapters/mod.ts";
 import { brokenFactory, Guarded, makeRegistry, Tally, unexported } from "./fixtures/managers.ts";
 import { collectGarbage } from "./gc.ts";
@@ -522,4 +526,80 @@ test("managers: a context's Manager() starts its server with the context's start
     name: "TypeError",
     message: /options.context must be a context/,
   });
+});
+
+/** The same program of calls on a dict, a list and a namespace of `manager`: what it sees at each step. */
+async function sameCalls(
+  manager: { dict: SyncManager["dict"]; list: SyncManager["list"]; Namespace: SyncManager["Namespace"] },
+) {
+  const seen: unknown[] = [];
+  const d = manager.dict<string | number, unknown>([["a", 1]]);
+  await d.set(2, "two");
+  seen.push(await d.get("a"), await d.get("missing"), await d.get("missing", 0), await d.has(2), await d.size());
+  seen.push(await d.delete("a"), await d.delete("a"), await d.toMap());
+  await d.pop("nope").catch((error: Error) => seen.push(error.name));
+  const l = manager.list<number>([0, 1, 2]);
+  await l.append(3);
+  seen.push(await l.get(-1), await l.size(), await l.toArray());
+  await l.get(10).catch((error: Error) => seen.push(error.name));
+  await l.clear();
+  seen.push(await l.toArray());
+  const ns = manager.Namespace<{ x: number; y: string }>({ x: 1 });
+  await ns.set("y", "two");
+  seen.push(await ns.get("x"), await ns.has("z"), await ns.toObject());
+  return seen;
+}
+
+test(
+  "managers: the in-program SyncManager and the socket one are one family: ManagerBase, the same typeids, the same proxies",
+  {
+    timeout: 60_000,
+  },
+  async () => {
+    // Both derive from ManagerBase, as Python's managers all derive from BaseManager.
+    assert.ok(new SyncManager() instanceof ManagerBase);
+    assert.ok(new SocketSyncManager() instanceof ManagerBase);
+    assert.ok(new BaseManager() instanceof ManagerBase);
+    // SyncManager's typeids are methods of both, under the same names.
+    for (const typeid of ["dict", "list", "Namespace", "Queue", "JoinableQueue", "Lock", "RLock", "Semaphore"]) {
+      assert.equal(typeof SyncManager.prototype[typeid as keyof SyncManager], "function", typeid);
+      assert.equal(typeof SocketSyncManager.prototype[typeid as keyof SocketSyncManager], "function", typeid);
+    }
+    for (const name of ["start", "shutdown", "numberOfObjects", "BoundedSemaphore", "Event", "Value"]) {
+      assert.equal(typeof SyncManager.prototype[name as keyof SyncManager], "function", name);
+      assert.equal(typeof SocketSyncManager.prototype[name as keyof SocketSyncManager], "function", name);
+    }
+    // The same calls see the same values and errors through either, and a context starts either's server.
+    const spawn = getContext("spawn");
+    await using inProgram = await new SyncManager({ context: spawn }).start();
+    await using socket = new SocketSyncManager({ address: ["127.0.0.1", 0], authkey: "key", context: spawn });
+    await socket.start();
+    assert.ok(inProgram.process instanceof spawn.Process);
+    assert.ok(socket.process instanceof spawn.Process);
+    assert.match(socket.process!.name, /^SyncManager-\d+$/);
+    assert.deepEqual(await sameCalls(socket), await sameCalls(inProgram));
+    assert.throws(
+      () => new SocketSyncManager({ context: { Process: Map as never } }),
+      /options.context must be a context/,
+    );
+  },
+);
+
+test("managers: a program that uses only the in-program manager never loads node:net", { timeout: 60_000 }, () => {
+  // The module graphs, as Deno resolves them: the socket managers share the in-program base, not the reverse.
+  const deno = fileURLToPath(new URL("../node_modules/.bin/deno", import.meta.url));
+  const graph = (entry: string) => {
+    const info = JSON.parse(execFileSync(deno, ["info", "--json", fileURLToPath(new URL(entry, import.meta.url))], {
+      encoding: "utf8",
+      timeout: 50_000,
+    })) as { modules: { specifier: string }[] };
+    return info.modules.map(({ specifier }) => specifier);
+  };
+  const root = graph("../mod.ts");
+  assert.ok(root.some((module) => module.endsWith("/src/managers/base.ts")));
+  assert.ok(!root.includes("node:net"), "mod.ts loads node:net");
+  assert.ok(!root.some((module) => module.includes("/src/managers/remote/")), "mod.ts loads the socket managers");
+  const remote = graph("../src/managers/remote/mod.ts");
+  assert.ok(remote.includes("node:net"));
+  assert.ok(remote.some((module) => module.endsWith("/src/managers/base.ts")));
 });

@@ -16,11 +16,12 @@ import { BoundedSemaphore, Lock, RLock, Semaphore, type SemLock } from "../locks
 import { info } from "../logging.ts";
 import { pickle } from "../pickle.ts";
 import { PortCarrier, unref } from "../ports.ts";
-import { Process, whenEnded } from "../process.ts";
+import { type Process, whenEnded } from "../process.ts";
 import { JoinableQueue, Queue } from "../queues.ts";
 import { SharedMemory } from "../shared_memory.ts";
 import { type ItemOf, SharedArray, type Typecode, Value } from "../sharedctypes.ts";
 import { callerModule, describeTarget, type TargetSpec } from "../spawn.ts";
+import { classTable, inheritedTable, ManagerBase, type ManagerContext } from "./base.ts";
 import { BLOCK_SIZE, discard, managerMemory, SERVER_PID, SHUTDOWN } from "./memory.ts";
 import {
   type AutoProxy,
@@ -53,18 +54,14 @@ interface Registered extends Registration {
   construct: boolean;
 }
 
-/** Where a manager class keeps its registrations: its own table, copied from its parent's at its first register. */
-const registries = Symbol("registries");
-type Registrar = { [registries]?: Map<string, Registered> };
+/** Each manager class's registrations, by typeid. */
+const registries = new WeakMap<object, Map<string, Registered>>();
 
 /** Options of {@linkcode SyncManager}'s constructor, as Python's `SyncManager(ctx=None)`. */
 export interface SyncManagerOptions {
   /** The context whose start method starts the server process (`getContext("spawn")`); the default's otherwise. */
-  context?: { readonly Process: typeof Process };
+  context?: ManagerContext;
 }
-
-/** How long `shutdown()` lets the server end by itself before it is terminated. */
-const SHUTDOWN_GRACE_MS = 1_000;
 
 /**
  * A running manager, from {@linkcode Manager}: it creates managed objects
@@ -79,10 +76,8 @@ const SHUTDOWN_GRACE_MS = 1_000;
  * await ns.set("ready", true);
  * ```
  */
-export class SyncManager {
+export class SyncManager extends ManagerBase {
   #process?: Process;
-  /** The class of the server process: a context's, which fixes its start method, or the default's. */
-  #processClass: typeof Process;
   #block!: SharedMemory;
   #cells!: Int32Array;
   #session?: Session;
@@ -157,10 +152,7 @@ export class SyncManager {
       exposed: exposed ? [...exposed] : declaredExposed(callable?.prototype),
       methodToTypeid: methodToTypeid && { ...methodToTypeid },
     };
-    if (!Object.hasOwn(this, registries)) {
-      Object.defineProperty(this, registries, { value: new Map((this as Registrar)[registries] ?? []) });
-    }
-    (this as Registrar)[registries]!.set(typeid, entry);
+    classTable(registries, this).set(typeid, entry);
     if (createMethod) {
       Object.defineProperty(this.prototype, typeid, {
         configurable: true,
@@ -181,13 +173,9 @@ export class SyncManager {
    */
   constructor(options: SyncManagerOptions = {}) {
     if (options === null || typeof options !== "object") {
-      throw new TypeError("new SyncManager: options must be an object");
+      throw new TypeError(`new ${new.target.name}: options must be an object`);
     }
-    const processClass = options.context?.Process ?? Process;
-    if (processClass !== Process && !(processClass.prototype instanceof Process)) {
-      throw new TypeError("new SyncManager: options.context must be a context, from getContext()");
-    }
-    this.#processClass = processClass;
+    super(options.context);
   }
 
   /**
@@ -215,14 +203,7 @@ export class SyncManager {
     const { port1, port2 } = new MessageChannel();
     // A daemon, reached through an unref'd port: a manager that was never shut down does not hold the program open
     // (except on Deno, whose Web Workers cannot be unref'd).
-    const process = new this.#processClass({
-      target: managerServer,
-      module: serverModule,
-      args: [new PortCarrier(port2), block.name],
-      daemon: true,
-    });
-    // `SpawnProcess-3` from a context: the manager's process is `SyncManager-3` whatever its class.
-    process.name = process.name.replace(/^[A-Za-z]*Process/, "SyncManager");
+    const process = this.serverProcess(managerServer, serverModule, [new PortCarrier(port2), block.name]);
     process.start();
     Atomics.store(cells, SERVER_PID, process.pid!);
     this.#process = process;
@@ -248,11 +229,11 @@ export class SyncManager {
 
   /** An object of the registered `typeid`, made in the server, and its proxy. */
   #createRegistered(typeid: string, args: unknown[]): BaseProxy {
-    const table = (this.constructor as Registrar)[registries];
-    const entry = table?.get(typeid);
+    const table = inheritedTable(registries, this.constructor);
+    const entry = table.get(typeid);
     if (!entry?.spec) throw new TypeError(`manager.${typeid}(): ${typeid} has no callable registered`);
     const types: Record<string, Registration> = {};
-    for (const [name, { exposed, methodToTypeid }] of table!) types[name] = { exposed, methodToTypeid };
+    for (const [name, { exposed, methodToTypeid }] of table) types[name] = { exposed, methodToTypeid };
     const how: How = {
       construct: entry.construct,
       types,
@@ -438,19 +419,10 @@ export class SyncManager {
     this.#session.fail("the manager has been shut down");
     info("sending shutdown message to manager");
     this.#control.shutdown().catch(() => {});
-    await this.#process.join(SHUTDOWN_GRACE_MS);
-    if (this.#process.isAlive()) {
-      this.#process.terminate();
-      await this.#process.join();
-    }
+    await this.stopServer(this.#process);
     this.#port.close();
     await this.#session.close();
     discard(this.#block);
-  }
-
-  /** `await using manager = await Manager()` shuts the manager down at the end of the block. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.shutdown();
   }
 }
 

@@ -9,8 +9,9 @@
  */
 import { Pipe } from "../../connection.ts";
 import { ProcessError } from "../../errors.ts";
-import { currentProcess, Process, whenEnded } from "../../process.ts";
+import { currentProcess, type Process, whenEnded } from "../../process.ts";
 import { callerModule, describeTarget, resolveTarget, type TargetSpec } from "../../spawn.ts";
+import { classTable, inheritedTable, ManagerBase, type ManagerContext } from "../base.ts";
 import { ManagerClient } from "./client.ts";
 import { type Address, describe, mayHoldProxies, Token, walk } from "./protocol.ts";
 import { makeProxy, pickledProxy, proxiesMade, type RemoteAutoProxy, setClientSource } from "./proxies.ts";
@@ -28,6 +29,8 @@ export interface ManagerOptions {
   address?: Address;
   /** The shared key: bytes, or a string taken as UTF-8. Default: `currentProcess().authkey`. */
   authkey?: Uint8Array | string;
+  /** The context whose start method starts `start()`'s server process (Python's `ctx=`); the default's otherwise. */
+  context?: ManagerContext;
 }
 
 function readKey(authkey: Uint8Array | string | undefined): Uint8Array {
@@ -91,15 +94,9 @@ const registries = new WeakMap<object, Map<string, Registration>>();
 /** Where each class registered its callables from: the worker imports them from there. */
 const registeredFrom = new WeakMap<Registration, string | undefined>();
 
+/** A class's registry: a subclass starts from a copy of its parent's, as Python's `register` copies `_registry`. */
 function registryOf(cls: object): Map<string, Registration> {
-  let registry = registries.get(cls);
-  if (!registry) {
-    // A subclass starts from a copy of its parent's, as Python's `register` copies `_registry`.
-    const parent = Object.getPrototypeOf(cls);
-    registry = new Map(parent && registries.has(parent) ? registryOf(parent) : []);
-    registries.set(cls, registry);
-  }
-  return registry;
+  return classTable(registries, cls);
 }
 
 function addRegistration(
@@ -142,7 +139,7 @@ type State = "initial" | "started" | "shutdown";
  * await queue.put("hello");
  * ```
  */
-export class BaseManager {
+export class BaseManager extends ManagerBase {
   /**
    * Registers `typeid` for every manager of this class (and its
    * subclasses): Python's `BaseManager.register` classmethod. A
@@ -174,9 +171,10 @@ export class BaseManager {
     if (options === null || typeof options !== "object") {
       throw new TypeError("new BaseManager: options must be an object");
     }
+    super(options.context);
     this.#address = readAddress(options.address, "new BaseManager");
     this.#authkey = readKey(options.authkey);
-    this.#registry = new Map(registryOf(new.target));
+    this.#registry = new Map(inheritedTable(registries, new.target));
   }
 
   /** Registers `typeid` for this manager only; returns it, to chain. */
@@ -245,13 +243,13 @@ export class BaseManager {
     }));
     const builtins = [...this.#registry.values()].filter((entry) => syncRegistry.includes(entry)).map((e) => e.typeid);
     const [reader, writer] = Pipe<unknown>(false);
-    const process = new Process({
-      target: serveManager,
-      module: import.meta.url,
-      args: [this.#address ?? ["127.0.0.1", 0], this.#authkey, specs, builtins, writer],
-      daemon: true,
-    });
-    process.name = process.name.replace("Process", this.constructor.name);
+    const process = this.serverProcess(serveManager, import.meta.url, [
+      this.#address ?? ["127.0.0.1", 0],
+      this.#authkey,
+      specs,
+      builtins,
+      writer,
+    ]);
     process.start();
     const ended = whenEnded(process).then(() => {
       throw new ProcessError(`the manager's server process ${process.name} ended before it served`);
@@ -324,21 +322,12 @@ export class BaseManager {
       } catch {
         // Gone already.
       }
-      await this.#process.join(1_000);
-      if (this.#process.isAlive()) {
-        this.#process.terminate();
-        await this.#process.join();
-      }
+      await this.stopServer(this.#process);
     }
     if (this.#client) {
       this.#client.close();
       for (const [key, client] of clients) if (client === this.#client) clients.delete(key);
     }
-  }
-
-  /** `await using manager = …` shuts it down at the end of the block. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.shutdown();
   }
 }
 

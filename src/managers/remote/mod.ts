@@ -24,6 +24,7 @@ import { serveManager } from "./manager.ts";
 registerLibraryTargets(serveManager);
 
 export { BaseManager, type ManagerOptions, serveManager } from "./manager.ts";
+export { ManagerBase, type ManagerContext } from "../base.ts";
 export { SyncManager } from "./sync_manager.ts";
 export { Server } from "./server.ts";
 export { type Address, PythonException, RemoteError, Token } from "./protocol.ts";
