@@ -21,7 +21,10 @@ import { syncRegistry } from "./registry.ts";
 /**
  * A remote manager with SyncManager's typeids. Its proxies have the methods
  * of the in-program `Manager()`'s (`dict()` gives a `DictProxy`), async,
- * over the socket.
+ * over the socket. It and the in-program `SyncManager` are both
+ * `ManagerBase`s: the same lifecycle and typeid names; only the socket one
+ * loads node:net, and its `Lock()`, `Queue()`, … are proxies of objects kept
+ * in the server, where the in-program one hands out shared-memory objects.
  *
  * @example
  * ```ts
