@@ -6,7 +6,28 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { AbandonedLockError, EOFError, Event, Lock, Pipe, Process, Queue, Value } from "../mod.ts";
+import {
+  AbandonedLockError,
+  Barrier,
+  BoundedSemaphore,
+  Condition,
+  EOFError,
+  Event,
+  JoinableQueue,
+  Lock,
+  Pipe,
+  Process,
+  Queue,
+  RawArray,
+  RawValue,
+  RLock,
+  Semaphore,
+  SharedArray,
+  SharedMemory,
+  SimpleQueue,
+  Value,
+} from "../mod.ts";
+import { pickle, SENDS, unpickle } from "../src/pickle.ts";
 import type { Connection } from "../mod.ts";
 import { checkNoLeaks } from "./leaks.ts";
 import { starter } from "./starter.ts";
@@ -132,4 +153,101 @@ test("transfer: what cannot travel fails at put/send, naming it, and nothing is 
   assert.equal(q.qsize(), 0);
   assert.equal(await b.poll(), false);
   (a.close(), b.close());
+});
+
+test(
+  "transfer: every other shared kind arrives working: RLock, Semaphore, BoundedSemaphore, Condition, Barrier, SharedArray, RawArray, RawValue, JoinableQueue, SimpleQueue, SharedMemory",
+  {
+    timeout: 30_000,
+  },
+  async () => {
+    const q = new Queue();
+    const report = new Queue();
+    const rlock = new RLock();
+    await rlock.acquire();
+    const semaphore = new Semaphore(1);
+    const bounded = new BoundedSemaphore(1);
+    const condition = new Condition();
+    const barrier = new Barrier(2);
+    const array = new SharedArray("i", 4);
+    const raw = new RawArray("b", 2);
+    const rawValue = new RawValue("d", 0);
+    const joinable = new JoinableQueue<string>();
+    await joinable.put("a job");
+    const simple = new SimpleQueue<string>();
+    const memory = new SharedMemory({ create: true, size: 8 });
+    await condition.acquire();
+    const p = start("useEveryKind", q, report);
+    await q.put({ rlock, semaphore, bounded, condition, barrier, array, raw, rawValue, joinable, simple, memory });
+    assert.equal(await condition.wait(10_000), true, "the child notified the parent's condition");
+    condition.release();
+    const seen = await report.get({ timeout: 10_000 }) as Record<string, unknown>;
+    assert.match(String(seen.boundedOverRelease), /released too many times/, "the parent's count, at its maximum");
+    delete seen.boundedOverRelease;
+    assert.deepEqual(seen, { rlockHeldByParent: true, semaphoreHasOne: true, joinable: "a job" });
+    assert.equal(await barrier.wait(10_000) >= 0, true);
+    assert.equal(await report.get({ timeout: 10_000 }), true, "both passed the barrier");
+    assert.deepEqual(array.toArray(), [0, 0, 20, 0]);
+    assert.deepEqual(raw.toArray(), [9, 0]);
+    assert.equal(rawValue.value, 1.5);
+    assert.equal(memory.buf[0], 77);
+    assert.equal(await simple.get(), "over the simple queue");
+    await joinable.join();
+    assert.equal(await semaphore.acquire({ timeout: 100 }), false, "the child took the parent's semaphore");
+    await p.join(10_000);
+    assert.equal(p.exitCode, 0);
+    rlock.release();
+    (memory.close(), memory.unlink());
+  },
+);
+
+test(
+  "transfer: in one process, put and got back, an object is the same one; the main process reads an item whose parking it has not handled yet",
+  {
+    timeout: 20_000,
+  },
+  async () => {
+    const q = new Queue();
+    const value = new Value("i", 1);
+    await q.put(value);
+    const back = await q.get({ timeout: 5_000 }) as Value<"i">;
+    back.value = 3;
+    assert.equal(value.value, 3);
+    // The child parks its buffers with a message the main process would handle in its event loop; reading the
+    // item without yielding takes the parking from the port at once.
+    const cell = new Int32Array(new SharedArrayBuffer(8));
+    const p = start("putWhenTold", q, cell);
+    const running = Date.now() + 10_000;
+    while (Atomics.load(cell, 0) === 0 && Date.now() < running) await new Promise((done) => setTimeout(done, 5));
+    Atomics.store(cell, 1, 1);
+    Atomics.notify(cell, 1);
+    const until = Date.now() + 10_000;
+    while (q.empty() && Date.now() < until) {
+      // Busy, on purpose: no turn of the event loop, so the parking message is not handled yet.
+    }
+    assert.equal((q.getNowait() as Value<"i">).value, 7);
+    await p.join(10_000);
+    assert.equal(p.exitCode, 0);
+  },
+);
+
+test("transfer: a sender terminated after its put leaves a working item", { timeout: 20_000 }, async () => {
+  const q = new Queue();
+  const p = start("putAndHang", q);
+  const { value, end } = await q.get({ timeout: 10_000 }) as { value: Value<"d">; end: Connection };
+  p.terminate();
+  await p.join(10_000);
+  assert.equal(p.exitCode, -15);
+  assert.equal(value.value, 2.5);
+  assert.equal(await end.recv(), "before the kill");
+  await assert.rejects(end.recv(), EOFError, "the killed child's end closed with it");
+  end.close();
+});
+
+test("transfer: the same bytes received twice fail the second time, naming the object", { timeout: 5_000 }, () => {
+  const lock = new Lock();
+  const bytes = pickle({ lock }, "send(obj)", SENDS).slice();
+  const first = unpickle(bytes) as { lock: Lock };
+  assert.equal(first.lock.locked(), false);
+  assert.throws(() => unpickle(bytes), /cannot receive a Lock: it was received once already/);
 });
