@@ -7,24 +7,24 @@
  * plain data and SharedArrayBuffers travels, and so does a bare
  * SharedArrayBuffer or a view of one.
  *
- * The sender parks the buffers with the main process before the bytes are
- * written (so they are there whenever the bytes can be read), and the bytes
- * carry a name; the receiver takes the buffers by that name. The main process
+ * The sender parks the buffers with the main process, and writes the bytes,
+ * which carry a name, once the main process holds them; the receiver takes
+ * the buffers by that name. The main process
  * keeps them, not the sender as Python's does: a sender that ended (or is
  * blocked) before its item is read costs nothing, and every process reaches
  * the main one directly over a port of its own (`portForEachChild`), whoever
  * started it. A receiver may be inside a synchronous `getSync`/`recvSync`, so
- * a worker waits for the answer in `Atomics.wait` and takes it with
- * `receiveWaiting` (Deno's `receiveMessageOnPort` takes from Web ports too),
- * and the main process, which may not block, drains the ports itself.
+ * a worker waits for each answer in `Atomics.wait` and takes it with
+ * `receiveWaiting` (Deno's `receiveMessageOnPort` takes from Web ports too);
+ * the main process, which may not block, never waits: it holds the buffers
+ * of every item that can be read.
  *
  * Why not the shared-memory arena (one SharedArrayBuffer every process gets
  * at start, where a name resolves with no message at all): the objects would
  * have to live in it from birth, so every shared class would allocate there,
  * free there when the last process drops it (the GC of every process, and a
- * sub-allocator for 4-byte Lock cells under the 2,048-block limit), and a
- * growable arena slows every view. Parking touches no class: each keeps the
- * `[reduce]` it has for `args`.
+ * sub-allocator for 4-byte Lock cells under the 2,048-block limit). Parking
+ * touches no class: each keeps the `[reduce]` it has for `args`.
  *
  * What is parked is handed out once, as Python's resource sharer does: a
  * queue item or a pipe message is received once. Buffers of an item that is
@@ -36,15 +36,15 @@ import { adapter } from "./adapters/mod.ts";
 import { unref } from "./ports.ts";
 import { hasEnded, ownPid, portForEachChild } from "./process.ts";
 
-/** What a process sends to the main process's sharer. */
+/** What a process sends to the main process's sharer; each is answered on the same port, then `bell` is rung. */
 type ToSharer =
-  | { t: "park"; id: string; buffers: SharedArrayBuffer[] }
+  | { t: "park"; id: string; buffers: SharedArrayBuffer[]; bell: SharedArrayBuffer }
   | { t: "unpark"; id: string }
   | { t: "fetch"; id: string; bell: SharedArrayBuffer }
   | { t: "client"; pid: number; port: MessagePort };
 
-/** The sharer's answer to a fetch, rung on the fetcher's bell once posted. */
-interface Fetched {
+/** The sharer's answer: to a fetch, the buffers (none when they were taken already); to a park, nothing. */
+interface Answer {
   id: string;
   buffers?: SharedArrayBuffer[];
 }
@@ -56,11 +56,18 @@ const inMain = adapter.parent() === null;
 const parked = new Map<string, SharedArrayBuffer[]>();
 /** Every process's port to here, with its pid. */
 const clients = new Map<MessagePort, number>();
-/** Fetches met while draining, answered once the drain is over. */
-let deferred: [MessagePort, ToSharer & { t: "fetch" }][] = [];
-let draining = false;
 
+/**
+ * Serves a process's port from the event loop. Never read with
+ * `receiveWaiting` here: Deno's port takes its next message off the channel
+ * before dispatching it, so a message can be neither readable nor handled
+ * yet (bench/transfer.ts, a Lock in each of 20,000 items, lost parkings so on
+ * Deno 2.9 when the main process drained its ports itself). Hence a park is
+ * answered before its bytes are written: whoever reads them finds the
+ * buffers here.
+ */
 function serve(port: MessagePort, pid: number): void {
+  for (const [other, owner] of clients) if (hasEnded(owner)) (clients.delete(other), other.close());
   clients.set(port, pid);
   port.onmessage = (event: MessageEvent) => handle(port, event.data as ToSharer);
   // What holds the program open is the work that waits for an item, not the sharer.
@@ -71,61 +78,28 @@ function handle(port: MessagePort, message: ToSharer): void {
   switch (message.t) {
     case "park":
       parked.set(message.id, message.buffers);
-      return;
+      return answer(port, message.bell, { id: message.id });
     case "unpark":
       parked.delete(message.id);
       return;
     case "client":
-      serve(message.port, message.pid);
-      return;
+      return serve(message.port, message.pid);
     case "fetch":
-      if (draining) deferred.push([port, message]);
-      else answer(port, message);
+      return answer(port, message.bell, { id: message.id, buffers: take(message.id) });
   }
-}
-
-/**
- * Takes, without the event loop, everything processes posted here: a park
- * is posted before its bytes are written, so after a drain every item that
- * can be read has its buffers here. Ports of processes that ended are closed
- * once drained (their park messages stay readable after they end).
- */
-function drain(): void {
-  draining = true;
-  try {
-    for (let progress = true; progress;) {
-      progress = false;
-      for (const port of [...clients.keys()]) {
-        for (let got; (got = adapter.receiveWaiting(port));) {
-          handle(port, got.message as ToSharer);
-          progress = true;
-        }
-      }
-    }
-    for (const [port, pid] of clients) {
-      if (hasEnded(pid)) (clients.delete(port), port.close());
-    }
-  } finally {
-    draining = false;
-  }
-  const waiting = deferred;
-  deferred = [];
-  for (const [port, message] of waiting) answer(port, message);
 }
 
 function take(id: string): SharedArrayBuffer[] | undefined {
-  if (!parked.has(id)) drain();
   const buffers = parked.get(id);
   parked.delete(id);
   return buffers;
 }
 
-function answer(port: MessagePort, message: ToSharer & { t: "fetch" }): void {
-  const fetched: Fetched = { id: message.id, buffers: take(message.id) };
-  port.postMessage(fetched);
-  const bell = new Int32Array(message.bell);
-  Atomics.store(bell, 0, 1);
-  Atomics.notify(bell, 0);
+function answer(port: MessagePort, bell: SharedArrayBuffer, reply: Answer): void {
+  port.postMessage(reply);
+  const cell = new Int32Array(bell);
+  Atomics.store(cell, 0, 1);
+  Atomics.notify(cell, 0);
 }
 
 // ---- Every other process: a client ------------------------------------------
@@ -153,8 +127,25 @@ portForEachChild((pid) => {
 });
 
 /**
+ * Sends `message` to the main process and waits for its answer, blocking
+ * this worker: the main process answers from its event loop, and rings the
+ * bell once the answer is on the port.
+ */
+function ask(message: ToSharer & { bell: SharedArrayBuffer }, what: string): Answer {
+  const port = ownPort(what);
+  Atomics.store(bell, 0, 0);
+  port.postMessage(message);
+  for (;;) {
+    const got = adapter.receiveWaiting(port);
+    if (got) return got.message as Answer;
+    Atomics.wait(bell, 0, 0, 1000);
+  }
+}
+
+/**
  * Parks `buffers` with the main process and returns the name to fetch them
- * by. Call it before the bytes that carry the name can be read.
+ * by. Returns once the main process holds them: call it before the bytes
+ * that carry the name can be read.
  *
  * @example
  * ```ts
@@ -165,10 +156,7 @@ portForEachChild((pid) => {
 export function park(buffers: SharedArrayBuffer[], what: string): string {
   const id = `${ownPid()}.${++parkedHere}`;
   if (inMain) parked.set(id, buffers);
-  else {
-    const message: ToSharer = { t: "park", id, buffers };
-    ownPort(what).postMessage(message);
-  }
+  else ask({ t: "park", id, buffers, bell: bell.buffer as SharedArrayBuffer }, what);
   return id;
 }
 
@@ -201,7 +189,9 @@ export function unpark(id: string): void {
  * ```
  */
 export function fetchParked(id: string, what: string): SharedArrayBuffer[] {
-  const buffers = inMain ? take(id) : ask(id, what);
+  const buffers = inMain
+    ? take(id)
+    : ask({ t: "fetch", id, bell: bell.buffer as SharedArrayBuffer }, `receive ${what}`).buffers;
   if (!buffers) {
     throw new Error(
       `cannot receive ${what}: it was received once already. A shared object sent through a queue or a pipe ` +
@@ -209,17 +199,4 @@ export function fetchParked(id: string, what: string): SharedArrayBuffer[] {
     );
   }
   return buffers;
-}
-
-function ask(id: string, what: string): SharedArrayBuffer[] | undefined {
-  const port = ownPort(`receive ${what}`);
-  Atomics.store(bell, 0, 0);
-  const message: ToSharer = { t: "fetch", id, bell: bell.buffer as SharedArrayBuffer };
-  port.postMessage(message);
-  for (;;) {
-    const got = adapter.receiveWaiting(port);
-    if (got) return (got.message as Fetched).buffers;
-    // Rung after the answer is posted; the main process answers from its event loop.
-    Atomics.wait(bell, 0, 0, 1000);
-  }
 }
