@@ -67,11 +67,32 @@ const clients = new Map<MessagePort, number>();
  * buffers here.
  */
 function serve(port: MessagePort, pid: number): void {
-  for (const [other, owner] of clients) if (hasEnded(owner)) (clients.delete(other), other.close());
+  reapEnded();
   clients.set(port, pid);
   port.onmessage = (event: MessageEvent) => handle(port, event.data as ToSharer);
   // What holds the program open is the work that waits for an item, not the sharer.
   unref(port);
+}
+
+/** When each client's process was first seen ended. */
+const endedSince = new Map<MessagePort, number>();
+
+/** How long a port of an ended process stays open: what it posted before it ended is handled meanwhile. */
+const REAP_AFTER_MS = 10_000;
+
+/**
+ * Closes the ports of processes that ended a while ago. Not at once: an
+ * ended process's last messages (the port of a child it started) may still
+ * wait for the event loop, and a closed port drops them.
+ */
+function reapEnded(): void {
+  const now = performance.now();
+  for (const [port, pid] of clients) {
+    if (!hasEnded(pid)) continue;
+    const since = endedSince.get(port);
+    if (since === undefined) endedSince.set(port, now);
+    else if (now - since > REAP_AFTER_MS) (clients.delete(port), endedSince.delete(port), port.close());
+  }
 }
 
 function handle(port: MessagePort, message: ToSharer): void {

@@ -232,6 +232,20 @@ test(
   },
 );
 
+test("transfer: a grandchild's item reaches the main process (its port to the sharer came through its parent)", {
+  timeout: 20_000,
+}, async () => {
+  const q = new Queue();
+  const p = start("startGrandchild", q);
+  const item = await q.get({ timeout: 10_000 }) as { value: Value<"i">; end: Connection; cells: Int32Array };
+  assert.equal(item.value.value, 7);
+  assert.equal(item.cells[1], 5);
+  assert.equal(await item.end.recv(), "sent before the end");
+  item.end.close();
+  await p.join(10_000);
+  assert.equal(p.exitCode, 0);
+});
+
 test("transfer: a sender terminated after its put leaves a working item", { timeout: 20_000 }, async () => {
   const q = new Queue();
   const p = start("putAndHang", q);
