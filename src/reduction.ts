@@ -12,9 +12,16 @@
  * here, with the path of the offending value, before anything is sent.
  *
  * Where the sender allows it ({@linkcode DumpOptions.functions}: a process's
- * `args`, queue items, pipe messages), a function travels as Python's pickle
- * sends one: by reference (module and export name), found again among the
- * modules the receiver imported, or else as source text (see `spawn.ts`).
+ * `args`, pool tasks, queue items, pipe messages), a function travels as
+ * Python's pickle sends one: by reference (module and export name), found
+ * again among the modules the receiver imported, or else as source text
+ * (see `spawn.ts`).
+ *
+ * The same reductions go into bytes for queues and pipes (`pickle.ts`): the
+ * SharedArrayBuffers in their states are parked with the main process
+ * (`resource_sharer.ts`) and stand in the bytes as markers of an inline
+ * kind ({@linkcode registerInlineKind}), revived before the reduction that
+ * holds them.
  *
  * @module
  */
