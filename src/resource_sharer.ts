@@ -8,10 +8,10 @@
  * SharedArrayBuffer or a view of one.
  *
  * The sender parks the buffers with the main process, and writes the bytes,
- * which carry a name, once the main process holds them; the receiver takes
- * the buffers by that name. The main process
- * keeps them, not the sender as Python's does: a sender that ended (or is
- * blocked) before its item is read costs nothing, and every process reaches
+ * which carry a name, once the main process holds them (a round trip per
+ * item from a worker); the receiver takes the buffers by that name. The main
+ * process keeps them, not the sender as Python's does: a sender that ended
+ * (or is blocked) before its item is read costs nothing, and every process reaches
  * the main one directly over a port of its own (`portForEachChild`), whoever
  * started it. A receiver may be inside a synchronous `getSync`/`recvSync`, so
  * a worker waits for each answer in `Atomics.wait` and takes it with
