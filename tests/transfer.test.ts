@@ -82,34 +82,40 @@ test("transfer: a Connection sent through a Connection arrives as a working end"
   (a.close(), x.close());
 });
 
-test("transfer: a Lock, Value, Event and Queue through a Queue are the same objects in the child", {
-  timeout: 20_000,
-}, async () => {
-  const q = new Queue();
-  const report = new Queue();
-  const go = new Queue();
-  const lock = new Lock();
-  const value = new Value("i", 5);
-  const event = new Event();
-  const back = new Queue<string>();
-  assert.equal(await lock.acquire(), true);
-  const p = start("useShared", q, report, go);
-  await q.put({ lock, value, event, back });
-  assert.deepEqual(await report.get({ timeout: 10_000 }), ["held by the parent", false]);
-  lock.release();
-  await go.put("release");
-  assert.deepEqual(await report.get({ timeout: 10_000 }), ["taken after release", true]);
-  assert.deepEqual(await report.get({ timeout: 10_000 }), ["value seen", 5]);
-  assert.equal(await event.wait(10_000), true, "the child set the parent's event");
-  assert.equal(value.value, 42, "the child wrote the parent's value");
-  assert.equal(await back.get({ timeout: 10_000 }), "over the received queue");
-  assert.equal(await lock.acquire({ timeout: 100 }), false, "the child holds the parent's lock");
-  await go.put("done");
-  await p.join(10_000);
-  assert.equal(p.exitCode, 0);
-  assert.equal(await lock.acquire({ timeout: 5_000 }), true, "released by the child");
-  lock.release();
-});
+test(
+  "transfer: a Lock, Value, Event, Queue and a view of a SharedArrayBuffer through a Queue are the same objects in the child",
+  {
+    timeout: 20_000,
+  },
+  async () => {
+    const q = new Queue();
+    const report = new Queue();
+    const go = new Queue();
+    const lock = new Lock();
+    const value = new Value("i", 5);
+    const event = new Event();
+    const back = new Queue<string>();
+    assert.equal(await lock.acquire(), true);
+    const p = start("useShared", q, report, go);
+    const cells = new Int32Array(new SharedArrayBuffer(16), 4, 2);
+    await q.put({ lock, value, event, back, cells });
+    assert.deepEqual(await report.get({ timeout: 10_000 }), ["held by the parent", false]);
+    lock.release();
+    await go.put("release");
+    assert.deepEqual(await report.get({ timeout: 10_000 }), ["taken after release", true]);
+    assert.deepEqual(await report.get({ timeout: 10_000 }), ["value seen", 5]);
+    assert.equal(await event.wait(10_000), true, "the child set the parent's event");
+    assert.equal(value.value, 42, "the child wrote the parent's value");
+    assert.equal(Atomics.load(cells, 1), 99, "and into the parent's SharedArrayBuffer, through a view at an offset");
+    assert.equal(await back.get({ timeout: 10_000 }), "over the received queue");
+    assert.equal(await lock.acquire({ timeout: 100 }), false, "the child holds the parent's lock");
+    await go.put("done");
+    await p.join(10_000);
+    assert.equal(p.exitCode, 0);
+    assert.equal(await lock.acquire({ timeout: 5_000 }), true, "released by the child");
+    lock.release();
+  },
+);
 
 test("transfer: what a child put before it ended is still shared when it is read, in the parent and in another child", {
   timeout: 30_000,
