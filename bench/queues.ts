@@ -128,7 +128,7 @@ function median(xs: number[]): number {
 }
 
 /** A figure from one of bench/python's scripts, or nothing when python3 is missing or fails. */
-function python(script: string, name: string): Record<string, number> {
+export function python(script: string, name: string): Record<string, number> {
   const run = spawnSync("python3", [new URL(`./python/${script}`, import.meta.url).pathname], {
     encoding: "utf8",
     timeout: 120_000,

@@ -1,7 +1,8 @@
 /**
  * The examples and what each must print: `examples/NAME.expected` holds the
  * lines, compared as a multiset (children print in any order); `{n}` in an
- * expected line stands for an integer (a pid).
+ * expected line stands for an integer (a pid), `{...}` for a run of dots
+ * (a wait that timed out as many times as the scheduler made it).
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { root } from "./runtimes.ts";
@@ -24,7 +25,10 @@ export function examples(): Example[] {
 }
 
 function pattern(line: string): RegExp {
-  const escaped = line.replace(/[.*+?^${}()|[\]\\]/g, "\\$&").replaceAll("\\{n\\}", "-?\\d+");
+  const escaped = line.replace(/[.*+?^${}()|[\]\\]/g, "\\$&").replaceAll("\\{n\\}", "-?\\d+").replaceAll(
+    "\\{\\.\\.\\.\\}",
+    "\\.*",
+  );
   return new RegExp(`^${escaped}$`);
 }
 

@@ -12,12 +12,15 @@
  * DataView, boxed primitives, with shared and cyclic references kept.
  *
  * A SharedArrayBuffer cannot be sent as bytes: it would arrive as a copy,
- * not shared. So this library's shared objects (Queue, Lock, Value …) travel
- * to a process in its `args`, as Python shares them only by inheritance.
+ * not shared. So the buffers inside this library's shared objects (Queue,
+ * Lock, Value, Connection …), and bare SharedArrayBuffers and views of them,
+ * are parked with the main process's resource sharer (`resource_sharer.ts`)
+ * and the bytes carry their name: the receiver gets the same shared memory.
  *
  * @module
  */
-import { dump, type Dumped, type DumpOptions, load, reduce, type Reducible } from "./reduction.ts";
+import { dump, type Dumped, type DumpOptions, load, reduce, type Reducible, registerInlineKind } from "./reduction.ts";
+import { fetchParked, park, unpark } from "./resource_sharer.ts";
 
 const Tag = {
   undefined: 0,
@@ -458,26 +461,137 @@ export function pickle(value: unknown, what: string, options?: DumpOptions): Uin
       `${what} holds an object that must be transferred (a MessagePort), which cannot be sent as bytes`,
     );
   }
+  const parking: Parking = { buffers: [], index: new Map(), states: [], copies: new Map() };
+  const data = options?.shared ? parkShared(dumped.data, parking) : dumped.data;
+  let id: string | undefined;
+  if (parking.buffers.length) {
+    // Parked before the bytes exist, so that whoever can read them finds the buffers.
+    id = park(parking.buffers, what);
+    for (const state of parking.states) state.id = id;
+  }
   try {
-    return encode(dumped.data, dumped.reduced);
+    return encode(data, dumped.reduced || id !== undefined);
   } catch (error) {
+    if (id !== undefined) unpark(id);
     if (!(error instanceof Unpicklable)) throw error;
-    const where = locate(dumped.data, what, new Set()) ?? `${what} ${error.message}`;
+    const where = locate(data, what, new Set()) ?? `${what} ${error.message}`;
     throw new TypeError(
-      `${where}, which cannot be sent through a queue, a pipe or a manager: ` +
-        "this library's shared objects (Queue, Lock, Value …) and SharedArrayBuffers are shared with a process " +
-        "by passing them in its args, as Python shares them only through inheritance",
+      `${where}, which cannot be sent ${options?.shared ? "as bytes" : "through a manager or to another host"}: ` +
+        "this library's shared objects (Queue, Lock, Value, Connection …) and SharedArrayBuffers travel in a " +
+        "process's args, a queue item or a pipe message",
     );
   }
 }
 
-/** What a queue item or a pipe message may hold beyond data: functions, as Python's pickle sends them. */
-export const SENDS: DumpOptions = { functions: true };
+/** The kind of the marker that stands for a parked SharedArrayBuffer (or a view of one) in bytes. */
+const PARKED = "@mp/parked";
+
+/** A parked buffer: which parking, which of its buffers, and the view on it when a view was sent. */
+interface ParkedState {
+  id: string;
+  i: number;
+  /** `views` index, byte offset, byte length. */
+  view?: [number, number, number];
+}
+
+/** What one {@linkcode parkShared} walk gathers. */
+interface Parking {
+  buffers: SharedArrayBuffer[];
+  index: Map<SharedArrayBuffer, number>;
+  /** The markers' states, which get the parking's name once it is parked. */
+  states: ParkedState[];
+  copies: Map<object, unknown>;
+}
+
+function parkedMarker(buffer: SharedArrayBuffer, parking: Parking, view?: [number, number, number]): unknown {
+  let i = parking.index.get(buffer);
+  if (i === undefined) (i = parking.buffers.push(buffer) - 1, parking.index.set(buffer, i));
+  const state: ParkedState = { id: "", i };
+  if (view) state.view = view;
+  parking.states.push(state);
+  return { [MARK]: PARKED, state };
+}
+
+/**
+ * `data` with every SharedArrayBuffer and view of one (inside reductions'
+ * states too) replaced by a parked marker; containers are copied only where
+ * something inside them was replaced, so plain data goes through as it is.
+ */
+function parkShared(value: unknown, parking: Parking): unknown {
+  if (typeof value !== "object" || value === null) return value;
+  const known = parking.copies.get(value);
+  if (known !== undefined) return known;
+  if (isShared(value as ArrayBufferLike)) return parkedMarker(value as SharedArrayBuffer, parking);
+  if (ArrayBuffer.isView(value)) {
+    if (!isShared(value.buffer)) return value;
+    const kind = views.findIndex((type) => value instanceof type);
+    if (kind < 0) return value;
+    return parkedMarker(value.buffer as SharedArrayBuffer, parking, [kind, value.byteOffset, value.byteLength]);
+  }
+  // In progress: a cycle back to here keeps the original, whose buffers (if any) then fail to encode, by name.
+  parking.copies.set(value, value);
+  let result: unknown = value;
+  if (Array.isArray(value)) {
+    const items = value.map((item) => parkShared(item, parking));
+    if (items.some((item, i) => item !== value[i])) result = items;
+  } else if (value instanceof Map) {
+    const entries = [...value].map(([k, v]) => [parkShared(k, parking), parkShared(v, parking)] as const);
+    if ([...value].some(([k, v], i) => entries[i][0] !== k || entries[i][1] !== v)) result = new Map(entries);
+  } else if (value instanceof Set) {
+    const items = [...value].map((item) => parkShared(item, parking));
+    if ([...value].some((item, i) => items[i] !== item)) result = new Set(items);
+  } else {
+    const proto = Object.getPrototypeOf(value);
+    if (proto === Object.prototype || proto === null) {
+      const record = value as Record<string, unknown>;
+      const keys = Object.keys(record);
+      const items = keys.map((key) => parkShared(record[key], parking));
+      if (items.some((item, i) => item !== record[keys[i]])) {
+        result = Object.fromEntries(keys.map((key, i) => [key, items[i]]));
+      }
+    }
+  }
+  parking.copies.set(value, result);
+  return result;
+}
+
+/** Buffers fetched during one {@linkcode unpickle}, by parking: one fetch serves all the buffers of an item. */
+const fetched = new Map<string, SharedArrayBuffer[]>();
+
+registerInlineKind(PARKED, (given, owner) => {
+  const state = given as ParkedState;
+  let buffers = fetched.get(state.id);
+  if (!buffers) {
+    buffers = fetchParked(state.id, owner ? `a ${owner.replace("@mp/", "")}` : "a SharedArrayBuffer");
+    fetched.set(state.id, buffers);
+  }
+  const buffer = buffers[state.i];
+  if (!state.view) return buffer;
+  const [kind, offset, byteLength] = state.view;
+  const type = views[kind];
+  if (type === DataView) return new DataView(buffer, offset, byteLength);
+  const array = type as unknown as {
+    new (b: SharedArrayBuffer, o: number, l: number): unknown;
+    BYTES_PER_ELEMENT: number;
+  };
+  return new array(buffer, offset, byteLength / array.BYTES_PER_ELEMENT);
+});
+
+/**
+ * What a queue item or a pipe message may hold beyond data: functions, as
+ * Python's pickle sends them, and this library's shared objects, as Python's
+ * resource sharer sends a Connection (and beyond Python, every other kind).
+ */
+export const SENDS: DumpOptions = { functions: true, shared: true };
 
 /** Turns bytes from {@linkcode pickle} back into a value, reviving this library's objects. */
 export function unpickle(bytes: Uint8Array): unknown {
   const { data, reduced } = unpickleReduced(bytes);
-  return load(data, reduced);
+  try {
+    return load(data, reduced);
+  } finally {
+    fetched.clear();
+  }
 }
 
 /**

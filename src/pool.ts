@@ -252,9 +252,12 @@ function isPrimitive(value: unknown): boolean {
   return (typeof value !== "object" || value === null) && typeof value !== "function" && typeof value !== "symbol";
 }
 
+/** What a task's args and items may hold beyond data: functions, by reference as Python's pickle sends them. */
+const TASK_VALUES = { functions: true };
+
 /** `dump`, with a fast way out for a list of plain numbers and strings, the common case. */
 function pack(values: readonly unknown[], path: string): Dumped {
-  for (let i = 0; i < values.length; i++) if (!isPrimitive(values[i])) return dump(values, path);
+  for (let i = 0; i < values.length; i++) if (!isPrimitive(values[i])) return dump(values, path, TASK_VALUES);
   return { data: values, transfer: NO_TRANSFER, reduced: false };
 }
 
@@ -1463,7 +1466,7 @@ export class Pool {
         throw new TypeError(`${what}: iterable[${offset + k}] must be an array of arguments, got ${typeof item}`);
       }
       if (isPrimitive(item)) continue;
-      const dumped = dump(item, `iterable[${offset + k}]`);
+      const dumped = dump(item, `iterable[${offset + k}]`, TASK_VALUES);
       items[k] = dumped.data;
       reduced ||= dumped.reduced;
       if (dumped.transfer.length) transfer = [...transfer, ...dumped.transfer];

@@ -153,6 +153,8 @@ interface Bootstrap {
   args: Omit<Dumped, "transfer">;
   fields: Omit<Dumped, "transfer">;
   inherited: Record<string, unknown>;
+  /** This child's own port from {@linkcode portForEachChild}. */
+  port?: MessagePort;
   environment?: Record<string, string>;
   authkey: Uint8Array;
 }
@@ -374,6 +376,7 @@ export class Process {
       args: { data: args.data, reduced: args.reduced },
       fields: { data: fields.data, reduced: fields.reduced },
       inherited: Object.fromEntries([...inherited].map(([key, entry]) => [key, entry.get()])),
+      port: eachChild?.give(state.pid),
       environment: adapter.environment?.(),
       authkey: state.authkey,
     };
@@ -397,7 +400,7 @@ export class Process {
         if (state.signalled !== undefined && state.stopsEarly) return thread.terminate();
         try {
           state.booted = true;
-          thread.post(boot, [...args.transfer, ...fields.transfer]);
+          thread.post(boot, [...args.transfer, ...fields.transfer, ...(boot.port ? [boot.port] : [])]);
         } catch (error) {
           report(state.name, error);
           state.signalled = 1;
@@ -595,6 +598,18 @@ export function inheritable<T>(key: string, create: () => T): () => T {
   };
   inherited.set(key, entry);
   return entry.get as () => T;
+}
+
+let eachChild: { give(pid: number): MessagePort; take(port: MessagePort): void } | undefined;
+
+/**
+ * A fresh MessagePort for each child: `give` makes it when the child starts
+ * (with the child's pid), and the child hands it to `take` before its args
+ * are revived. For `resource_sharer.ts`, whose main process must reach every
+ * process directly.
+ */
+export function portForEachChild(give: (pid: number) => MessagePort, take: (port: MessagePort) => void): void {
+  eachChild = { give, take };
 }
 
 /** The start method of a process whose class does not fix one: set by `setStartMethod()`. */
@@ -849,6 +864,7 @@ async function runChild(boot: Bootstrap): Promise<never> {
   pidOfThread = boot.pid;
   adoptFence(boot.fence);
   for (const [key, value] of Object.entries(boot.inherited)) inherited.get(key)?.set(value);
+  if (boot.port) eachChild?.take(boot.port);
   if (boot.environment) adapter.setEnvironment?.(boot.environment);
   adapter.onUncaught((error) => {
     report(state.name, error);

@@ -12,9 +12,16 @@
  * here, with the path of the offending value, before anything is sent.
  *
  * Where the sender allows it ({@linkcode DumpOptions.functions}: a process's
- * `args`, queue items, pipe messages), a function travels as Python's pickle
- * sends one: by reference (module and export name), found again among the
- * modules the receiver imported, or else as source text (see `spawn.ts`).
+ * `args`, pool tasks, queue items, pipe messages), a function travels as
+ * Python's pickle sends one: by reference (module and export name), found
+ * again among the modules the receiver imported, or else as source text
+ * (see `spawn.ts`).
+ *
+ * The same reductions go into bytes for queues and pipes (`pickle.ts`): the
+ * SharedArrayBuffers in their states are parked with the main process
+ * (`resource_sharer.ts`) and stand in the bytes as markers of an inline
+ * kind ({@linkcode registerInlineKind}), revived before the reduction that
+ * holds them.
  *
  * @module
  */
@@ -76,6 +83,13 @@ export interface DumpOptions {
   functions?: boolean;
   /** Where a function is looked up first in the receiver; by default the module that called into the library. */
   module?: string;
+  /**
+   * Let SharedArrayBuffers (this library's shared objects) into bytes, parked
+   * with the resource sharer (`resource_sharer.ts`), which hands them out
+   * once: for queue items and pipe messages, each received once. Not for a
+   * manager, which keeps what it is sent and hands it out again.
+   */
+  shared?: boolean;
 }
 
 interface Marker {
@@ -88,6 +102,41 @@ const revivers = new Map<string, (state: unknown) => unknown>();
 /** Registers how objects of `kind` are revived on the receiving side. */
 export function registerKind(kind: string, revive: (state: unknown) => unknown): void {
   revivers.set(kind, revive);
+}
+
+/**
+ * Kinds whose markers stand for a part of another reduction's state (a
+ * parked SharedArrayBuffer, see `pickle.ts`): revived wherever they are,
+ * inside the states of other markers too, before those are revived. Their
+ * reviver learns the kind of the reduction they are part of, for its errors.
+ */
+const inlineKinds = new Map<string, (state: unknown, owner: string | undefined) => unknown>();
+
+/** Registers a kind revived inside other reductions' states too (see {@linkcode inlineKinds}). */
+export function registerInlineKind(kind: string, revive: (state: unknown, owner: string | undefined) => unknown): void {
+  inlineKinds.set(kind, revive);
+}
+
+/** `value` (a reduction's state) with the inline markers inside it revived, in place. */
+function reviveInline(value: unknown, owner: string, done: Set<object>): unknown {
+  if (typeof value !== "object" || value === null || done.has(value)) return value;
+  if (isMarker(value)) {
+    const inline = inlineKinds.get(value[MARK]);
+    if (inline) return inline(value.state, owner);
+    done.add(value);
+    value.state = reviveInline(value.state, value[MARK], done);
+    return value;
+  }
+  done.add(value);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = reviveInline(value[i], owner, done);
+  } else if (value instanceof Map) {
+    for (const [k, v] of [...value]) value.set(k, reviveInline(v, owner, done));
+  } else if (Object.getPrototypeOf(value) === Object.prototype) {
+    const record = value as Record<string, unknown>;
+    for (const key of Object.keys(record)) record[key] = reviveInline(record[key], owner, done);
+  }
+  return value;
 }
 
 function isReducible(value: object): value is Reducible {
@@ -270,9 +319,11 @@ export function reductionsIn(data: unknown, kind: string): unknown[] {
 function revive(value: unknown, done: Set<object>): unknown {
   if (typeof value !== "object" || value === null || done.has(value)) return value;
   if (isMarker(value)) {
+    const inline = inlineKinds.get(value[MARK]);
+    if (inline) return inline(value.state, undefined);
     const reviver = revivers.get(value[MARK]);
     if (!reviver) throw new TypeError(`no reviver is registered for a ${value[MARK]}; is its module loaded?`);
-    return reviver(value.state);
+    return reviver(inlineKinds.size ? reviveInline(value.state, value[MARK], new Set()) : value.state);
   }
   done.add(value);
   if (Array.isArray(value)) {

@@ -343,7 +343,7 @@ test("managers: a value holding a shared object is refused with the path of what
   const d = manager.dict<string, unknown>();
   await assert.rejects(d.set("k", { lock: new Lock() }), {
     name: "TypeError",
-    message: /^dict\.set\(\) args\[1\]\.lock is a @mp\/Lock, which cannot be sent through a queue, a pipe or a manager/,
+    message: /^dict\.set\(\) args\[1\]\.lock is a @mp\/Lock, which cannot be sent through a manager/,
   });
 });
 

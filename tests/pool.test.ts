@@ -141,9 +141,10 @@ test(
     await using pool = new Pool({ processes: 1, module });
     assert.throws(() => pool.apply(42 as never, []), { name: "TypeError", message: /target must be a function/ });
     assert.throws(() => pool.applyAsync("inc", 1 as never), /args must be an array/);
-    assert.throws(() => pool.apply("inc", [{ fn: () => 1 }]), {
+    // A plain function in the args travels, as in a queue item (examples/mp_pool.ts); one without source cannot.
+    assert.throws(() => pool.apply("inc", [{ fn: Math.max }]), {
       name: "TypeError",
-      message: /^args\[0\]\.fn is a function/,
+      message: /^args\[0\]\.fn: max is a native or bound function, which cannot be sent/,
     });
     assert.throws(() => pool.map("inc", 5 as never), { name: "TypeError", message: /must be iterable/ });
     assert.throws(() => pool.imap("inc", null as never), /must be iterable/);
@@ -173,6 +174,20 @@ test("pool: map's default chunksize is Python's (about four chunks per worker)",
     assert.deepEqual(fours.slice(i, i + 4).map((w) => w.served - fours[i].served), [0, 1, 2, 3]);
     assert.ok(fours.slice(i, i + 4).every((w) => w.pid === fours[i].pid));
   }
+});
+
+test("pool: an exported function inside a task's args or items travels by reference", { timeout: 30_000 }, async () => {
+  const { mul, plus } = await import("./fixtures/tasks.ts");
+  await using pool = new Pool({ processes: 2, module: new URL("./fixtures/tasks.ts", import.meta.url) });
+  assert.deepEqual(await pool.apply("performTask", [[mul, [6, 7]]]), ["mul", 42, true]);
+  assert.deepEqual(await pool.map("performTask", [[plus, [1, 2]], [mul, [3, 4]]]), [["plus", 3, true], [
+    "mul",
+    12,
+    true,
+  ]]);
+  const got = [];
+  for await (const x of pool.imap("performTask", [[plus, [5, 5]]])) got.push(x);
+  assert.deepEqual(got, [["plus", 10, true]]);
 });
 
 test("pool: imap yields in input order, imapUnordered as tasks complete", { timeout: 30_000 }, async () => {

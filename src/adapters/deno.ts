@@ -40,10 +40,14 @@ function markExits(): (code: number) => never {
 
 let threads: typeof Threads | undefined;
 
+function nodeLayer(): typeof Threads {
+  const node = (globalThis as unknown as { process: { getBuiltinModule(name: string): unknown } }).process;
+  return node.getBuiltinModule("node:worker_threads") as typeof Threads;
+}
+
 /** A daemon's worker, on `node:worker_threads` (loaded on first use: Deno's Node layer costs start-up time). */
 function spawnDetached(url: URL, options: SpawnOptions): ThreadHandle {
-  const node = (globalThis as unknown as { process: { getBuiltinModule(name: string): unknown } }).process;
-  threads ??= node.getBuiltinModule("node:worker_threads") as typeof Threads;
+  threads ??= nodeLayer();
   // Deno's terminate() does not stop a busy thread here either, and 'exit' fires at once all the same. No heap
   // limit, as for a Web Worker: the same child behaves the same whichever kind of worker it is on.
   return spawnThread(threads, url, { ...options, memoryLimit: undefined }, false);
@@ -65,6 +69,10 @@ export function denoAdapter(): Adapter {
     // In a worker, Deno.exit() ends only that worker, and at once (even one busy in a loop, unlike terminate()).
     exit: (code) => exit(code),
     onUncaught: onUncaughtInWebWorker,
+    receiveWaiting(port) {
+      threads ??= nodeLayer();
+      return threads.receiveMessageOnPort(port as never);
+    },
     writeError(text) {
       const bytes = encoder.encode(text);
       for (let done = 0; done < bytes.length;) done += Deno.stderr.writeSync(bytes.subarray(done));

@@ -91,4 +91,12 @@ export interface Adapter {
    * its tasks with this. Absent on Deno, whose Web Workers have no such call.
    */
   receiveNow?(port: MessagePort): { message: unknown } | undefined;
+  /**
+   * As `receiveNow`, on every runtime: Deno's is reached through its Node
+   * layer (loaded on first use), whose `receiveMessageOnPort` takes from a
+   * Web MessagePort too (Deno 2.9). For the resource sharer, which must
+   * receive in the middle of a synchronous `get`; the pool keeps its Deno
+   * path, which was measured without it.
+   */
+  receiveWaiting(port: MessagePort): { message: unknown } | undefined;
 }
