@@ -115,7 +115,7 @@ export const ManagedValue: new (typecode: unknown, value: unknown) => ManagedVal
 
 /** A `queue.Queue` kept by a server: see {@linkcode ManagedQueue}'s constructor. */
 export interface ManagedQueue {
-  /** The most items it holds (0: no limit); a `put` beyond waits, then fails with `queue.Full`. */
+  /** The most items it holds (0: no limit); a `put` on a full queue waits for room, or fails with `queue.Full`. */
   readonly maxsize: number;
   /** How many items it holds. */
   qsize(): number;
@@ -162,8 +162,8 @@ export interface ManagedLock {
  * Python's `threading.Lock`, `RLock`, `Semaphore` or `BoundedSemaphore`
  * (`value`: a semaphore's count, 1 for a lock), served with `register` and
  * reached through an `AcquirerProxy`. It remembers which client holds it:
- * when that client dies, what it held is released. (Python's server cannot
- * tell, and such a lock stays held.)
+ * when one of our clients dies, what it held is released. (Python's server
+ * cannot tell, and such a lock stays held; so does one a Python client held.)
  *
  * @example
  * ```ts
