@@ -36,7 +36,7 @@ function count(text: string | undefined, option: string): number | undefined {
  * const options = readCommandLine(["--url", "redis://10.0.0.5:6379", "--processes", "8"]);
  * ```
  */
-export function readCommandLine(args: string[]): ServeOptions {
+function readCommandLine(args: string[]): ServeOptions {
   const { values } = parseArgs({
     args,
     options: {

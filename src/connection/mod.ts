@@ -27,3 +27,7 @@ export { type Address, Client, type ClientOptions, type Family, Listener, type L
 export { type Authkey } from "./handshake.ts";
 export { DEFAULT_MAX_MESSAGE_BYTES, SocketConnection } from "./socket.ts";
 export { wait, type Waitable } from "./wait.ts";
+// What wait() and poll() take, documented where they live (the package's main entry point).
+export type { Connection } from "../connection.ts";
+export type { Process } from "../process.ts";
+export type { WaitOptions } from "../wait.ts";

@@ -23,10 +23,11 @@ import { serveManager } from "./manager.ts";
 // An app bundle does not export it, yet the server process must find it.
 registerLibraryTargets(serveManager);
 
-export { BaseManager, type ManagerOptions, serveManager } from "./manager.ts";
+export { BaseManager, type ManagerOptions } from "./manager.ts";
 export { ManagerBase, type ManagerContext } from "../base.ts";
 export { SyncManager } from "./sync_manager.ts";
-export { Server } from "./server.ts";
+// A server is made by getServer() (or start()); its constructor takes internal types.
+export type { Server } from "./server.ts";
 export { type Address, PythonException, RemoteError, Token } from "./protocol.ts";
 export type { Maker, RegisterOptions } from "./registry.ts";
 export {
@@ -40,5 +41,20 @@ export {
   RemoteQueueProxy,
   RemoteValueProxy,
 } from "./proxies.ts";
-export { Dict as ManagedDict, List as ManagedList, ManagedValue, Namespace as ManagedNamespace } from "./referents.ts";
-export { ManagedEvent, ManagedLock, ManagedQueue } from "./waiting_referents.ts";
+// The server's own classes take the served call in every Python method: a program sees them through served.ts.
+export {
+  type LockKind,
+  ManagedDict,
+  ManagedEvent,
+  ManagedList,
+  ManagedLock,
+  ManagedNamespace,
+  ManagedQueue,
+  ManagedValue,
+} from "./served.ts";
+// What the proxies extend and take, and manager.process: documented in the package's main entry point.
+export type { AutoProxy, BaseProxy, DictProxy, ListProxy, NamespaceProxy } from "../../managers.ts";
+export type { AcquireOptions } from "../../locks.ts";
+export type { QueueWaitOptions } from "../../queues.ts";
+export type { Process } from "../../process.ts";
+export type { WaitOptions } from "../../wait.ts";

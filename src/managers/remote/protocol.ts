@@ -118,7 +118,13 @@ export class Token {
   /** The object's id in the server. */
   id: string;
 
-  /** @param typeid the registered type @param address its server @param id its id in the server */
+  /**
+   * Names object `id` of type `typeid` in the server at `address`.
+   *
+   * @param typeid the registered type
+   * @param address its server
+   * @param id its id in the server
+   */
   constructor(typeid: string, address: Address, id: string) {
     this.typeid = typeid;
     this.address = address;
@@ -226,6 +232,7 @@ export function walk(value: unknown, change: (value: unknown) => unknown): unkno
  * ```
  */
 export class RemoteError extends Error {
+  /** `"RemoteError"`, as Python's `multiprocessing.managers.RemoteError`. */
   override name = "RemoteError";
 }
 
@@ -242,13 +249,20 @@ export class RemoteError extends Error {
  * ```
  */
 export class PythonException extends Error {
+  /** `"PythonException"`: the Python class is in {@linkcode PythonException.pythonType}. */
   override name = "PythonException";
-  /** @param pythonType `module.name` of the exception's class @param args its arguments */
   /** `module.name` of the exception's class. */
   readonly pythonType: string;
   /** Its arguments. */
   readonly args: unknown[];
 
+  /**
+   * The exception that Python raised as `pythonType(*args)`; its message
+   * reads as Python prints it (`ValueError: bad`).
+   *
+   * @param pythonType `module.name` of the exception's class
+   * @param args its arguments
+   */
   constructor(pythonType: string, args: unknown[]) {
     super(
       `${pythonType.replace(/^builtins\./, "")}: ${

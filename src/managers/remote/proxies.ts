@@ -192,9 +192,17 @@ export class RemoteDictProxy<K = unknown, V = unknown> extends DictProxy<K, V> {
   override callMethod(method: string, args: readonly unknown[] = []): Promise<unknown> {
     return Object.hasOwn(dictCalls, method) ? dictCalls[method](this, args) : remoteCall(this, method, args);
   }
+  /**
+   * Sends this proxy to another process (in `args`, through a `Queue`): its
+   * token and the manager's key, with which the receiver connects and holds
+   * a reference of its own.
+   *
+   * @ignore
+   */
   override [reduce](): Reduction {
     return reduceRemote(this);
   }
+  /** Which object of which manager it stands for: `<DictProxy object, typeid 'dict' of the manager at [...]>`. */
   override toString(): string {
     return describeRemote(this);
   }
@@ -218,9 +226,17 @@ export class RemoteListProxy<T = unknown> extends ListProxy<T> {
   override callMethod(method: string, args: readonly unknown[] = []): Promise<unknown> {
     return Object.hasOwn(listCalls, method) ? listCalls[method](this, args) : remoteCall(this, method, args);
   }
+  /**
+   * Sends this proxy to another process (in `args`, through a `Queue`): its
+   * token and the manager's key, with which the receiver connects and holds
+   * a reference of its own.
+   *
+   * @ignore
+   */
   override [reduce](): Reduction {
     return reduceRemote(this);
   }
+  /** Which object of which manager it stands for: `<DictProxy object, typeid 'dict' of the manager at [...]>`. */
   override toString(): string {
     return describeRemote(this);
   }
@@ -244,9 +260,17 @@ export class RemoteNamespaceProxy<T extends Record<string, unknown> = Record<str
   override callMethod(method: string, args: readonly unknown[] = []): Promise<unknown> {
     return Object.hasOwn(namespaceCalls, method) ? namespaceCalls[method](this, args) : remoteCall(this, method, args);
   }
+  /**
+   * Sends this proxy to another process (in `args`, through a `Queue`): its
+   * token and the manager's key, with which the receiver connects and holds
+   * a reference of its own.
+   *
+   * @ignore
+   */
   override [reduce](): Reduction {
     return reduceRemote(this);
   }
+  /** Which object of which manager it stands for: `<DictProxy object, typeid 'dict' of the manager at [...]>`. */
   override toString(): string {
     return describeRemote(this);
   }
@@ -278,9 +302,17 @@ export class RemoteProxy extends BaseProxy {
   override callMethod(method: string, args: readonly unknown[] = []): Promise<unknown> {
     return remoteCall(this, method, args);
   }
+  /**
+   * Sends this proxy to another process (in `args`, through a `Queue`): its
+   * token and the manager's key, with which the receiver connects and holds
+   * a reference of its own.
+   *
+   * @ignore
+   */
   override [reduce](): Reduction {
     return reduceRemote(this);
   }
+  /** Which object of which manager it stands for: `<DictProxy object, typeid 'dict' of the manager at [...]>`. */
   override toString(): string {
     return describeRemote(this);
   }

@@ -81,6 +81,7 @@ let lastConnection = 0;
  * ```
  */
 export class Server {
+  /** Where it listens: `[host, port]` (the port bound, for port 0) or a socket path. */
   readonly address: Address;
   #acceptor: Acceptor;
   #registry: Map<string, Registration>;
@@ -96,7 +97,16 @@ export class Server {
   /** Where an error that ends one connection is reported; the server goes on. */
   onConnectionError: (error: Error) => void = (error) => console.error(`manager server: ${error.message}`);
 
-  /** @param acceptor a listener whose `accept()` authenticates @param address its address @param registry the typeids */
+  /**
+   * Serves `registry`'s typeids on `acceptor`'s connections. Made by
+   * `manager.getServer()` (and in the worker of `manager.start()`): its
+   * arguments are the library's own, so the constructor is not public.
+   *
+   * @param acceptor a listener whose `accept()` authenticates
+   * @param address its address
+   * @param registry the typeids
+   * @ignore
+   */
   constructor(acceptor: Acceptor, address: Address, registry: Map<string, Registration>) {
     this.#acceptor = acceptor;
     this.address = address;
