@@ -25,16 +25,19 @@ import { BrokenPoolError, TimeoutError } from "../errors.ts";
 import { pickle, unpickle } from "../pickle.ts";
 import {
   type ApplyAsyncOptions,
-  AsyncResult,
+  MAP_ASYNC_KEYS,
+  MAP_KEYS,
   type MapAsyncOptions,
   type MapOptions,
-  notifyResult,
-  settleResult,
+  readProcesses,
   type TaskOptions,
-} from "../pool.ts";
+} from "../pool/options.ts";
+import type { AsyncResult } from "../pool/results.ts";
+import { deliver, type Outcome } from "../pool/results.ts";
+import { PoolSurface, type TaskRoute } from "../pool/surface.ts";
 import { reviveError } from "../reduction.ts";
 import { callerModule, describeTarget, moduleSpecifier, type TargetSpec } from "../spawn.ts";
-import { readWait, type Wait } from "../wait.ts";
+import type { Wait } from "../wait.ts";
 import { HEARTBEAT_MS } from "./host.ts";
 import {
   APPLY,
@@ -72,17 +75,12 @@ export interface ClusterPoolOptions {
 
 /** The most tasks that travel in one BullMQ job. */
 export const BATCH = 64;
-/** How many chunks an `imap` keeps submitted but not yet consumed, at least. */
-const IMAP_AHEAD = 64;
-
-type Sink = (ok: boolean, value: unknown) => void;
-
 interface Task {
   id: number;
   fn: number;
   mode: Mode;
   data: string;
-  to: AsyncResult<unknown> | Sink;
+  to: Outcome;
   done: boolean;
   /** The BullMQ job it travels in, once sent. */
   job?: string;
@@ -95,28 +93,6 @@ interface Task {
 const RUN = 0;
 const CLOSE = 1;
 const TERMINATE = 2;
-
-function isIterable(value: unknown): value is Iterable<unknown> {
-  return value != null && typeof (value as Iterable<unknown>)[Symbol.iterator] === "function";
-}
-
-function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
-  return value != null && typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function";
-}
-
-function readChunksize<O extends MapOptions>(chunksize: number | O | undefined, what: string): O {
-  const options = typeof chunksize === "object" && chunksize !== null ? chunksize : { chunksize } as O;
-  const size = options.chunksize;
-  if (size !== undefined && size !== null && (typeof size !== "number" || !Number.isInteger(size) || size < 1)) {
-    throw new RangeError(`${what}: chunksize must be an integer >= 1, got ${String(size)}`);
-  }
-  return options;
-}
-
-function readTaskWait(options: TaskOptions | undefined, what: string): Wait | undefined {
-  if (options === undefined || (options.timeout === undefined && options.signal === undefined)) return undefined;
-  return readWait(options, what);
-}
 
 /**
  * A pool whose workers are the hosts serving a Redis, with the local
@@ -149,6 +125,7 @@ export class ClusterPool implements AsyncDisposable {
   /** QueueEvents' own connection: BullMQ leaves a connection it was given open. */
   readonly #eventsRedis;
   readonly #ready: Promise<unknown>;
+  readonly #surface: PoolSurface<string> = new PoolSurface(this.#route());
   #fnIds = new Map<unknown, number>();
   #specs: TargetSpec[] = [];
   #tasks = new Map<number, Task>();
@@ -172,9 +149,7 @@ export class ClusterPool implements AsyncDisposable {
   constructor(settings: ClusterSettings, options: number | ClusterPoolOptions = {}) {
     const given: ClusterPoolOptions = typeof options === "number" ? { processes: options } : options ?? {};
     const { processes = cpuCount(), retries = settings.retries } = given;
-    if (!Number.isInteger(processes) || processes < 1) {
-      throw new RangeError(`new Pool: the number of processes must be an integer >= 1, got ${String(processes)}`);
-    }
+    readProcesses(processes);
     if (!Number.isInteger(retries) || retries < 0) {
       throw new RangeError(`new Pool: retries must be an integer >= 0, got ${String(retries)}`);
     }
@@ -215,15 +190,7 @@ export class ClusterPool implements AsyncDisposable {
     args?: A,
     options?: ApplyAsyncOptions<Awaited<R>>,
   ): AsyncResult<Awaited<R>> {
-    this.#checkRunning("applyAsync");
-    const id = this.#fnId(fn, "Pool.applyAsync");
-    if (args !== undefined && !Array.isArray(args)) throw new TypeError("Pool.applyAsync: args must be an array");
-    const data = toBase64(pickle(args ?? [], "args"));
-    const wait = readTaskWait(options, "Pool.applyAsync");
-    const result = new AsyncResult<Awaited<R>>();
-    if (options?.callback || options?.errorCallback) notifyResult(result, options.callback, options.errorCallback);
-    this.#submit(id, APPLY, data, result as AsyncResult<unknown>, wait);
-    return result;
+    return this.#surface.applyAsync(fn, args, options);
   }
 
   /** `fn` over every item, in chunks across the hosts; resolves to the results in order. */
@@ -232,7 +199,7 @@ export class ClusterPool implements AsyncDisposable {
     iterable: Iterable<T>,
     chunksize?: number | MapOptions,
   ): Promise<Awaited<R>[]> {
-    return this.#mapAsync<Awaited<R>>(fn, iterable, chunksize, MAP, "Pool.map").get();
+    return this.#surface.mapAsync<Awaited<R>>(fn, iterable, chunksize, undefined, MAP, "Pool.map", MAP_KEYS).get();
   }
 
   /** `map`, returning an `AsyncResult` of the whole list at once. */
@@ -241,7 +208,7 @@ export class ClusterPool implements AsyncDisposable {
     iterable: Iterable<T>,
     chunksize?: number | MapAsyncOptions<Awaited<R>>,
   ): AsyncResult<Awaited<R>[]> {
-    return this.#mapAsync(fn, iterable, chunksize, MAP, "Pool.mapAsync");
+    return this.#surface.mapAsync(fn, iterable, chunksize, undefined, MAP, "Pool.mapAsync", MAP_ASYNC_KEYS);
   }
 
   /** `map` for functions of several arguments: each item is the list of arguments. */
@@ -250,7 +217,15 @@ export class ClusterPool implements AsyncDisposable {
     iterable: Iterable<A>,
     chunksize?: number | MapOptions,
   ): Promise<Awaited<R>[]> {
-    return this.#mapAsync<Awaited<R>>(fn, iterable, chunksize, STARMAP, "Pool.starmap").get();
+    return this.#surface.mapAsync<Awaited<R>>(
+      fn,
+      iterable,
+      chunksize,
+      undefined,
+      STARMAP,
+      "Pool.starmap",
+      MAP_KEYS,
+    ).get();
   }
 
   /** `starmap`, returning an `AsyncResult` of the whole list at once. */
@@ -259,7 +234,7 @@ export class ClusterPool implements AsyncDisposable {
     iterable: Iterable<A>,
     chunksize?: number | MapAsyncOptions<Awaited<R>>,
   ): AsyncResult<Awaited<R>[]> {
-    return this.#mapAsync(fn, iterable, chunksize, STARMAP, "Pool.starmapAsync");
+    return this.#surface.mapAsync(fn, iterable, chunksize, undefined, STARMAP, "Pool.starmapAsync", MAP_ASYNC_KEYS);
   }
 
   /** Yields `fn` of each item in order, each as soon as it and those before are done; reads the input lazily. */
@@ -268,7 +243,7 @@ export class ClusterPool implements AsyncDisposable {
     iterable: Iterable<T> | AsyncIterable<T>,
     chunksize?: number | MapOptions,
   ): AsyncIterableIterator<Awaited<R>> {
-    return this.#imap(fn, iterable, chunksize, true, "Pool.imap") as AsyncIterableIterator<Awaited<R>>;
+    return this.#surface.imap(fn, iterable, chunksize, true, "Pool.imap") as AsyncIterableIterator<Awaited<R>>;
   }
 
   /** `imap`, yielding each result as soon as it is done, in any order. */
@@ -277,7 +252,9 @@ export class ClusterPool implements AsyncDisposable {
     iterable: Iterable<T> | AsyncIterable<T>,
     chunksize?: number | MapOptions,
   ): AsyncIterableIterator<Awaited<R>> {
-    return this.#imap(fn, iterable, chunksize, false, "Pool.imapUnordered") as AsyncIterableIterator<Awaited<R>>;
+    return this.#surface.imap(fn, iterable, chunksize, false, "Pool.imapUnordered") as AsyncIterableIterator<
+      Awaited<R>
+    >;
   }
 
   /** Accepts no more tasks; `join()` then waits for the submitted ones. */
@@ -319,8 +296,23 @@ export class ClusterPool implements AsyncDisposable {
     return `<ClusterPool state=${["RUN", "CLOSE", "TERMINATE"][this.#state]} queue=${this.#settings.queue}>`;
   }
 
-  #checkRunning(what: string): void {
-    if (this.#state !== RUN) throw new Error(`Pool.${what}: the pool is not running (it was closed or terminated)`);
+  /** What the surface (src/pool/surface.ts) needs: how this pool's tasks reach the hosts. */
+  #route(): TaskRoute<string> {
+    return {
+      checkRunning: (what) => {
+        if (this.#state !== RUN) throw new Error(`Pool.${what}: the pool is not running (it was closed or terminated)`);
+      },
+      fnId: (fn, what) => this.#fnId(fn, what),
+      // Python's rule for the chunksize, over the processes of every live host.
+      processes: () => this.#hostProcesses,
+      packArgs: (args) => toBase64(pickle(args, "args")),
+      packChunk,
+      submit: (fn, mode, data, to, wait) => this.#submit(fn, mode, data, to, wait),
+      // An imap goes on reading as its reader asks after close(); join() waits for the tasks submitted.
+      closed: () => false,
+      terminated: () => this.#state === TERMINATE,
+      reading: () => {},
+    };
   }
 
   #fnId(fn: unknown, what: string): number {
@@ -381,8 +373,7 @@ export class ClusterPool implements AsyncDisposable {
       siblings?.delete(task.id);
       if (siblings?.size === 0) this.#jobTasks.delete(task.job);
     }
-    if (typeof task.to === "function") task.to(ok, value);
-    else settleResult(task.to, ok, value);
+    deliver(task.to, ok, value);
     this.#checkFinished();
   }
 
@@ -578,131 +569,14 @@ export class ClusterPool implements AsyncDisposable {
       await Promise.all([closeRedis(this.#eventsRedis), closeRedis(this.#redis)]);
     })();
   }
+}
 
-  #mapAsync<R>(
-    fn: unknown,
-    iterable: unknown,
-    chunksize: number | MapAsyncOptions<R> | undefined,
-    mode: Mode,
-    what: string,
-  ): AsyncResult<R[]> {
-    this.#checkRunning(what.slice("Pool.".length));
-    const id = this.#fnId(fn, what);
-    if (!isIterable(iterable)) {
-      throw new TypeError(
-        `${what}: the items must be iterable (an array, a Set, a generator …), got ${typeof iterable}`,
-      );
-    }
-    const options = readChunksize(chunksize, what);
-    const wait = readTaskWait(options, what);
-    const items = Array.from(iterable);
-    // Python's rule, over the processes of every live host.
-    const size = options.chunksize ?? Math.max(1, Math.ceil(items.length / (this.#hostProcesses * 4)));
-    const chunks: string[] = [];
-    for (let start = 0; start < items.length; start += size) {
-      chunks.push(this.#packChunk(items.slice(start, start + size), start, mode, what));
-    }
-    const result = new AsyncResult<R[]>();
-    notifyResult(result, options.callback, options.errorCallback);
-    const finish = (ok: boolean, value: unknown) => {
-      if (!result.ready()) settleResult(result as AsyncResult<unknown>, ok, value);
-    };
-    const out = new Array(items.length);
-    let left = chunks.length;
-    if (left === 0) finish(true, out);
-    chunks.forEach((chunk, c) =>
-      this.#submit(id, mode, chunk, (ok, value) => {
-        if (!ok) return finish(false, value);
-        const values = value as R[];
-        for (let i = 0, at = c * size; i < values.length; i++) out[at + i] = values[i];
-        if (--left === 0) finish(true, out);
-      }, wait)
-    );
-    return result;
-  }
-
-  /** A chunk as base64 bytes; an item that cannot be sent is named by its index in the input. */
-  #packChunk(items: unknown[], offset: number, mode: Mode, what: string): string {
-    for (let k = 0; mode === STARMAP && k < items.length; k++) {
-      if (!Array.isArray(items[k])) {
-        throw new TypeError(`${what}: iterable[${offset + k}] must be an array of arguments, got ${typeof items[k]}`);
-      }
-    }
-    try {
-      return toBase64(pickle(items, "iterable"));
-    } catch (error) {
-      for (let k = 0; k < items.length; k++) pickle(items[k], `iterable[${offset + k}]`);
-      throw error;
-    }
-  }
-
-  #imap(
-    fn: unknown,
-    iterable: unknown,
-    chunksize: number | MapOptions | undefined,
-    ordered: boolean,
-    what: string,
-  ): AsyncIterableIterator<unknown> {
-    this.#checkRunning(what.slice("Pool.".length));
-    const id = this.#fnId(fn, what);
-    const asynchronous = isAsyncIterable(iterable);
-    if (!asynchronous && !isIterable(iterable)) {
-      throw new TypeError(`${what}: the items must be iterable or async iterable, got ${typeof iterable}`);
-    }
-    const options = readChunksize(chunksize, what);
-    const wait = readTaskWait(options, what);
-    const size = options.chunksize ?? 1;
-    const ahead = Math.max(IMAP_AHEAD, 2 * this.#hostProcesses);
-    const source: Iterator<unknown> | AsyncIterator<unknown> = asynchronous
-      ? (iterable as AsyncIterable<unknown>)[Symbol.asyncIterator]()
-      : (iterable as Iterable<unknown>)[Symbol.iterator]();
-    const submit = (n: number, chunk: unknown[], deliver: Sink) =>
-      this.#submit(id, MAP, this.#packChunk(chunk, n * size, MAP, what), deliver, wait);
-    async function* results(): AsyncGenerator<unknown, void, undefined> {
-      const outcomes = new Map<number, [boolean, unknown]>();
-      let submitted = 0;
-      let consumed = 0;
-      let finished = 0;
-      let exhausted = false;
-      let wake: (() => void) | undefined;
-      try {
-        for (;;) {
-          while (!exhausted && submitted - consumed < ahead) {
-            const chunk: unknown[] = [];
-            while (chunk.length < size) {
-              const step = asynchronous ? await source.next() : source.next() as IteratorResult<unknown>;
-              if (step.done) {
-                exhausted = true;
-                break;
-              }
-              chunk.push(step.value);
-            }
-            if (chunk.length === 0) break;
-            const n = submitted++;
-            const deliver = (ok: boolean, value: unknown) => {
-              outcomes.set(ordered ? n : finished++, [ok, value]);
-              wake?.();
-            };
-            try {
-              submit(n, chunk, deliver);
-            } catch (error) {
-              deliver(false, error);
-            }
-          }
-          if (exhausted && consumed === submitted) return;
-          const outcome = outcomes.get(consumed);
-          if (!outcome) {
-            await new Promise<void>((resolve) => (wake = resolve));
-            continue;
-          }
-          outcomes.delete(consumed++);
-          if (!outcome[0]) throw outcome[1];
-          yield* outcome[1] as unknown[];
-        }
-      } finally {
-        if (!exhausted) await Promise.resolve(source.return?.()).catch(() => {});
-      }
-    }
-    return results();
+/** A chunk as base64 bytes; an item that cannot be sent is named by its index in the input. */
+function packChunk(items: unknown[], offset: number): string {
+  try {
+    return toBase64(pickle(items, "iterable"));
+  } catch (error) {
+    for (let k = 0; k < items.length; k++) pickle(items[k], `iterable[${offset + k}]`);
+    throw error;
   }
 }
