@@ -13,4 +13,5 @@ export type { IMapIterator } from "./pool/imap.ts";
 export type { ApplyAsyncOptions, MapAsyncOptions, MapOptions, PoolOptions, TaskOptions } from "./pool/options.ts";
 export { Pool } from "./pool/pool.ts";
 export { AsyncResult } from "./pool/results.ts";
+export { PoolCalls } from "./pool/surface.ts";
 export { poolWorker } from "./pool/worker.ts";

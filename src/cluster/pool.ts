@@ -23,18 +23,9 @@ import { randomUUID } from "node:crypto";
 import { cpuCount } from "../context.ts";
 import { BrokenPoolError, TimeoutError } from "../errors.ts";
 import { pickle, unpickle } from "../pickle.ts";
-import {
-  type ApplyAsyncOptions,
-  MAP_ASYNC_KEYS,
-  MAP_KEYS,
-  type MapAsyncOptions,
-  type MapOptions,
-  readProcesses,
-  type TaskOptions,
-} from "../pool/options.ts";
-import type { AsyncResult } from "../pool/results.ts";
+import { readProcesses } from "../pool/options.ts";
 import { deliver, type Outcome } from "../pool/results.ts";
-import { PoolSurface, type TaskRoute } from "../pool/surface.ts";
+import { attachRoute, PoolCalls, type TaskRoute } from "../pool/surface.ts";
 import { reviveError } from "../reduction.ts";
 import { callerModule, describeTarget, moduleSpecifier, type TargetSpec } from "../spawn.ts";
 import type { Wait } from "../wait.ts";
@@ -44,10 +35,8 @@ import {
   cancelMessage,
   type JobData,
   keys,
-  MAP,
   type Mode,
   portableModule,
-  STARMAP,
   toBase64,
   type WireOutcome,
   type WireTask,
@@ -111,7 +100,7 @@ const TERMINATE = 2;
  * }
  * ```
  */
-export class ClusterPool implements AsyncDisposable {
+export class ClusterPool extends PoolCalls implements AsyncDisposable {
   #state: typeof RUN | typeof CLOSE | typeof TERMINATE = RUN;
   readonly #settings: ClusterSettings;
   readonly #module: string | undefined;
@@ -125,7 +114,6 @@ export class ClusterPool implements AsyncDisposable {
   /** QueueEvents' own connection: BullMQ leaves a connection it was given open. */
   readonly #eventsRedis;
   readonly #ready: Promise<unknown>;
-  readonly #surface: PoolSurface<string> = new PoolSurface(this.#route());
   #fnIds = new Map<unknown, number>();
   #specs: TargetSpec[] = [];
   #tasks = new Map<number, Task>();
@@ -147,6 +135,8 @@ export class ClusterPool implements AsyncDisposable {
    * @throws {RangeError} for a size or `retries` that is not a whole number.
    */
   constructor(settings: ClusterSettings, options: number | ClusterPoolOptions = {}) {
+    super();
+    attachRoute(this, this.#route());
     const given: ClusterPoolOptions = typeof options === "number" ? { processes: options } : options ?? {};
     const { processes = cpuCount(), retries = settings.retries } = given;
     readProcesses(processes);
@@ -173,88 +163,6 @@ export class ClusterPool implements AsyncDisposable {
     this.#redis.on("close", () => this.#lost());
     this.#redis.on("ready", () => void this.#regained());
     void this.#listen();
-  }
-
-  /** Runs `fn(...args)` on a host and resolves to its result. */
-  apply<A extends unknown[], R>(
-    fn: ((...args: A) => R) | string,
-    args?: A,
-    options?: TaskOptions,
-  ): Promise<Awaited<R>> {
-    return this.applyAsync(fn, args, options).get();
-  }
-
-  /** Submits `fn(...args)` and returns its `AsyncResult` at once. */
-  applyAsync<A extends unknown[], R>(
-    fn: ((...args: A) => R) | string,
-    args?: A,
-    options?: ApplyAsyncOptions<Awaited<R>>,
-  ): AsyncResult<Awaited<R>> {
-    return this.#surface.applyAsync(fn, args, options);
-  }
-
-  /** `fn` over every item, in chunks across the hosts; resolves to the results in order. */
-  map<T, R>(
-    fn: ((item: T) => R) | string,
-    iterable: Iterable<T>,
-    chunksize?: number | MapOptions,
-  ): Promise<Awaited<R>[]> {
-    return this.#surface.mapAsync<Awaited<R>>(fn, iterable, chunksize, undefined, MAP, "Pool.map", MAP_KEYS).get();
-  }
-
-  /** `map`, returning an `AsyncResult` of the whole list at once. */
-  mapAsync<T, R>(
-    fn: ((item: T) => R) | string,
-    iterable: Iterable<T>,
-    chunksize?: number | MapAsyncOptions<Awaited<R>>,
-  ): AsyncResult<Awaited<R>[]> {
-    return this.#surface.mapAsync(fn, iterable, chunksize, undefined, MAP, "Pool.mapAsync", MAP_ASYNC_KEYS);
-  }
-
-  /** `map` for functions of several arguments: each item is the list of arguments. */
-  starmap<A extends unknown[], R>(
-    fn: ((...args: A) => R) | string,
-    iterable: Iterable<A>,
-    chunksize?: number | MapOptions,
-  ): Promise<Awaited<R>[]> {
-    return this.#surface.mapAsync<Awaited<R>>(
-      fn,
-      iterable,
-      chunksize,
-      undefined,
-      STARMAP,
-      "Pool.starmap",
-      MAP_KEYS,
-    ).get();
-  }
-
-  /** `starmap`, returning an `AsyncResult` of the whole list at once. */
-  starmapAsync<A extends unknown[], R>(
-    fn: ((...args: A) => R) | string,
-    iterable: Iterable<A>,
-    chunksize?: number | MapAsyncOptions<Awaited<R>>,
-  ): AsyncResult<Awaited<R>[]> {
-    return this.#surface.mapAsync(fn, iterable, chunksize, undefined, STARMAP, "Pool.starmapAsync", MAP_ASYNC_KEYS);
-  }
-
-  /** Yields `fn` of each item in order, each as soon as it and those before are done; reads the input lazily. */
-  imap<T, R>(
-    fn: ((item: T) => R) | string,
-    iterable: Iterable<T> | AsyncIterable<T>,
-    chunksize?: number | MapOptions,
-  ): AsyncIterableIterator<Awaited<R>> {
-    return this.#surface.imap(fn, iterable, chunksize, true, "Pool.imap") as AsyncIterableIterator<Awaited<R>>;
-  }
-
-  /** `imap`, yielding each result as soon as it is done, in any order. */
-  imapUnordered<T, R>(
-    fn: ((item: T) => R) | string,
-    iterable: Iterable<T> | AsyncIterable<T>,
-    chunksize?: number | MapOptions,
-  ): AsyncIterableIterator<Awaited<R>> {
-    return this.#surface.imap(fn, iterable, chunksize, false, "Pool.imapUnordered") as AsyncIterableIterator<
-      Awaited<R>
-    >;
   }
 
   /** Accepts no more tasks; `join()` then waits for the submitted ones. */
@@ -292,7 +200,7 @@ export class ClusterPool implements AsyncDisposable {
   }
 
   /** Shows the state and the cluster, as the local pool's repr. */
-  toString(): string {
+  override toString(): string {
     return `<ClusterPool state=${["RUN", "CLOSE", "TERMINATE"][this.#state]} queue=${this.#settings.queue}>`;
   }
 

@@ -31,21 +31,11 @@ import { dump, type Dumped } from "../reduction.ts";
 import { callerModule, describeTarget, moduleSpecifier, type TargetSpec } from "../spawn.ts";
 import { after, type Wait, within } from "../wait.ts";
 import { MAX_WINDOW, NOT_SAVED } from "./claims.ts";
-import type { IMapIterator } from "./imap.ts";
 import { type Limit, Member, type Settler, type Task, type WorkerPlan } from "./member.ts";
-import {
-  type ApplyAsyncOptions,
-  MAP_ASYNC_KEYS,
-  MAP_KEYS,
-  type MapAsyncOptions,
-  type MapOptions,
-  type PoolOptions,
-  readPoolOptions,
-  type TaskOptions,
-} from "./options.ts";
-import { isPrimitive, MAP, type Mode, NO_TRANSFER, numeric, pack, STARMAP, taskCode, type ToPool } from "./protocol.ts";
-import { type AsyncResult, deliver, type Outcome } from "./results.ts";
-import { PoolSurface, type TaskRoute } from "./surface.ts";
+import { type PoolOptions, readPoolOptions } from "./options.ts";
+import { isPrimitive, MAP, type Mode, NO_TRANSFER, numeric, pack, taskCode, type ToPool } from "./protocol.ts";
+import { deliver, type Outcome } from "./results.ts";
+import { attachRoute, PoolCalls, type TaskRoute } from "./surface.ts";
 
 /** About this much work (ms) is kept queued at each worker: enough to hide a message's round trip. */
 const TARGET_MS = 2;
@@ -99,7 +89,7 @@ function message(value: unknown): string {
  * }
  * ```
  */
-export class Pool {
+export class Pool extends PoolCalls {
   #state: typeof RUN | typeof CLOSE | typeof TERMINATE = RUN;
   #broken?: BrokenPoolError;
   readonly #size: number;
@@ -107,7 +97,6 @@ export class Pool {
   /** The module that called `new Pool()`: where tasks are looked up first when no `module` was given. */
   readonly #creator: string | undefined;
   readonly #plan: WorkerPlan;
-  readonly #surface: PoolSurface<Dumped>;
   readonly #settler: Settler = {
     settle: (task, ok, value) => this.#settle(task, ok, value),
     fail: (task, error) => {
@@ -141,6 +130,7 @@ export class Pool {
    * @throws {TypeError} for options that are neither a number nor an object, or a bad initializer.
    */
   constructor(options: number | PoolOptions = {}) {
+    super();
     const { processes, initializer, initargs, maxtasks, memoryLimit, Process: Worker, module } = readPoolOptions(
       options,
       Process,
@@ -159,168 +149,8 @@ export class Pool {
     };
     dump(initargs, "initargs");
     this.#size = processes;
-    this.#surface = new PoolSurface(this.#route());
+    attachRoute(this, this.#route());
     for (let i = 0; i < processes; i++) this.#spawn();
-  }
-
-  /**
-   * Runs `fn(...args)` in a worker and resolves to its result.
-   *
-   * @throws {Error} after `close()` or `terminate()`.
-   * @throws {TypeError} for a target that is not a function or an export's name,
-   * or arguments that cannot be sent (the message names the argument).
-   *
-   * @example
-   * ```ts
-   * const pool = new Pool(2);
-   * console.log(await pool.apply(square, [3])); // 9
-   * ```
-   */
-  apply<A extends unknown[], R>(
-    fn: ((...args: A) => R) | string,
-    args?: A,
-    options?: TaskOptions,
-  ): Promise<Awaited<R>> {
-    return this.applyAsync(fn, args, options).get();
-  }
-
-  /**
-   * Submits `fn(...args)` and returns its {@linkcode AsyncResult} at once;
-   * `callback` or `errorCallback` is called when the task finishes.
-   *
-   * @throws {Error} after `close()` or `terminate()`.
-   * @throws {TypeError} for a bad target or arguments that cannot be sent.
-   *
-   * @example
-   * ```ts
-   * const result = pool.applyAsync(square, [4], { callback: (y) => console.log("done", y) });
-   * console.log(await result.get()); // 16
-   * ```
-   */
-  applyAsync<A extends unknown[], R>(
-    fn: ((...args: A) => R) | string,
-    args?: A,
-    options?: ApplyAsyncOptions<Awaited<R>>,
-  ): AsyncResult<Awaited<R>> {
-    return this.#surface.applyAsync(fn, args, options);
-  }
-
-  /**
-   * Applies `fn` to every item of `iterable` and resolves to the list of
-   * results, in order. Items travel in chunks of `chunksize`; by default
-   * Python's choice, about four chunks per worker.
-   *
-   * @throws {TypeError} when `iterable` is not iterable, or an item cannot be sent.
-   * @throws {RangeError} for a chunksize below 1.
-   *
-   * @example
-   * ```ts
-   * console.log(await pool.map(square, [1, 2, 3])); // [1, 4, 9]
-   * ```
-   */
-  map<T, R>(
-    fn: ((item: T) => R) | string,
-    iterable: Iterable<T>,
-    chunksize?: number | MapOptions,
-  ): Promise<Awaited<R>[]> {
-    return this.#surface.mapAsync<Awaited<R>>(fn, iterable, chunksize, undefined, MAP, "Pool.map", MAP_KEYS).get();
-  }
-
-  /**
-   * `map`, returning an {@linkcode AsyncResult} of the whole list at once.
-   *
-   * @example
-   * ```ts
-   * const result = pool.mapAsync(square, [1, 2], { callback: (ys) => console.log(ys) });
-   * await result.wait();
-   * ```
-   */
-  mapAsync<T, R>(
-    fn: ((item: T) => R) | string,
-    iterable: Iterable<T>,
-    chunksize?: number | null | MapAsyncOptions<Awaited<R>>,
-    options?: MapAsyncOptions<Awaited<R>>,
-  ): AsyncResult<Awaited<R>[]> {
-    return this.#surface.mapAsync(fn, iterable, chunksize, options, MAP, "Pool.mapAsync", MAP_ASYNC_KEYS);
-  }
-
-  /**
-   * `map` for functions of several arguments: each item is the list of
-   * arguments, as Python's `starmap`.
-   *
-   * @example
-   * ```ts
-   * export const add = (a: number, b: number) => a + b;
-   * console.log(await pool.starmap(add, [[1, 2], [3, 4]])); // [3, 7]
-   * ```
-   */
-  starmap<A extends unknown[], R>(
-    fn: ((...args: A) => R) | string,
-    iterable: Iterable<A>,
-    chunksize?: number | MapOptions,
-  ): Promise<Awaited<R>[]> {
-    return this.#surface.mapAsync<Awaited<R>>(
-      fn,
-      iterable,
-      chunksize,
-      undefined,
-      STARMAP,
-      "Pool.starmap",
-      MAP_KEYS,
-    ).get();
-  }
-
-  /**
-   * `starmap`, returning an {@linkcode AsyncResult} of the whole list at once.
-   *
-   * @example
-   * ```ts
-   * const sums = await pool.starmapAsync(add, [[1, 2]]).get(); // [3]
-   * ```
-   */
-  starmapAsync<A extends unknown[], R>(
-    fn: ((...args: A) => R) | string,
-    iterable: Iterable<A>,
-    chunksize?: number | null | MapAsyncOptions<Awaited<R>>,
-    options?: MapAsyncOptions<Awaited<R>>,
-  ): AsyncResult<Awaited<R>[]> {
-    return this.#surface.mapAsync(fn, iterable, chunksize, options, STARMAP, "Pool.starmapAsync", MAP_ASYNC_KEYS);
-  }
-
-  /**
-   * Applies `fn` to each item and yields the results in order, each as soon
-   * as it and those before it are done. The input (any iterable or async
-   * iterable, even an endless one) is read lazily, only as far ahead as the
-   * pool can use: leaving the loop early stops reading it.
-   *
-   * @example
-   * ```ts
-   * for await (const y of pool.imap(square, [1, 2, 3])) console.log(y); // 1 4 9
-   * ```
-   */
-  imap<T, R>(
-    fn: ((item: T) => R) | string,
-    iterable: Iterable<T> | AsyncIterable<T>,
-    chunksize?: number | MapOptions,
-  ): IMapIterator<Awaited<R>> {
-    return this.#surface.imap(fn, iterable, chunksize, true, "Pool.imap") as IMapIterator<Awaited<R>>;
-  }
-
-  /**
-   * `imap`, yielding each result as soon as it is done, in any order.
-   *
-   * @example
-   * ```ts
-   * const ys = [];
-   * for await (const y of pool.imapUnordered(square, [1, 2, 3])) ys.push(y);
-   * ```
-   */
-  imapUnordered<T, R>(
-    fn: ((item: T) => R) | string,
-    iterable: Iterable<T> | AsyncIterable<T>,
-    chunksize?: number | MapOptions,
-  ): IMapIterator<Awaited<R>> {
-    return this.#surface.imap(fn, iterable, chunksize, false, "Pool.imapUnordered") as IMapIterator<Awaited<R>>;
   }
 
   /**
@@ -393,7 +223,7 @@ export class Pool {
   }
 
   /** Shows the state and size, as Python's repr does. */
-  toString(): string {
+  override toString(): string {
     const state = ["RUN", "CLOSE", "TERMINATE"][this.#state];
     return `<Pool state=${state} pool_size=${this.#size}>`;
   }

@@ -15,12 +15,14 @@ import {
   type ApplyAsyncOptions,
   isAsyncIterable,
   isIterable,
+  MAP_ASYNC_KEYS,
   MAP_KEYS,
   type MapAsyncOptions,
   type MapOptions,
   readMapOptions,
   readOptions,
   readTaskWait,
+  type TaskOptions,
 } from "./options.ts";
 import { APPLY, MAP, type Mode, STARMAP } from "./protocol.ts";
 import { AsyncResult, MapResult, notifyResult, type Outcome } from "./results.ts";
@@ -50,16 +52,197 @@ export interface TaskRoute<P> {
   reading(feed: () => Promise<void>, on: boolean): void;
 }
 
-/** The calls both pools offer, over a {@linkcode TaskRoute}. */
-export class PoolSurface<P> {
-  readonly #route: TaskRoute<P>;
+/** Gives a pool its route: called once, in the pool's constructor. */
+export let attachRoute: <P>(calls: PoolCalls, route: TaskRoute<P>) => void;
 
-  constructor(route: TaskRoute<P>) {
-    this.#route = route;
+/**
+ * The calls both pools offer, Python's `Pool` methods that submit work, over
+ * a {@linkcode TaskRoute}: `Pool` and the cluster's `ClusterPool` extend it.
+ *
+ * @example
+ * ```ts
+ * import { Pool } from "@mp/multiprocessing";
+ *
+ * export const square = (x: number) => x * x;
+ *
+ * if (import.meta.main) {
+ *   await using pool = new Pool(2);
+ *   console.log(await pool.map(square, [1, 2, 3])); // [1, 4, 9]
+ * }
+ * ```
+ */
+export class PoolCalls {
+  #route!: TaskRoute<unknown>;
+
+  /** Only a pool (`Pool`, the cluster's `ClusterPool`) makes one, and gives it its route. */
+  protected constructor() {}
+
+  static {
+    attachRoute = (calls, route) => void (calls.#route = route as TaskRoute<unknown>);
+  }
+
+  /**
+   * Runs `fn(...args)` in a worker and resolves to its result.
+   *
+   * @throws {Error} after `close()` or `terminate()`.
+   * @throws {TypeError} for a target that is not a function or an export's name,
+   * or arguments that cannot be sent (the message names the argument).
+   *
+   * @example
+   * ```ts
+   * const pool = new Pool(2);
+   * console.log(await pool.apply(square, [3])); // 9
+   * ```
+   */
+  apply<A extends unknown[], R>(
+    fn: ((...args: A) => R) | string,
+    args?: A,
+    options?: TaskOptions,
+  ): Promise<Awaited<R>> {
+    return this.applyAsync(fn, args, options).get();
+  }
+
+  /**
+   * Submits `fn(...args)` and returns its {@linkcode AsyncResult} at once;
+   * `callback` or `errorCallback` is called when the task finishes.
+   *
+   * @throws {Error} after `close()` or `terminate()`.
+   * @throws {TypeError} for a bad target or arguments that cannot be sent.
+   *
+   * @example
+   * ```ts
+   * const result = pool.applyAsync(square, [4], { callback: (y) => console.log("done", y) });
+   * console.log(await result.get()); // 16
+   * ```
+   */
+  applyAsync<A extends unknown[], R>(
+    fn: ((...args: A) => R) | string,
+    args?: A,
+    options?: ApplyAsyncOptions<Awaited<R>>,
+  ): AsyncResult<Awaited<R>> {
+    return this.#applyAsync(fn, args, options);
+  }
+
+  /**
+   * Applies `fn` to every item of `iterable` and resolves to the list of
+   * results, in order. Items travel in chunks of `chunksize`; by default
+   * Python's choice, about four chunks per worker.
+   *
+   * @throws {TypeError} when `iterable` is not iterable, or an item cannot be sent.
+   * @throws {RangeError} for a chunksize below 1.
+   *
+   * @example
+   * ```ts
+   * console.log(await pool.map(square, [1, 2, 3])); // [1, 4, 9]
+   * ```
+   */
+  map<T, R>(
+    fn: ((item: T) => R) | string,
+    iterable: Iterable<T>,
+    chunksize?: number | MapOptions,
+  ): Promise<Awaited<R>[]> {
+    return this.#mapAsync<Awaited<R>>(fn, iterable, chunksize, undefined, MAP, "Pool.map", MAP_KEYS).get();
+  }
+
+  /**
+   * `map`, returning an {@linkcode AsyncResult} of the whole list at once.
+   *
+   * @example
+   * ```ts
+   * const result = pool.mapAsync(square, [1, 2], { callback: (ys) => console.log(ys) });
+   * await result.wait();
+   * ```
+   */
+  mapAsync<T, R>(
+    fn: ((item: T) => R) | string,
+    iterable: Iterable<T>,
+    chunksize?: number | null | MapAsyncOptions<Awaited<R>>,
+    options?: MapAsyncOptions<Awaited<R>>,
+  ): AsyncResult<Awaited<R>[]> {
+    return this.#mapAsync(fn, iterable, chunksize, options, MAP, "Pool.mapAsync", MAP_ASYNC_KEYS);
+  }
+
+  /**
+   * `map` for functions of several arguments: each item is the list of
+   * arguments, as Python's `starmap`.
+   *
+   * @example
+   * ```ts
+   * export const add = (a: number, b: number) => a + b;
+   * console.log(await pool.starmap(add, [[1, 2], [3, 4]])); // [3, 7]
+   * ```
+   */
+  starmap<A extends unknown[], R>(
+    fn: ((...args: A) => R) | string,
+    iterable: Iterable<A>,
+    chunksize?: number | MapOptions,
+  ): Promise<Awaited<R>[]> {
+    return this.#mapAsync<Awaited<R>>(
+      fn,
+      iterable,
+      chunksize,
+      undefined,
+      STARMAP,
+      "Pool.starmap",
+      MAP_KEYS,
+    ).get();
+  }
+
+  /**
+   * `starmap`, returning an {@linkcode AsyncResult} of the whole list at once.
+   *
+   * @example
+   * ```ts
+   * const sums = await pool.starmapAsync(add, [[1, 2]]).get(); // [3]
+   * ```
+   */
+  starmapAsync<A extends unknown[], R>(
+    fn: ((...args: A) => R) | string,
+    iterable: Iterable<A>,
+    chunksize?: number | null | MapAsyncOptions<Awaited<R>>,
+    options?: MapAsyncOptions<Awaited<R>>,
+  ): AsyncResult<Awaited<R>[]> {
+    return this.#mapAsync(fn, iterable, chunksize, options, STARMAP, "Pool.starmapAsync", MAP_ASYNC_KEYS);
+  }
+
+  /**
+   * Applies `fn` to each item and yields the results in order, each as soon
+   * as it and those before it are done. The input (any iterable or async
+   * iterable, even an endless one) is read lazily, only as far ahead as the
+   * pool can use: leaving the loop early stops reading it.
+   *
+   * @example
+   * ```ts
+   * for await (const y of pool.imap(square, [1, 2, 3])) console.log(y); // 1 4 9
+   * ```
+   */
+  imap<T, R>(
+    fn: ((item: T) => R) | string,
+    iterable: Iterable<T> | AsyncIterable<T>,
+    chunksize?: number | MapOptions,
+  ): IMapIterator<Awaited<R>> {
+    return this.#imap(fn, iterable, chunksize, true, "Pool.imap") as IMapIterator<Awaited<R>>;
+  }
+
+  /**
+   * `imap`, yielding each result as soon as it is done, in any order.
+   *
+   * @example
+   * ```ts
+   * const ys = [];
+   * for await (const y of pool.imapUnordered(square, [1, 2, 3])) ys.push(y);
+   * ```
+   */
+  imapUnordered<T, R>(
+    fn: ((item: T) => R) | string,
+    iterable: Iterable<T> | AsyncIterable<T>,
+    chunksize?: number | MapOptions,
+  ): IMapIterator<Awaited<R>> {
+    return this.#imap(fn, iterable, chunksize, false, "Pool.imapUnordered") as IMapIterator<Awaited<R>>;
   }
 
   /** `Pool.applyAsync`: checks, packs and submits `fn(...args)`. */
-  applyAsync<R>(fn: unknown, args: unknown, options: ApplyAsyncOptions<R> | undefined): AsyncResult<R> {
+  #applyAsync<R>(fn: unknown, args: unknown, options: ApplyAsyncOptions<R> | undefined): AsyncResult<R> {
     const route = this.#route;
     route.checkRunning("applyAsync");
     const id = route.fnId(fn, "Pool.applyAsync");
@@ -74,7 +257,7 @@ export class PoolSurface<P> {
   }
 
   /** `Pool.mapAsync` and its kin: the items in chunks (Python's default size), one task each. */
-  mapAsync<R>(
+  #mapAsync<R>(
     fn: unknown,
     iterable: unknown,
     chunksize: unknown,
@@ -95,7 +278,7 @@ export class PoolSurface<P> {
     const wait = readTaskWait(options, what);
     const items = Array.from(iterable);
     const size = options.chunksize ?? Math.max(1, Math.ceil(items.length / (route.processes() * 4)));
-    const chunks: P[] = [];
+    const chunks: unknown[] = [];
     for (let start = 0; start < items.length; start += size) {
       const chunk = items.slice(start, start + size);
       if (mode === STARMAP) checkArgumentLists(chunk, start, what);
@@ -107,7 +290,7 @@ export class PoolSurface<P> {
   }
 
   /** `Pool.imap` and `Pool.imapUnordered`: see {@linkcode IMapIterator}. */
-  imap(fn: unknown, iterable: unknown, chunksize: unknown, ordered: boolean, what: string): IMapIterator<unknown> {
+  #imap(fn: unknown, iterable: unknown, chunksize: unknown, ordered: boolean, what: string): IMapIterator<unknown> {
     const route = this.#route;
     route.checkRunning(what.slice("Pool.".length));
     const id = route.fnId(fn, what);
