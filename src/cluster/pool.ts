@@ -479,12 +479,13 @@ export class ClusterPool extends PoolCalls implements AsyncDisposable {
   }
 }
 
-/** A chunk as base64 bytes; an item that cannot be sent is named by its index in the input. */
-function packChunk(items: unknown[], offset: number): string {
+/** `source[start, end)` as base64 bytes; an item that cannot be sent is named by its index in the input. */
+function packChunk(source: readonly unknown[], start: number, end: number, index: number): string {
+  const items = source.slice(start, end);
   try {
     return toBase64(pickle(items, "iterable"));
   } catch (error) {
-    for (let k = 0; k < items.length; k++) pickle(items[k], `iterable[${offset + k}]`);
+    for (let k = 0; k < items.length; k++) pickle(items[k], `iterable[${index + k}]`);
     throw error;
   }
 }

@@ -116,8 +116,14 @@ const NUMERIC_CHUNK = 16;
  * undefined. Structured clone copies a number array element by element
  * (about 70 ns each on Node); moving a buffer costs nothing per element.
  */
-export function numeric(items: ArrayLike<unknown>): Float64Array<ArrayBuffer> | undefined {
-  if (items.length < NUMERIC_CHUNK) return undefined;
-  for (let i = 0; i < items.length; i++) if (typeof items[i] !== "number") return undefined;
-  return new Float64Array(items as ArrayLike<number>);
+export function numeric(
+  items: ArrayLike<unknown>,
+  start = 0,
+  end = items.length,
+): Float64Array<ArrayBuffer> | undefined {
+  if (end - start < NUMERIC_CHUNK) return undefined;
+  for (let i = start; i < end; i++) if (typeof items[i] !== "number") return undefined;
+  const numbers = new Float64Array(end - start);
+  for (let i = start; i < end; i++) numbers[i - start] = items[i] as number;
+  return numbers;
 }
