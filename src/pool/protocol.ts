@@ -123,7 +123,7 @@ export function numeric(
 ): Float64Array<ArrayBuffer> | undefined {
   if (end - start < NUMERIC_CHUNK) return undefined;
   for (let i = start; i < end; i++) if (typeof items[i] !== "number") return undefined;
-  const numbers = new Float64Array(end - start);
-  for (let i = start; i < end; i++) numbers[i - start] = items[i] as number;
-  return numbers;
+  // The constructor's own copy from an array: on Bun an element loop here made a 100k-item map's CPU time 1.4x.
+  const whole = start === 0 && end === items.length;
+  return new Float64Array((whole ? items : Array.prototype.slice.call(items, start, end)) as ArrayLike<number>);
 }
