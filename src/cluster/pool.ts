@@ -21,8 +21,9 @@
 import { Queue as JobQueue, QueueEvents } from "bullmq";
 import { randomUUID } from "node:crypto";
 import { cpuCount } from "../context.ts";
-import { BrokenPoolError, TimeoutError } from "../errors.ts";
+import { BrokenPoolError } from "../errors.ts";
 import { pickle, unpickle } from "../pickle.ts";
+import { Limit } from "../pool/limit.ts";
 import { readProcesses } from "../pool/options.ts";
 import { deliver, type Outcome } from "../pool/results.ts";
 import { attachRoute, PoolCalls, type TaskRoute } from "../pool/surface.ts";
@@ -74,9 +75,7 @@ interface Task {
   /** The BullMQ job it travels in, once sent. */
   job?: string;
   retries: number;
-  timer?: ReturnType<typeof setTimeout>;
-  signal?: AbortSignal;
-  onAbort?: () => void;
+  limit?: Limit;
 }
 
 const RUN = 0;
@@ -238,27 +237,10 @@ export class ClusterPool extends PoolCalls implements AsyncDisposable {
     const task: Task = { id: this.#nextId++, fn, mode, data, to, done: false, retries: this.#retries };
     this.#tasks.set(task.id, task);
     this.#pending.push(task);
-    if (wait) this.#arm(task, wait);
+    if (wait) task.limit = Limit.arm(wait, (reason) => this.#expire(task, reason));
     if (!this.#flushQueued) {
       this.#flushQueued = true;
       queueMicrotask(() => void this.#flush());
-    }
-  }
-
-  #arm(task: Task, wait: Wait): void {
-    if (wait.signal?.aborted) return this.#expire(task, wait.signal.reason);
-    if (wait.timeout !== Infinity) {
-      const ms = wait.timeout;
-      task.timer = setTimeout(
-        () => this.#expire(task, new TimeoutError(`the task did not finish within ${ms} ms`)),
-        ms,
-      );
-    }
-    if (wait.signal) {
-      const signal = wait.signal;
-      task.signal = signal;
-      task.onAbort = () => this.#expire(task, signal.reason);
-      signal.addEventListener("abort", task.onAbort, { once: true });
     }
   }
 
@@ -273,8 +255,7 @@ export class ClusterPool extends PoolCalls implements AsyncDisposable {
   #settle(task: Task, ok: boolean, value: unknown): void {
     if (task.done) return;
     task.done = true;
-    clearTimeout(task.timer);
-    if (task.onAbort) task.signal!.removeEventListener("abort", task.onAbort);
+    task.limit?.disarm();
     this.#tasks.delete(task.id);
     if (task.job !== undefined) {
       const siblings = this.#jobTasks.get(task.job);

@@ -26,6 +26,7 @@ import {
   type ToPool,
   type ToWorker,
 } from "./protocol.ts";
+import type { Limit } from "./limit.ts";
 import type { Outcome } from "./results.ts";
 import { poolWorker, WORKER_MODULE } from "./worker.ts";
 
@@ -43,13 +44,6 @@ export interface Task {
   /** The task's number at its worker: the worker's started count reaches it when the task starts. */
   seq: number;
   limit: Limit | undefined;
-}
-
-/** A task's timeout and abort signal, when it has them. */
-export interface Limit {
-  cancelTimer?: () => void;
-  signal?: AbortSignal;
-  onAbort?: () => void;
 }
 
 /** What the pool does with a task's outcome as a member reports it. */

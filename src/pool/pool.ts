@@ -4,7 +4,7 @@
  * `PoolSurface` (surface.ts); this file decides which worker gets which
  * task and looks after the workers: the pool's half of a task's round trip
  * is submit → `#flush` → `Member.send` … `Member.receive` → `#settle`, with
- * a task's limits (`#arm`, `#expire`) and a worker's death (`#ended`).
+ * a task's limits (limit.ts, `#expire`) and a worker's death (`#ended`).
  *
  * Where the speed comes from (measured, see bench/pool.ts): a task costs a
  * few microseconds, a message between threads tens of microseconds. So
@@ -24,14 +24,15 @@
  *
  * @module
  */
-import { BrokenPoolError, TimeoutError } from "../errors.ts";
+import { BrokenPoolError } from "../errors.ts";
 import { debug } from "../logging.ts";
 import { Process, whenEnded } from "../process.ts";
 import { dump, type Dumped } from "../reduction.ts";
 import { callerModule, describeTarget, moduleSpecifier, type TargetSpec } from "../spawn.ts";
-import { after, type Wait, within } from "../wait.ts";
+import { type Wait, within } from "../wait.ts";
 import { MAX_WINDOW, NOT_SAVED } from "./claims.ts";
-import { type Limit, Member, type Settler, type Task, type WorkerPlan } from "./member.ts";
+import { Limit } from "./limit.ts";
+import { Member, type Settler, type Task, type WorkerPlan } from "./member.ts";
 import { type PoolOptions, readPoolOptions } from "./options.ts";
 import { isPrimitive, MAP, type Mode, NO_TRANSFER, numeric, pack, taskCode, type ToPool } from "./protocol.ts";
 import { deliver, type Outcome } from "./results.ts";
@@ -304,28 +305,10 @@ export class Pool extends PoolCalls {
       return this.#settle(task, false, this.#broken ?? new BrokenPoolError("the pool was terminated"));
     }
     this.#pending.push(task);
-    if (wait) this.#arm(task, wait);
+    if (wait) task.limit = Limit.arm(wait, (reason) => this.#expire(task, reason));
     if (!this.#flushQueued) {
       this.#flushQueued = true;
       queueMicrotask(this.#flush);
-    }
-  }
-
-  #arm(task: Task, wait: Wait): void {
-    if (wait.signal?.aborted) return this.#expire(task, wait.signal.reason);
-    const limit: Limit = (task.limit = {});
-    if (wait.timeout !== Infinity) {
-      const ms = wait.timeout;
-      limit.cancelTimer = after(
-        ms,
-        () => this.#expire(task, new TimeoutError(`the task did not finish within ${ms} ms`)),
-      );
-    }
-    if (wait.signal) {
-      const signal = wait.signal;
-      limit.signal = signal;
-      limit.onAbort = () => this.#expire(task, signal.reason);
-      signal.addEventListener("abort", limit.onAbort, { once: true });
     }
   }
 
@@ -350,11 +333,7 @@ export class Pool extends PoolCalls {
   #settle(task: Task, ok: boolean, value: unknown): void {
     if (task.done) return;
     task.done = true;
-    const limit = task.limit;
-    if (limit) {
-      limit.cancelTimer?.();
-      if (limit.onAbort) limit.signal!.removeEventListener("abort", limit.onAbort);
-    }
+    task.limit?.disarm();
     this.#live--;
     deliver(task.to, ok, value);
   }
