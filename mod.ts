@@ -108,6 +108,7 @@ export {
   type MapAsyncOptions,
   type MapOptions,
   Pool,
+  PoolCalls,
   type PoolOptions,
   type TaskOptions,
 } from "./src/pool.ts";

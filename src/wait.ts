@@ -63,7 +63,8 @@ export function after(ms: number, fire: () => void): () => void {
   let timer: ReturnType<typeof setTimeout>;
   const arm = () => {
     const left = end - performance.now();
-    timer = left > LONGEST_DELAY ? setTimeout(arm, LONGEST_DELAY) : setTimeout(fire, left);
+    // Rounded up: Node fires a fractional delay up to 1 ms early by Date.now (a 1,000 ms limit rejected at 999).
+    timer = left > LONGEST_DELAY ? setTimeout(arm, LONGEST_DELAY) : setTimeout(fire, Math.ceil(left));
   };
   arm();
   return () => clearTimeout(timer);

@@ -36,8 +36,10 @@ export { type Host, serve, type ServeOptions } from "./host.ts";
 export {
   type ApplyAsyncOptions,
   AsyncResult,
+  type IMapIterator,
   type MapAsyncOptions,
   type MapOptions,
+  PoolCalls,
   type TaskOptions,
 } from "../pool.ts";
 export { BrokenPoolError, Empty, Full, ProcessError, TimeoutError } from "../errors.ts";

@@ -21,30 +21,23 @@
 import { Queue as JobQueue, QueueEvents } from "bullmq";
 import { randomUUID } from "node:crypto";
 import { cpuCount } from "../context.ts";
-import { BrokenPoolError, TimeoutError } from "../errors.ts";
+import { BrokenPoolError } from "../errors.ts";
 import { pickle, unpickle } from "../pickle.ts";
-import {
-  type ApplyAsyncOptions,
-  AsyncResult,
-  type MapAsyncOptions,
-  type MapOptions,
-  notifyResult,
-  settleResult,
-  type TaskOptions,
-} from "../pool.ts";
+import { Limit } from "../pool/limit.ts";
+import { readProcesses } from "../pool/options.ts";
+import { deliver, type Outcome } from "../pool/results.ts";
+import { attachRoute, PoolCalls, type TaskRoute } from "../pool/surface.ts";
 import { reviveError } from "../reduction.ts";
 import { callerModule, describeTarget, moduleSpecifier, type TargetSpec } from "../spawn.ts";
-import { readWait, type Wait } from "../wait.ts";
+import type { Wait } from "../wait.ts";
 import { HEARTBEAT_MS } from "./host.ts";
 import {
   APPLY,
   cancelMessage,
   type JobData,
   keys,
-  MAP,
   type Mode,
   portableModule,
-  STARMAP,
   toBase64,
   type WireOutcome,
   type WireTask,
@@ -72,51 +65,22 @@ export interface ClusterPoolOptions {
 
 /** The most tasks that travel in one BullMQ job. */
 export const BATCH = 64;
-/** How many chunks an `imap` keeps submitted but not yet consumed, at least. */
-const IMAP_AHEAD = 64;
-
-type Sink = (ok: boolean, value: unknown) => void;
-
 interface Task {
   id: number;
   fn: number;
   mode: Mode;
   data: string;
-  to: AsyncResult<unknown> | Sink;
+  to: Outcome;
   done: boolean;
   /** The BullMQ job it travels in, once sent. */
   job?: string;
   retries: number;
-  timer?: ReturnType<typeof setTimeout>;
-  signal?: AbortSignal;
-  onAbort?: () => void;
+  limit?: Limit;
 }
 
 const RUN = 0;
 const CLOSE = 1;
 const TERMINATE = 2;
-
-function isIterable(value: unknown): value is Iterable<unknown> {
-  return value != null && typeof (value as Iterable<unknown>)[Symbol.iterator] === "function";
-}
-
-function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
-  return value != null && typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function";
-}
-
-function readChunksize<O extends MapOptions>(chunksize: number | O | undefined, what: string): O {
-  const options = typeof chunksize === "object" && chunksize !== null ? chunksize : { chunksize } as O;
-  const size = options.chunksize;
-  if (size !== undefined && size !== null && (typeof size !== "number" || !Number.isInteger(size) || size < 1)) {
-    throw new RangeError(`${what}: chunksize must be an integer >= 1, got ${String(size)}`);
-  }
-  return options;
-}
-
-function readTaskWait(options: TaskOptions | undefined, what: string): Wait | undefined {
-  if (options === undefined || (options.timeout === undefined && options.signal === undefined)) return undefined;
-  return readWait(options, what);
-}
 
 /**
  * A pool whose workers are the hosts serving a Redis, with the local
@@ -135,7 +99,7 @@ function readTaskWait(options: TaskOptions | undefined, what: string): Wait | un
  * }
  * ```
  */
-export class ClusterPool implements AsyncDisposable {
+export class ClusterPool extends PoolCalls implements AsyncDisposable {
   #state: typeof RUN | typeof CLOSE | typeof TERMINATE = RUN;
   readonly #settings: ClusterSettings;
   readonly #module: string | undefined;
@@ -170,11 +134,11 @@ export class ClusterPool implements AsyncDisposable {
    * @throws {RangeError} for a size or `retries` that is not a whole number.
    */
   constructor(settings: ClusterSettings, options: number | ClusterPoolOptions = {}) {
+    super();
+    attachRoute(this, this.#route());
     const given: ClusterPoolOptions = typeof options === "number" ? { processes: options } : options ?? {};
     const { processes = cpuCount(), retries = settings.retries } = given;
-    if (!Number.isInteger(processes) || processes < 1) {
-      throw new RangeError(`new Pool: the number of processes must be an integer >= 1, got ${String(processes)}`);
-    }
+    readProcesses(processes);
     if (!Number.isInteger(retries) || retries < 0) {
       throw new RangeError(`new Pool: retries must be an integer >= 0, got ${String(retries)}`);
     }
@@ -198,86 +162,6 @@ export class ClusterPool implements AsyncDisposable {
     this.#redis.on("close", () => this.#lost());
     this.#redis.on("ready", () => void this.#regained());
     void this.#listen();
-  }
-
-  /** Runs `fn(...args)` on a host and resolves to its result. */
-  apply<A extends unknown[], R>(
-    fn: ((...args: A) => R) | string,
-    args?: A,
-    options?: TaskOptions,
-  ): Promise<Awaited<R>> {
-    return this.applyAsync(fn, args, options).get();
-  }
-
-  /** Submits `fn(...args)` and returns its `AsyncResult` at once. */
-  applyAsync<A extends unknown[], R>(
-    fn: ((...args: A) => R) | string,
-    args?: A,
-    options?: ApplyAsyncOptions<Awaited<R>>,
-  ): AsyncResult<Awaited<R>> {
-    this.#checkRunning("applyAsync");
-    const id = this.#fnId(fn, "Pool.applyAsync");
-    if (args !== undefined && !Array.isArray(args)) throw new TypeError("Pool.applyAsync: args must be an array");
-    const data = toBase64(pickle(args ?? [], "args"));
-    const wait = readTaskWait(options, "Pool.applyAsync");
-    const result = new AsyncResult<Awaited<R>>();
-    if (options?.callback || options?.errorCallback) notifyResult(result, options.callback, options.errorCallback);
-    this.#submit(id, APPLY, data, result as AsyncResult<unknown>, wait);
-    return result;
-  }
-
-  /** `fn` over every item, in chunks across the hosts; resolves to the results in order. */
-  map<T, R>(
-    fn: ((item: T) => R) | string,
-    iterable: Iterable<T>,
-    chunksize?: number | MapOptions,
-  ): Promise<Awaited<R>[]> {
-    return this.#mapAsync<Awaited<R>>(fn, iterable, chunksize, MAP, "Pool.map").get();
-  }
-
-  /** `map`, returning an `AsyncResult` of the whole list at once. */
-  mapAsync<T, R>(
-    fn: ((item: T) => R) | string,
-    iterable: Iterable<T>,
-    chunksize?: number | MapAsyncOptions<Awaited<R>>,
-  ): AsyncResult<Awaited<R>[]> {
-    return this.#mapAsync(fn, iterable, chunksize, MAP, "Pool.mapAsync");
-  }
-
-  /** `map` for functions of several arguments: each item is the list of arguments. */
-  starmap<A extends unknown[], R>(
-    fn: ((...args: A) => R) | string,
-    iterable: Iterable<A>,
-    chunksize?: number | MapOptions,
-  ): Promise<Awaited<R>[]> {
-    return this.#mapAsync<Awaited<R>>(fn, iterable, chunksize, STARMAP, "Pool.starmap").get();
-  }
-
-  /** `starmap`, returning an `AsyncResult` of the whole list at once. */
-  starmapAsync<A extends unknown[], R>(
-    fn: ((...args: A) => R) | string,
-    iterable: Iterable<A>,
-    chunksize?: number | MapAsyncOptions<Awaited<R>>,
-  ): AsyncResult<Awaited<R>[]> {
-    return this.#mapAsync(fn, iterable, chunksize, STARMAP, "Pool.starmapAsync");
-  }
-
-  /** Yields `fn` of each item in order, each as soon as it and those before are done; reads the input lazily. */
-  imap<T, R>(
-    fn: ((item: T) => R) | string,
-    iterable: Iterable<T> | AsyncIterable<T>,
-    chunksize?: number | MapOptions,
-  ): AsyncIterableIterator<Awaited<R>> {
-    return this.#imap(fn, iterable, chunksize, true, "Pool.imap") as AsyncIterableIterator<Awaited<R>>;
-  }
-
-  /** `imap`, yielding each result as soon as it is done, in any order. */
-  imapUnordered<T, R>(
-    fn: ((item: T) => R) | string,
-    iterable: Iterable<T> | AsyncIterable<T>,
-    chunksize?: number | MapOptions,
-  ): AsyncIterableIterator<Awaited<R>> {
-    return this.#imap(fn, iterable, chunksize, false, "Pool.imapUnordered") as AsyncIterableIterator<Awaited<R>>;
   }
 
   /** Accepts no more tasks; `join()` then waits for the submitted ones. */
@@ -315,12 +199,27 @@ export class ClusterPool implements AsyncDisposable {
   }
 
   /** Shows the state and the cluster, as the local pool's repr. */
-  toString(): string {
+  override toString(): string {
     return `<ClusterPool state=${["RUN", "CLOSE", "TERMINATE"][this.#state]} queue=${this.#settings.queue}>`;
   }
 
-  #checkRunning(what: string): void {
-    if (this.#state !== RUN) throw new Error(`Pool.${what}: the pool is not running (it was closed or terminated)`);
+  /** What the surface (src/pool/surface.ts) needs: how this pool's tasks reach the hosts. */
+  #route(): TaskRoute<string> {
+    return {
+      checkRunning: (what) => {
+        if (this.#state !== RUN) throw new Error(`Pool.${what}: the pool is not running (it was closed or terminated)`);
+      },
+      fnId: (fn, what) => this.#fnId(fn, what),
+      // Python's rule for the chunksize, over the processes of every live host.
+      processes: () => this.#hostProcesses,
+      packArgs: (args) => toBase64(pickle(args, "args")),
+      packChunk,
+      submit: (fn, mode, data, to, wait) => this.#submit(fn, mode, data, to, wait),
+      // An imap goes on reading as its reader asks after close(); join() waits for the tasks submitted.
+      closed: () => false,
+      terminated: () => this.#state === TERMINATE,
+      reading: () => {},
+    };
   }
 
   #fnId(fn: unknown, what: string): number {
@@ -338,27 +237,10 @@ export class ClusterPool implements AsyncDisposable {
     const task: Task = { id: this.#nextId++, fn, mode, data, to, done: false, retries: this.#retries };
     this.#tasks.set(task.id, task);
     this.#pending.push(task);
-    if (wait) this.#arm(task, wait);
+    if (wait) task.limit = Limit.arm(wait, (reason) => this.#expire(task, reason));
     if (!this.#flushQueued) {
       this.#flushQueued = true;
       queueMicrotask(() => void this.#flush());
-    }
-  }
-
-  #arm(task: Task, wait: Wait): void {
-    if (wait.signal?.aborted) return this.#expire(task, wait.signal.reason);
-    if (wait.timeout !== Infinity) {
-      const ms = wait.timeout;
-      task.timer = setTimeout(
-        () => this.#expire(task, new TimeoutError(`the task did not finish within ${ms} ms`)),
-        ms,
-      );
-    }
-    if (wait.signal) {
-      const signal = wait.signal;
-      task.signal = signal;
-      task.onAbort = () => this.#expire(task, signal.reason);
-      signal.addEventListener("abort", task.onAbort, { once: true });
     }
   }
 
@@ -373,16 +255,14 @@ export class ClusterPool implements AsyncDisposable {
   #settle(task: Task, ok: boolean, value: unknown): void {
     if (task.done) return;
     task.done = true;
-    clearTimeout(task.timer);
-    if (task.onAbort) task.signal!.removeEventListener("abort", task.onAbort);
+    task.limit?.disarm();
     this.#tasks.delete(task.id);
     if (task.job !== undefined) {
       const siblings = this.#jobTasks.get(task.job);
       siblings?.delete(task.id);
       if (siblings?.size === 0) this.#jobTasks.delete(task.job);
     }
-    if (typeof task.to === "function") task.to(ok, value);
-    else settleResult(task.to, ok, value);
+    deliver(task.to, ok, value);
     this.#checkFinished();
   }
 
@@ -578,131 +458,15 @@ export class ClusterPool implements AsyncDisposable {
       await Promise.all([closeRedis(this.#eventsRedis), closeRedis(this.#redis)]);
     })();
   }
+}
 
-  #mapAsync<R>(
-    fn: unknown,
-    iterable: unknown,
-    chunksize: number | MapAsyncOptions<R> | undefined,
-    mode: Mode,
-    what: string,
-  ): AsyncResult<R[]> {
-    this.#checkRunning(what.slice("Pool.".length));
-    const id = this.#fnId(fn, what);
-    if (!isIterable(iterable)) {
-      throw new TypeError(
-        `${what}: the items must be iterable (an array, a Set, a generator …), got ${typeof iterable}`,
-      );
-    }
-    const options = readChunksize(chunksize, what);
-    const wait = readTaskWait(options, what);
-    const items = Array.from(iterable);
-    // Python's rule, over the processes of every live host.
-    const size = options.chunksize ?? Math.max(1, Math.ceil(items.length / (this.#hostProcesses * 4)));
-    const chunks: string[] = [];
-    for (let start = 0; start < items.length; start += size) {
-      chunks.push(this.#packChunk(items.slice(start, start + size), start, mode, what));
-    }
-    const result = new AsyncResult<R[]>();
-    notifyResult(result, options.callback, options.errorCallback);
-    const finish = (ok: boolean, value: unknown) => {
-      if (!result.ready()) settleResult(result as AsyncResult<unknown>, ok, value);
-    };
-    const out = new Array(items.length);
-    let left = chunks.length;
-    if (left === 0) finish(true, out);
-    chunks.forEach((chunk, c) =>
-      this.#submit(id, mode, chunk, (ok, value) => {
-        if (!ok) return finish(false, value);
-        const values = value as R[];
-        for (let i = 0, at = c * size; i < values.length; i++) out[at + i] = values[i];
-        if (--left === 0) finish(true, out);
-      }, wait)
-    );
-    return result;
-  }
-
-  /** A chunk as base64 bytes; an item that cannot be sent is named by its index in the input. */
-  #packChunk(items: unknown[], offset: number, mode: Mode, what: string): string {
-    for (let k = 0; mode === STARMAP && k < items.length; k++) {
-      if (!Array.isArray(items[k])) {
-        throw new TypeError(`${what}: iterable[${offset + k}] must be an array of arguments, got ${typeof items[k]}`);
-      }
-    }
-    try {
-      return toBase64(pickle(items, "iterable"));
-    } catch (error) {
-      for (let k = 0; k < items.length; k++) pickle(items[k], `iterable[${offset + k}]`);
-      throw error;
-    }
-  }
-
-  #imap(
-    fn: unknown,
-    iterable: unknown,
-    chunksize: number | MapOptions | undefined,
-    ordered: boolean,
-    what: string,
-  ): AsyncIterableIterator<unknown> {
-    this.#checkRunning(what.slice("Pool.".length));
-    const id = this.#fnId(fn, what);
-    const asynchronous = isAsyncIterable(iterable);
-    if (!asynchronous && !isIterable(iterable)) {
-      throw new TypeError(`${what}: the items must be iterable or async iterable, got ${typeof iterable}`);
-    }
-    const options = readChunksize(chunksize, what);
-    const wait = readTaskWait(options, what);
-    const size = options.chunksize ?? 1;
-    const ahead = Math.max(IMAP_AHEAD, 2 * this.#hostProcesses);
-    const source: Iterator<unknown> | AsyncIterator<unknown> = asynchronous
-      ? (iterable as AsyncIterable<unknown>)[Symbol.asyncIterator]()
-      : (iterable as Iterable<unknown>)[Symbol.iterator]();
-    const submit = (n: number, chunk: unknown[], deliver: Sink) =>
-      this.#submit(id, MAP, this.#packChunk(chunk, n * size, MAP, what), deliver, wait);
-    async function* results(): AsyncGenerator<unknown, void, undefined> {
-      const outcomes = new Map<number, [boolean, unknown]>();
-      let submitted = 0;
-      let consumed = 0;
-      let finished = 0;
-      let exhausted = false;
-      let wake: (() => void) | undefined;
-      try {
-        for (;;) {
-          while (!exhausted && submitted - consumed < ahead) {
-            const chunk: unknown[] = [];
-            while (chunk.length < size) {
-              const step = asynchronous ? await source.next() : source.next() as IteratorResult<unknown>;
-              if (step.done) {
-                exhausted = true;
-                break;
-              }
-              chunk.push(step.value);
-            }
-            if (chunk.length === 0) break;
-            const n = submitted++;
-            const deliver = (ok: boolean, value: unknown) => {
-              outcomes.set(ordered ? n : finished++, [ok, value]);
-              wake?.();
-            };
-            try {
-              submit(n, chunk, deliver);
-            } catch (error) {
-              deliver(false, error);
-            }
-          }
-          if (exhausted && consumed === submitted) return;
-          const outcome = outcomes.get(consumed);
-          if (!outcome) {
-            await new Promise<void>((resolve) => (wake = resolve));
-            continue;
-          }
-          outcomes.delete(consumed++);
-          if (!outcome[0]) throw outcome[1];
-          yield* outcome[1] as unknown[];
-        }
-      } finally {
-        if (!exhausted) await Promise.resolve(source.return?.()).catch(() => {});
-      }
-    }
-    return results();
+/** `source[start, end)` as base64 bytes; an item that cannot be sent is named by its index in the input. */
+function packChunk(source: readonly unknown[], start: number, end: number, index: number): string {
+  const items = source.slice(start, end);
+  try {
+    return toBase64(pickle(items, "iterable"));
+  } catch (error) {
+    for (let k = 0; k < items.length; k++) pickle(items[k], `iterable[${index + k}]`);
+    throw error;
   }
 }
