@@ -11,6 +11,7 @@ import { Empty, Full } from "./errors.ts";
 import { beginCommit, endCommit } from "./fence.ts";
 import { Feeder } from "./feeder.ts";
 import { pickle, SENDS, unpickle } from "./pickle.ts";
+import { closeAndJoin, takeUntilClosed } from "./queue_closing.ts";
 import { reduce, type Reduction, registerKind } from "./reduction.ts";
 import { Ring, TIMED_OUT } from "./ring.ts";
 import { assertMayBlock, readWait, type Wait, waitCell } from "./wait.ts";
@@ -260,21 +261,13 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   }
 
   /** `for await (const item of queue)`: takes items until this process closes the queue. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<T, void, undefined> {
-    while (!this.#closed) {
-      try {
-        yield await this.get();
-      } catch (error) {
-        if (this.#closed) return;
-        throw error;
-      }
-    }
+  [Symbol.asyncIterator](): AsyncGenerator<T, void, undefined> {
+    return takeUntilClosed(this, () => this.#closed);
   }
 
   /** `await using q = new Queue()`: closes the queue and waits until what it put is sent. */
   [Symbol.asyncDispose](): Promise<void> {
-    this.close();
-    return this.joinThread();
+    return closeAndJoin(this);
   }
 
   /**

@@ -377,6 +377,9 @@ test("cluster Queue: put and get in order with types kept; Empty, Full, timeouts
   await using other = new cluster.Queue<unknown>(0, { name: "basics" });
   for (const item of [1, "two", new Map([[3, 3n]]), new Date(4)]) await q.put(item);
   assert.equal(await q.qsize(), 4);
+  // They ask Redis, so they return Promises; one used unawaited as a number or a string says so.
+  assert.throws(() => (q.qsize() as unknown as number) > 0, /Queue\.qsize\(\) asks Redis .*await it/);
+  assert.throws(() => `${q.full()}`, { name: "TypeError", message: /Queue\.full\(\) asks Redis/ });
   assert.deepEqual(await other.get(), 1, "another opener of the name shares the queue");
   assert.deepEqual([await q.get(), await q.get(), await q.getNowait()], ["two", new Map([[3, 3n]]), new Date(4)]);
   assert.equal(await q.empty(), true);
@@ -462,6 +465,82 @@ test("cluster Queue: a consumer killed while blocked in get loses nothing", { sk
     consumer.kill("SIGKILL");
     redis.disconnect();
   }
+});
+
+test("cluster Queue: Redis down: a put and a blocked get go on when it is back in time", {
+  skip,
+  timeout: 90_000,
+}, async () => {
+  let redis = track(await startRedis());
+  const { url, port } = redis;
+  const cluster = connect({ url, reconnectTimeout: 20_000 });
+  // Closed before Redis stops at the end (a close waits for a lost Redis too, up to reconnectTimeout).
+  const q = new cluster.Queue<string>(0, { name: "outage" });
+  const other = new cluster.Queue<string>(0, { name: "outage" });
+  await q.put("before");
+  assert.equal(await other.get({ timeout: 5_000 }), "before");
+  const blocked = other.get({ timeout: 60_000 });
+  const watcher = new Redis(url);
+  await until(
+    async () => (await watcher.client("LIST") as string).includes("cmd=blmove"),
+    10_000,
+    "the get to block",
+  );
+  watcher.disconnect();
+  await redis.kill("SIGKILL");
+  const put = q.put("during");
+  let putDone = false;
+  void put.then(() => (putDone = true), () => {});
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.equal(putDone, false, "the put waits for Redis");
+  redis = track(await startRedis(port));
+  await put;
+  assert.equal(await blocked, "during", "the blocked get waited again, on a new connection, and took it");
+  await q.put("after");
+  assert.equal(await other.get({ timeout: 5_000 }), "after");
+  assert.equal(await q.qsize(), 0);
+  await Promise.all([q[Symbol.asyncDispose](), other[Symbol.asyncDispose]()]);
+  await redis.kill();
+});
+
+test("cluster Queue: Redis down too long: a put and a blocked get reject after reconnectTimeout, with its name", {
+  skip,
+  timeout: 90_000,
+}, async () => {
+  let redis = track(await startRedis());
+  const { url, port } = redis;
+  const cluster = connect({ url, reconnectTimeout: 1_500 });
+  const q = new cluster.Queue<string>(0, { name: "gone" });
+  const consumer = new cluster.Queue<string>(0, { name: "gone" });
+  await q.put("x");
+  assert.equal(await consumer.get({ timeout: 5_000 }), "x");
+  const blocked = consumer.get().catch((e) => e);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await redis.kill("SIGKILL");
+  const down = Date.now();
+  const put = q.put("lost").catch((e) => e);
+  const [putError, getError] = await Promise.all([put, blocked]);
+  const waited = Date.now() - down;
+  for (const [error, what] of [[putError, "put"], [getError, "get"]] as const) {
+    assert.ok(error instanceof Error && !(error instanceof Empty), String(error));
+    assert.match(
+      error.message,
+      new RegExp(`Queue\\.${what}: lost the connection to Redis at redis://127\\.0\\.0\\.1:${port} for 1500 ms`),
+    );
+  }
+  assert.ok(waited >= 1_400 && waited < 6_000, `rejected ${waited} ms after Redis went down`);
+  // Still gone: calls reject at once.
+  const started = Date.now();
+  await assert.rejects(q.qsize(), /Queue\.qsize: lost the connection to Redis/);
+  assert.ok(Date.now() - started < 1_000);
+  // Back (empty, no persistence): the same queues serve again, and the rejected put never lands.
+  redis = track(await startRedis(port));
+  await until(async () => (await q.qsize().catch(() => -1)) === 0, 20_000, "the queue to serve again");
+  await q.put("again");
+  assert.equal(await consumer.get({ timeout: 5_000 }), "again");
+  assert.equal(await q.qsize(), 0);
+  await Promise.all([q[Symbol.asyncDispose](), consumer[Symbol.asyncDispose]()]);
+  await redis.kill();
 });
 
 // Deno's node:child_process reports a child that it sent SIGTERM as ended by that signal (exit code null,

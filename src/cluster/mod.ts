@@ -60,7 +60,7 @@ export interface ConnectOptions {
   root?: string | URL;
   /** How many more times a task whose host died runs again (at least once, then); 0 by default. */
   retries?: number;
-  /** How long (ms) pending tasks wait for a lost Redis before they reject; 10 s by default. */
+  /** How long (ms) pending tasks and queue calls wait for a lost Redis before they reject; 10 s by default. */
   reconnectTimeout?: number;
 }
 
@@ -113,7 +113,7 @@ export function connect(options: ConnectOptions = {}): Cluster {
     },
     Queue: class<T> extends ClusterQueue<T> {
       constructor(maxsize?: number, options?: ClusterQueueOptions) {
-        super(url, maxsize, options);
+        super(url, maxsize, { reconnectTimeout, ...options });
       }
     },
   };

@@ -13,7 +13,19 @@
  *
  * Unlike the local queue, whose `putNowait`, `getNowait` and `qsize` answer
  * at once from shared memory, here they ask Redis and return Promises;
- * `await` them, which works on the local queue too.
+ * `await` them, which works on the local queue too. (A synchronous answer
+ * would block this thread for a network round trip, or need a Redis client
+ * on another thread waited for with `Atomics.wait`: both stall the event
+ * loop that a queue's other users share.) Such a Promise used as a number
+ * or a string, as an unawaited `q.qsize() > 0` is, throws a `TypeError`
+ * that says to await it, rather than compare as `NaN`.
+ *
+ * When Redis goes away, calls wait for it `reconnectTimeout` ms and go on
+ * when it is back in time (a blocked `get` waits again on a new
+ * connection, for what is left of its timeout); after that they reject
+ * with an `Error` naming Redis and the time, and so do calls made while it
+ * is still gone. A get whose connection dropped puts back whatever Redis
+ * may have moved to it meanwhile, so a lost reply loses no item.
  *
  * @module
  */
@@ -23,6 +35,7 @@ import { randomUUID } from "node:crypto";
 import { Empty, Full } from "../errors.ts";
 import { pickle, unpickle } from "../pickle.ts";
 import type { QueueWaitOptions } from "../queues.ts";
+import { closeAndJoin, takeUntilClosed } from "../queue_closing.ts";
 import { readWait, type Wait } from "../wait.ts";
 import { closeRedis, openRedis } from "./redis.ts";
 
@@ -57,10 +70,36 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
 end
 return moved`;
 
+/** Moves everything this consumer's processing list holds back to the head of the queue, in order. */
+const GIVE_BACK_SCRIPT = `
+local moved = 0
+while redis.call('RPOPLPUSH', KEYS[2], KEYS[1]) do moved = moved + 1 end
+return moved`;
+
 /** Options of a cluster queue beyond its `maxsize`. */
 export interface ClusterQueueOptions {
   /** The queue's name in Redis: every process that opens this name shares the queue. A new name by default. */
   name?: string;
+  /** How long (ms) calls wait for a lost Redis before they reject; `connect()`'s (10 s) by default. */
+  reconnectTimeout?: number;
+}
+
+/** What a blocking move gives when its connection dropped or its wait was aborted. */
+const DROPPED = Symbol("dropped");
+
+/**
+ * Marks a Promise of this queue so that using it as a number or a string (an
+ * unawaited `q.qsize() > 0`, `${q.qsize()}`) throws, saying to await it.
+ */
+function answer<R>(what: string, promise: Promise<R>): Promise<R> {
+  Object.defineProperty(promise, Symbol.toPrimitive, {
+    value: () => {
+      throw new TypeError(
+        `${what} asks Redis and returns a Promise on a cluster Queue: await it (await works on the local Queue too)`,
+      );
+    },
+  });
+  return promise;
 }
 
 function readOptions(options: QueueWaitOptions | undefined, what: string): Wait {
@@ -95,10 +134,20 @@ export class ClusterQueue<T = unknown> implements AsyncIterable<T>, AsyncDisposa
   readonly name: string;
   readonly #maxsize: number;
   readonly #url: string;
-  readonly #redis: Redis;
+  readonly #reconnectTimeout: number;
+  /** The connection for everything but blocking gets; replaced when Redis was gone too long (see #giveUp). */
+  #redis: Redis;
   /** Connections free for a blocking get; a get that waits holds one. */
   #idle: Redis[] = [];
   #busy = new Set<Redis>();
+  /** Gets under way, which close() waits for before this consumer says it is gone. */
+  #gets = 0;
+  /** Runs while Redis is unreachable, to give up on it after reconnectTimeout. */
+  #downTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Redis has been gone for reconnectTimeout: calls reject at once until it is back. */
+  #gaveUp = false;
+  /** Calls waiting on Redis, rejected together when this queue gives up on it. */
+  #waiting = new Set<() => void>();
   readonly #consumer = randomUUID();
   readonly #keys: { items: string; consumers: string; alive: string; processing: string };
   #heartbeat: ReturnType<typeof setInterval> | undefined;
@@ -118,10 +167,15 @@ export class ClusterQueue<T = unknown> implements AsyncIterable<T>, AsyncDisposa
     }
     const name = options.name ?? randomUUID();
     if (typeof name !== "string" || name === "") throw new TypeError("new Queue: name must be a non-empty string");
+    const { reconnectTimeout = 10_000 } = options;
+    if (typeof reconnectTimeout !== "number" || !(reconnectTimeout >= 0) || reconnectTimeout >= 2 ** 31) {
+      throw new RangeError(`new Queue: reconnectTimeout must be a number of ms in [0, 2^31), got ${reconnectTimeout}`);
+    }
     this.name = name;
     this.#maxsize = Math.max(0, maxsize);
     this.#url = url;
-    this.#redis = openRedis(url);
+    this.#reconnectTimeout = reconnectTimeout;
+    this.#redis = this.#open();
     const base = `mp:queue:${name}`;
     this.#keys = {
       items: `${base}:items`,
@@ -147,14 +201,17 @@ export class ClusterQueue<T = unknown> implements AsyncIterable<T>, AsyncDisposa
 
   /** Puts `obj` without waiting; rejects with `Full` when a bounded queue has no room. */
   putNowait(obj: T): Promise<void> {
-    return this.put(obj, { block: false });
+    return answer("Queue.putNowait()", this.put(obj, { block: false }));
   }
 
   async #put(bytes: Buffer, wait: Wait): Promise<void> {
     const end = performance.now() + wait.timeout;
     for (;;) {
       wait.signal?.throwIfAborted();
-      const done = await this.#redis.eval(PUT_SCRIPT, 1, this.#keys.items, bytes, this.#maxsize);
+      const done = await this.#bounded(
+        "Queue.put",
+        this.#redis.eval(PUT_SCRIPT, 1, this.#keys.items, bytes, this.#maxsize),
+      );
       if (done === 1) return;
       const left = end - performance.now();
       if (left <= 0) throw new Full();
@@ -175,42 +232,100 @@ export class ClusterQueue<T = unknown> implements AsyncIterable<T>, AsyncDisposa
 
   /** Takes the next item without waiting; rejects with `Empty` when there is none. */
   getNowait(): Promise<T> {
-    return this.get({ block: false });
+    return answer("Queue.getNowait()", this.get({ block: false }));
   }
 
   async #get(wait: Wait): Promise<T> {
-    // Registered before anything lands in the processing list, so that a death from here on is noticed.
-    await this.#startHeartbeat();
-    const { items, processing } = this.#keys;
-    const mine = processing + this.#consumer;
-    if (wait.timeout === 0 || wait.signal?.aborted) {
-      wait.signal?.throwIfAborted();
-      const bytes = await this.#redis.lmoveBuffer(items, mine, "LEFT", "RIGHT");
-      if (bytes === null) throw new Empty();
-      return this.#handOver(bytes, wait);
+    this.#gets++;
+    try {
+      // Registered before anything lands in the processing list, so that a death from here on is noticed.
+      await this.#bounded("Queue.get", this.#startHeartbeat());
+      const { items, processing } = this.#keys;
+      const mine = processing + this.#consumer;
+      if (wait.timeout === 0 || wait.signal?.aborted) {
+        wait.signal?.throwIfAborted();
+        const bytes = await this.#bounded("Queue.get", this.#redis.lmoveBuffer(items, mine, "LEFT", "RIGHT"));
+        if (bytes === null) throw new Empty();
+        return await this.#handOver(bytes, wait);
+      }
+      const signal = wait.signal ? AbortSignal.any([wait.signal, this.#closing.signal]) : this.#closing.signal;
+      const end = performance.now() + wait.timeout;
+      for (;;) {
+        const left = end - performance.now();
+        // Redis takes 0 as "forever"; a finite wait is in seconds, with decimals.
+        const seconds = wait.timeout === Infinity ? 0 : Math.max(left, 1) / 1000;
+        const bytes = await this.#bounded("Queue.get", this.#blockingMove(seconds, signal));
+        if (bytes === DROPPED) {
+          // Redis may have moved an item to this consumer just before the connection dropped: it goes back
+          // to the head of the queue (a get handing one over sees it gone, and takes again). Not awaited on
+          // abort: the caller hears at once, and close() gives back what is left too.
+          const giveBack = this.#giveBack();
+          signal.throwIfAborted();
+          await this.#bounded("Queue.get", giveBack);
+          if (wait.timeout !== Infinity && end - performance.now() <= 0) throw new Empty();
+          continue;
+        }
+        if (bytes === null) {
+          signal.throwIfAborted();
+          throw new Empty();
+        }
+        return await this.#handOver(bytes, wait);
+      }
+    } finally {
+      this.#gets--;
     }
+  }
+
+  /**
+   * One BLMOVE on a connection of its own: the item, `null` at its timeout
+   * or once unblocked by an abort, or {@linkcode DROPPED} when the connection
+   * dropped. A dropped connection is discarded, not kept: ioredis would send
+   * the BLMOVE again once it reconnects, for a get that has moved on.
+   */
+  #blockingMove(seconds: number, signal: AbortSignal): Promise<Buffer | null | typeof DROPPED> {
+    const { items, processing } = this.#keys;
     const connection = this.#idle.pop() ?? openRedis(this.#url);
     this.#busy.add(connection);
-    const signal = wait.signal ? AbortSignal.any([wait.signal, this.#closing.signal]) : this.#closing.signal;
-    // A blocked command holds its connection; CLIENT UNBLOCK from another one ends the wait at once.
-    const id = await connection.client("ID") as number;
-    const unblock = () => void this.#redis.client("UNBLOCK", id).catch(() => {});
-    signal.addEventListener("abort", unblock, { once: true });
-    try {
-      // Redis takes 0 as "forever"; a finite wait is in seconds, with decimals.
-      const seconds = wait.timeout === Infinity ? 0 : Math.max(wait.timeout, 1) / 1000;
-      const bytes = signal.aborted ? null : await connection.blmoveBuffer(items, mine, "LEFT", "RIGHT", seconds);
-      if (bytes === null) {
-        signal.throwIfAborted();
-        throw new Empty();
-      }
-      return await this.#handOver(bytes, wait);
-    } finally {
-      signal.removeEventListener("abort", unblock);
-      this.#busy.delete(connection);
-      if (this.#closed) connection.disconnect();
-      else this.#idle.push(connection);
-    }
+    return new Promise((resolve, reject) => {
+      let done = false;
+      let id: number | undefined;
+      const finish = (keep: boolean, settle: () => void) => {
+        if (done) return;
+        done = true;
+        connection.off("close", dropped);
+        signal.removeEventListener("abort", abort);
+        this.#busy.delete(connection);
+        if (keep && !this.#closed) this.#idle.push(connection);
+        else connection.disconnect();
+        settle();
+      };
+      const dropped = () => finish(false, () => resolve(DROPPED));
+      // Unblocked from the main connection, so ahead of whatever this process sends Redis next (a put right
+      // after an aborted get must not go to it); the BLMOVE then answers null, or an item it took just before
+      // (which #handOver gives back). A connection that is not up has been served nothing since it dropped.
+      const abort = () => {
+        if (connection.status !== "ready" || this.#redis.status !== "ready") return dropped();
+        if (id !== undefined) void this.#redis.client("UNBLOCK", id).catch(() => {});
+      };
+      if (signal.aborted) return dropped();
+      connection.on("close", dropped);
+      signal.addEventListener("abort", abort, { once: true });
+      // Asked in the same write as the BLMOVE, so no round trip more: a connection that reconnected has a new id.
+      connection.client("ID").then((n) => {
+        id = n as number;
+        if (signal.aborted && !done) abort();
+      }, () => {});
+      connection.blmoveBuffer(items, processing + this.#consumer, "LEFT", "RIGHT", seconds).then(
+        (bytes) => finish(true, () => resolve(bytes)),
+        (error) => finish(false, () => reject(error)),
+      );
+    });
+  }
+
+  /** Moves what this consumer's processing list holds back to the head of the queue. */
+  #giveBack(): Promise<unknown> {
+    const { items, processing } = this.#keys;
+    return this.#redis.eval(GIVE_BACK_SCRIPT, 2, items, processing + this.#consumer).catch(() => {});
   }
 
   /** The item is in this consumer's processing list: hand it over, or give it back when the get was cancelled. */
@@ -218,11 +333,11 @@ export class ClusterQueue<T = unknown> implements AsyncIterable<T>, AsyncDisposa
     const { items, processing } = this.#keys;
     const mine = processing + this.#consumer;
     if (wait.signal?.aborted || this.#closed) {
-      await this.#redis.eval(UNTAKE_SCRIPT, 2, items, mine, bytes);
+      await this.#bounded("Queue.get", this.#redis.eval(UNTAKE_SCRIPT, 2, items, mine, bytes));
       throw wait.signal?.aborted ? wait.signal.reason : this.#closing.signal.reason;
     }
-    if (await this.#redis.lrem(mine, 1, bytes) === 0) {
-      // Another consumer took it back (this one's heartbeat lapsed): it is in the queue again, not ours.
+    if (await this.#bounded("Queue.get", this.#redis.lrem(mine, 1, bytes)) === 0) {
+      // Given back meanwhile (this one's heartbeat lapsed, or its connection dropped): it is in the queue again.
       return this.#get(wait);
     }
     return unpickle(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)) as T;
@@ -230,17 +345,17 @@ export class ClusterQueue<T = unknown> implements AsyncIterable<T>, AsyncDisposa
 
   /** How many items are in the queue now. */
   qsize(): Promise<number> {
-    return this.#redis.llen(this.#keys.items);
+    return answer("Queue.qsize()", this.#bounded("Queue.qsize", this.#redis.llen(this.#keys.items)));
   }
 
   /** Whether the queue holds no item now. */
-  async empty(): Promise<boolean> {
-    return (await this.qsize()) === 0;
+  empty(): Promise<boolean> {
+    return answer("Queue.empty()", this.qsize().then((n) => n === 0));
   }
 
   /** Whether a bounded queue is at its `maxsize` (always `false` for an unbounded one). */
-  async full(): Promise<boolean> {
-    return this.#maxsize > 0 && (await this.qsize()) >= this.#maxsize;
+  full(): Promise<boolean> {
+    return answer("Queue.full()", this.qsize().then((n) => this.#maxsize > 0 && n >= this.#maxsize));
   }
 
   /** Says this process is done with the queue: waiting gets reject, connections close. Items stay in Redis. */
@@ -259,31 +374,28 @@ export class ClusterQueue<T = unknown> implements AsyncIterable<T>, AsyncDisposa
       for (const connection of this.#idle) connection.disconnect();
       this.#idle = [];
       // Gets still returning give back what they took (see #handOver) before the heartbeat goes.
-      while (this.#busy.size) await sleep(5);
+      while (this.#gets > 0 || this.#busy.size) await sleep(5);
       if (this.#heartbeat !== undefined) {
-        await this.#redis.multi().del(this.#keys.alive + this.#consumer).srem(this.#keys.consumers, this.#consumer)
-          .exec().catch(() => {});
+        const { items, consumers, alive, processing } = this.#keys;
+        await this.#bounded(
+          "Queue.close",
+          this.#redis.multi().eval(GIVE_BACK_SCRIPT, 2, items, processing + this.#consumer)
+            .del(alive + this.#consumer).srem(consumers, this.#consumer).exec(),
+        ).catch(() => {});
       }
+      clearTimeout(this.#downTimer);
       await closeRedis(this.#redis);
     })();
   }
 
   /** `for await (const item of queue)`: takes items until this queue is closed. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<T, void, undefined> {
-    while (!this.#closed) {
-      try {
-        yield await this.get();
-      } catch (error) {
-        if (this.#closed) return;
-        throw error;
-      }
-    }
+  [Symbol.asyncIterator](): AsyncGenerator<T, void, undefined> {
+    return takeUntilClosed(this, () => this.#closed);
   }
 
   /** `await using q = new cluster.Queue()`: closes the queue's connections. */
   [Symbol.asyncDispose](): Promise<void> {
-    this.close();
-    return this.joinThread();
+    return closeAndJoin(this);
   }
 
   /** Once this process gets from the queue: say it is alive, and reclaim what dead consumers held. */
@@ -299,6 +411,66 @@ export class ClusterQueue<T = unknown> implements AsyncIterable<T>, AsyncDisposa
     };
     this.#heartbeat = setInterval(beat, HEARTBEAT_MS);
     return this.#registered = beat();
+  }
+
+  /** A connection for everything but blocking gets, watched for Redis going away and coming back. */
+  #open(): Redis {
+    const redis = openRedis(this.#url);
+    redis.on("close", () => this.#down());
+    redis.on("ready", () => this.#up());
+    return redis;
+  }
+
+  /** Redis is unreachable: calls wait for it up to reconnectTimeout (see #giveUp). */
+  #down(): void {
+    if (this.#closed || this.#gaveUp || this.#downTimer !== undefined) return;
+    this.#downTimer = setTimeout(() => this.#giveUp(), this.#reconnectTimeout);
+  }
+
+  /**
+   * Redis stayed away for reconnectTimeout: every waiting call rejects, and
+   * so does every call from now until it is back. The connection is replaced,
+   * so that the commands it holds for Redis (a put that has just rejected)
+   * are never sent when Redis returns.
+   */
+  #giveUp(): void {
+    this.#downTimer = undefined;
+    this.#gaveUp = true;
+    for (const reject of [...this.#waiting]) reject();
+    const old = this.#redis;
+    old.removeAllListeners("close");
+    old.removeAllListeners("ready");
+    old.disconnect();
+    this.#redis = this.#open();
+  }
+
+  /** Redis is back: calls go on; what a dropped get may have been given goes back to the queue. */
+  #up(): void {
+    const wasDown = this.#gaveUp || this.#downTimer !== undefined;
+    clearTimeout(this.#downTimer);
+    this.#downTimer = undefined;
+    this.#gaveUp = false;
+    if (wasDown && this.#registered) void this.#giveBack();
+  }
+
+  /** `work` (a call to Redis), or an `Error` once Redis has been gone for reconnectTimeout. */
+  #bounded<R>(what: string, work: Promise<R>): Promise<R> {
+    const lost = () =>
+      new Error(
+        `${what}: lost the connection to Redis at ${this.#url} for ${this.#reconnectTimeout} ms (reconnectTimeout)`,
+      );
+    if (this.#gaveUp) {
+      work.catch(() => {});
+      return Promise.reject(lost());
+    }
+    return new Promise<R>((resolve, reject) => {
+      const giveUp = () => reject(lost());
+      this.#waiting.add(giveUp);
+      work.then(
+        (value) => (this.#waiting.delete(giveUp), resolve(value)),
+        (error) => (this.#waiting.delete(giveUp), reject(error)),
+      );
+    });
   }
 
   #checkOpen(what: string): void {
