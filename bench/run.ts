@@ -9,11 +9,11 @@
  * whole run took. Rows without samples (an older area file) print their one
  * figure.
  */
-import { readdirSync, readFileSync } from "node:fs";
-import { cpus } from "node:os";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
 import { execute, root, runtimes } from "../scripts/runtimes.ts";
 import { goals, judge, type Verdict } from "./goals.ts";
-import { median, type Row, summarize } from "./measure.ts";
+import { median, PYTHON_REPORTS_DIR, type Row, summarize } from "./measure.ts";
 
 /** Modules of bench/ that are not areas. */
 const support = new Set(["run.ts", "measure.ts", "goals.ts"]);
@@ -92,11 +92,13 @@ console.log(`- Runtimes: ${versions}`);
 console.log(`- Started: ${started.toISOString()}, ${await uptime()}`);
 console.log(
   "- Each figure: the median of its runs after a warm-up, the slowest run, and the spread ((fastest − slowest) ÷ median);" +
-    " every comparison was measured in the same run. Ratios are ours ÷ theirs.",
+    " every comparison was measured in the same run (Python's twins once, with the first runtime, for all three)." +
+    " Ratios are ours ÷ theirs.",
 );
 
 /** Every row of every runtime, for the combined table and the summary. */
 const results: { runtime: string; area: string; rows: Row[]; failure?: string }[] = [];
+const pythonReports = mkdtempSync(`${tmpdir()}/mp-bench-python-`);
 
 for (const runtime of runtimes) {
   console.log(`\n## ${runtime.name}\n`);
@@ -105,7 +107,10 @@ for (const runtime of runtimes) {
   );
   for (const area of chosen) {
     const t0 = performance.now();
-    const outcome = await execute([...runtime.run, `bench/${area}`], { timeout: AREA_TIMEOUT });
+    const outcome = await execute([...runtime.run, `bench/${area}`], {
+      timeout: AREA_TIMEOUT,
+      env: { [PYTHON_REPORTS_DIR]: pythonReports },
+    });
     const seconds = ((performance.now() - t0) / 1000).toFixed(0);
     console.error(
       `${runtime.name} ${area}: ${seconds} s, exit ${outcome.code}${outcome.timedOut ? " (timed out)" : ""}`,
@@ -136,6 +141,8 @@ for (const runtime of runtimes) {
     }
   }
 }
+
+rmSync(pythonReports, { recursive: true, force: true });
 
 // One table, a row per figure and a column per runtime, in the README's shape.
 const names = runtimes.map((r) => r.name);

@@ -71,7 +71,7 @@ async function ours(): Promise<{ trip: number[]; rate: number[] }> {
     await oursRoundTrips(conn, TRIPS);
     trips.push((performance.now() - t0) / TRIPS * 1_000);
   }
-  await oursOneWay(conn, N / 10);
+  await oursOneWay(conn, N); // one full unrecorded run: with N / 10, the first timed runs on Bun were 3-8x slower
   const rates: number[] = [];
   for (let r = 0; r < REPS; r++) {
     const t0 = performance.now();

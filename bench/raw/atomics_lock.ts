@@ -2,7 +2,7 @@
 // one worker, and two workers fighting over it with Atomics.wait.
 
 import { type RawWorker, spawnRaw } from "./worker.ts";
-import { emit, median, nextMessage, type Report, report, REPS, sampled, terminateAll } from "./util.ts";
+import { emit, median, nextMessage, type Report, report, REPS, sampled, terminateAll, WAIT_MS } from "./util.ts";
 
 const SOLO_N = 10_000_000;
 const PER_WORKER = 100_000;
@@ -53,7 +53,8 @@ export async function atomicsLock(): Promise<Report> {
   try {
     const soloSab = new SharedArrayBuffer(4 * Int32Array.BYTES_PER_ELEMENT);
     a.post({ cmd: "solo", sab: soloSab, n: SOLO_N, reps: REPS });
-    const solo = await nextMessage(a, "the uncontended loop");
+    // 8 × 10M acquire+release: 30 s was not enough on this VM under load (load average 18).
+    const solo = await nextMessage(a, "the uncontended loop", 4 * WAIT_MS);
     expectCmd(solo, "solo");
 
     await contendedRound(a, b); // warm-up: JIT both workers' loops first
