@@ -113,7 +113,9 @@ async function main(): Promise<void> {
     const cluster = connect({ url, root });
     await using pool = new cluster.Pool({ module });
     const connection = new Redis(url, { maxRetriesPerRequest: null });
-    const jobs = new Queue("direct", { connection });
+    // The events stream keeps ~10,000 events by default: a QueueEvents reader that lagged further behind under load
+    // lost completions, and a 100,000-job run waited for ever (seen at load average 17).
+    const jobs = new Queue("direct", { connection, streams: { events: { maxLen: 250_000 } } });
     const events = new QueueEvents("direct", { connection: connection.duplicate() });
     await events.waitUntilReady();
     await pool.map("inc", range(1000));
