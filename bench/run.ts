@@ -119,15 +119,14 @@ for (const runtime of runtimes) {
       JSON.parse(line) as Row
     );
     const name = area.replace(/\.ts$/, "");
-    if (outcome.code !== 0 || rows.length === 0) {
-      const why = `failed (exit ${outcome.code}${outcome.timedOut ? ", timed out" : ""}): ${
+    // An area that failed or hung after some rows still shows those rows.
+    const failure = outcome.code === 0 && rows.length > 0
+      ? undefined
+      : `failed (exit ${outcome.code}${outcome.timedOut ? ", timed out" : ""}): ${
         outcome.stderr.trim().split("\n").at(-1) ?? ""
       }`;
-      console.log(`| ${area} | | ${why} | | |`);
-      results.push({ runtime: runtime.name, area: name, rows, failure: why });
-      continue;
-    }
-    results.push({ runtime: runtime.name, area: name, rows });
+    if (failure) console.log(`| ${area} | | ${failure} | | |`);
+    results.push({ runtime: runtime.name, area: name, rows, failure });
     for (const row of rows) {
       const against = Object.keys(row.against).map((what) =>
         `${what}: ${described(row.againstSamples?.[what], row.against[what], row.better)}, ${ratio(row, what)}`
