@@ -146,7 +146,9 @@ rmSync(pythonReports, { recursive: true, force: true });
 // One table, a row per figure and a column per runtime, in the README's shape.
 const names = runtimes.map((r) => r.name);
 const figures = new Map<string, Map<string, Row>>();
-for (const result of results) {
+// Area by area, so a figure only some runtimes have (forkserver) stays beside its area's others.
+const byArea = chosen.map((area) => area.replace(/\.ts$/, ""));
+for (const result of [...results].sort((a, b) => byArea.indexOf(a.area) - byArea.indexOf(b.area))) {
   for (const row of result.rows) {
     const key = `${row.area}: ${row.name}`;
     if (!figures.has(key)) figures.set(key, new Map());
