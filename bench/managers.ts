@@ -4,12 +4,11 @@
  * primitive a proxy over ports would be bound by: two MessageChannel round
  * trips per pair (bench/raw/pingpong.ts), measured in the same run.
  */
-import { execFileSync } from "node:child_process";
 import { type DictProxy, Manager, Process, Value } from "../mod.ts";
 import { pingpong } from "./raw/pingpong.ts";
+import { printRow, pythonSamples, sample, samplesOf } from "./measure.ts";
 
 const N = 20_000;
-const REPS = 5;
 
 /** In the child: `N` set+get pairs after one warm-up call; the seconds taken go into `seconds`. */
 export async function hammer(d: DictProxy<string, number>, seconds: Value<"d">): Promise<void> {
@@ -23,34 +22,29 @@ export async function hammer(d: DictProxy<string, number>, seconds: Value<"d">):
 }
 
 if (import.meta.main) {
-  const samples: number[] = [];
+  let samples: number[];
   {
     await using manager = await Manager();
     const d = manager.dict<string, number>();
-    for (let rep = 0; rep < REPS; rep++) {
+    samples = await sample(async () => {
       const seconds = new Value("d", 0);
       const child = new Process({ target: hammer, args: [d, seconds] });
       child.start();
       await child.join();
       if (child.exitCode !== 0) throw new Error(`the child failed with exit code ${child.exitCode}`);
-      samples.push(seconds.value);
-    }
+      return N / seconds.value;
+    });
   }
-  const median = samples.sort((a, b) => a - b)[Math.floor(REPS / 2)];
-  const roundTrip = (await pingpong()).figures.find((f) => f.name === "pingpong_messagechannel")!.value;
-  const python = JSON.parse(
-    execFileSync("python3", [new URL("./python/manager.py", import.meta.url).pathname], { encoding: "utf8" })
-      .split("\n").find((line) => line.startsWith("{"))!,
-  ) as { figures: { name: string; value: number }[] };
-  console.log(JSON.stringify({
+  const roundTrips = samplesOf(await pingpong(), "pingpong_messagechannel");
+  printRow({
     area: "managers",
     name: "dict set+get round trips from a child",
     unit: "pairs/s",
     better: "higher",
-    ours: Math.round(N / median),
+    ours: samples,
     against: {
-      "raw MessageChannel, 2 round trips": Math.round(1e6 / (2 * roundTrip)),
-      "python 3.11 Manager": python.figures.find((f) => f.name === "manager_dict_set_get")!.value,
+      "raw MessageChannel, 2 round trips": roundTrips.map((us) => 1e6 / (2 * us)),
+      "python 3.11 Manager": pythonSamples("manager.py", "manager_dict_set_get"),
     },
-  }));
+  });
 }

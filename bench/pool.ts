@@ -6,12 +6,16 @@
  * - `map` of 100,000 tiny items with the default chunksize, beside piscina
  *   and tinypool given the same work as 8 chunks (arrays in, arrays out);
  * - one tiny task awaited at a time (latency);
- * - a CPU-bound workload (8 tasks of a long loop) on 1 and 2 workers.
+ * - a CPU-bound workload (8 tasks of a long loop) on 1 and 2 workers;
+ *
+ * each seven times (bench/measure.ts), beside Python 3.11's Pool(2) from
+ * bench/python/pool.py in the same run.
  *
  * Run: deno run -A bench/pool.ts | bun bench/pool.ts | node bench/pool.ts
  * Pool workers import this module, so everything heavy is in the main block.
  */
 import { Pool } from "../mod.ts";
+import { printRow, pythonSamples, RUNS } from "./measure.ts";
 
 export function inc(x: number): number {
   return x + 1;
@@ -28,7 +32,6 @@ const MAPPED = 100_000;
 const SERIAL = 2_000;
 const CPU_TASKS = 8;
 const CPU_LOOP = 200_000_000;
-const REPS = 5;
 const WORKERS = 2;
 
 /** What each contender offers: submit one task, map a list, and shut down. */
@@ -40,14 +43,11 @@ interface Contender {
   close(): Promise<void>;
 }
 
-function median(xs: number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
-/** How long one sample may take before its contender counts as hung here. */
-const HUNG_MS = 20_000;
+/**
+ * How long one sample may take before its contender counts as hung here. At 20 s, piscina counted as hung on
+ * Deno at load average 17 (100,000 tasks at a few thousand a second), as tinypool does on Deno for real.
+ */
+const HUNG_MS = 60_000;
 
 class Hung extends Error {}
 
@@ -58,10 +58,11 @@ async function bounded<T>(work: Promise<T>): Promise<T> {
   return await Promise.race([work, hung]).finally(() => clearTimeout(timer));
 }
 
-async function medianOf(measure: () => Promise<number>): Promise<number> {
+/** RUNS samples of `measure`; the contender was warmed up first (`warm`). */
+async function runs(measure: () => Promise<number>): Promise<number[]> {
   const samples: number[] = [];
-  for (let r = 0; r < REPS; r++) samples.push(await bounded(measure()));
-  return median(samples);
+  for (let r = 0; r < RUNS; r++) samples.push(await bounded(measure()));
+  return samples;
 }
 
 function check(got: number, want: number, what: string): void {
@@ -162,19 +163,19 @@ async function warm(c: Contender): Promise<void> {
   await c.spin(1_000);
 }
 
-/** NaN where a contender could not be measured here (see `notes`). */
+/** Each figure's samples; none where a contender could not be measured here (see `notes`). */
 interface Figures {
-  flood: number;
-  map: number;
-  serial: number;
-  cpu2: number;
-  cpu1: number;
+  flood: number[];
+  map: number[];
+  serial: number[];
+  cpu2: number[];
+  cpu1: number[];
 }
 
 const notes: string[] = [];
 
 async function measure(make: (workers: number) => Contender | Promise<Contender>): Promise<Figures> {
-  const figures: Figures = { flood: NaN, map: NaN, serial: NaN, cpu2: NaN, cpu1: NaN };
+  const figures: Figures = { flood: [], map: [], serial: [], cpu2: [], cpu1: [] };
   const on = async (workers: number, body: (c: Contender) => Promise<void>) => {
     const c = await make(workers);
     await bounded(warm(c));
@@ -183,12 +184,12 @@ async function measure(make: (workers: number) => Contender | Promise<Contender>
   };
   try {
     await on(WORKERS, async (c) => {
-      figures.flood = await medianOf(() => flood(c));
-      figures.map = await medianOf(() => mapped(c));
-      figures.serial = await medianOf(() => serial(c));
-      figures.cpu2 = await medianOf(() => cpu(c));
+      figures.flood = await runs(() => flood(c));
+      figures.map = await runs(() => mapped(c));
+      figures.serial = await runs(() => serial(c));
+      figures.cpu2 = await runs(() => cpu(c));
     });
-    await on(1, async (c) => void (figures.cpu1 = await medianOf(() => cpu(c))));
+    await on(1, async (c) => void (figures.cpu1 = await runs(() => cpu(c))));
   } catch (error) {
     if (!(error instanceof Hung)) throw error;
     const name = make.name;
@@ -205,26 +206,40 @@ if (import.meta.main) {
     [`piscina (${runtime})`]: await measure(piscina),
     [`tinypool (${runtime})`]: await measure(tinypool),
   };
-  const row = (name: string, unit: string, better: "higher" | "lower", pick: (f: Figures) => number, digits = 0) => {
-    const round = (x: number) => Math.round(x * 10 ** digits) / 10 ** digits;
-    const measured = Object.entries(others).filter(([, f]) => !Number.isNaN(pick(f)));
-    const against = Object.fromEntries(measured.map(([who, f]) => [who, round(pick(f))]));
-    const missing = Number.isNaN(pick(mine)) || measured.length < Object.keys(others).length;
-    console.log(JSON.stringify({
+  const python = (name: string) => ({ "python 3.11 Pool(2)": pythonSamples("pool.py", name) });
+  const row = (
+    name: string,
+    unit: string,
+    better: "higher" | "lower",
+    pick: (f: Figures) => number[],
+    py: Record<string, number[]> = {},
+  ) => {
+    const measured = Object.entries(others).filter(([, f]) => pick(f).length > 0);
+    const against = Object.fromEntries(measured.map(([who, f]) => [who, pick(f)]));
+    const missing = pick(mine).length === 0 || measured.length < Object.keys(others).length;
+    printRow({
       area: "pool",
       name,
       unit,
       better,
-      ours: round(pick(mine)),
-      against,
+      ours: pick(mine),
+      against: { ...against, ...py },
       ...(missing && notes.length ? { notes: notes.join("; ") } : {}),
-    }));
+    });
   };
-  row("100k tiny tasks in flight (applyAsync)", "tasks/s", "higher", (f) => f.flood);
-  row("map of 100k tiny items, default chunksize (others: the same 8 chunks)", "items/s", "higher", (f) => f.map);
-  row("one tiny task at a time (latency)", "us", "lower", (f) => f.serial, 1);
-  row(`CPU-bound, ${CPU_TASKS} tasks on 2 workers`, "s", "lower", (f) => f.cpu2, 3);
-  row("CPU-bound speed-up from 1 to 2 workers", "x", "higher", (f) => f.cpu1 / f.cpu2, 2);
+  row("100k tiny tasks in flight (applyAsync)", "tasks/s", "higher", (f) => f.flood, python("pool_apply_async_flood"));
+  row(
+    "map of 100k tiny items, default chunksize (others: the same 8 chunks)",
+    "items/s",
+    "higher",
+    (f) => f.map,
+    python("pool_map"),
+  );
+  row("one tiny task at a time (latency)", "us", "lower", (f) => f.serial, python("pool_apply_serial"));
+  row(`CPU-bound, ${CPU_TASKS} tasks on 2 workers`, "s", "lower", (f) => f.cpu2);
+  // Run by run: the i-th run on one worker over the i-th on two.
+  const speedUp = (f: Figures) => f.cpu1.map((one, i) => one / f.cpu2[i]).filter(Number.isFinite);
+  row("CPU-bound speed-up from 1 to 2 workers", "x", "higher", speedUp, python("pool_cpu_speedup"));
   // A contender that hung still has threads that would hold the program open.
   process.exit(0);
 }

@@ -4,19 +4,18 @@
  * the same run (bench/raw/) and Python 3.11's multiprocessing
  * (bench/python/queues.py, bench/python/pipe.py). Same workload as those:
  * 100 000 `{ i, s: "x" }` objects one way; 10 000 round trips after 1 000
- * unrecorded ones. Medians of 5 runs after one unrecorded run.
+ * unrecorded ones. Seven runs after one unrecorded run (bench/measure.ts).
  *
  * Run: deno run -A bench/queues.ts | bun bench/queues.ts | node bench/queues.ts
  */
-import { spawnSync } from "node:child_process";
 import { type Connection, Pipe, Process, Queue } from "../mod.ts";
 import { pingpong } from "./raw/pingpong.ts";
 import { postmessage } from "./raw/postmessage.ts";
+import { printRow, pythonSamples, RUNS, sample, samplesOf } from "./measure.ts";
 
 const N = 100_000;
 const TRIPS = 10_000;
 const WARMUP_TRIPS = 1_000;
-const REPS = 5;
 const TIMEOUT = 60_000;
 
 type Item = { i: number; s: string };
@@ -105,7 +104,7 @@ async function pipeLatency(): Promise<number[]> {
   const child = start("echo", [there]);
   await roundTrips(here, WARMUP_TRIPS);
   const samples: number[] = [];
-  for (let rep = 0; rep < REPS; rep++) {
+  for (let rep = 0; rep < RUNS; rep++) {
     const t0 = performance.now();
     await roundTrips(here, TRIPS);
     samples.push(((performance.now() - t0) / TRIPS) * 1_000);
@@ -115,67 +114,44 @@ async function pipeLatency(): Promise<number[]> {
   return samples;
 }
 
-async function repeat(measure: () => Promise<number>): Promise<number> {
-  await measure();
-  const samples: number[] = [];
-  for (let rep = 0; rep < REPS; rep++) samples.push(await measure());
-  return median(samples);
-}
-
-function median(xs: number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
-
-/** A figure from one of bench/python's scripts, or nothing when python3 is missing or fails. */
-export function python(script: string, name: string): Record<string, number> {
-  const run = spawnSync("python3", [new URL(`./python/${script}`, import.meta.url).pathname], {
-    encoding: "utf8",
-    timeout: 120_000,
-  });
-  const line = run.stdout?.split("\n").find((l) => l.startsWith("{"));
-  const figure = line && (JSON.parse(line) as { figures: { name: string; value: number }[] }).figures
-    .find((f) => f.name === name);
-  return figure ? { "python 3.11 multiprocessing": figure.value } : {};
-}
-
-const rounded = (x: number, digits = 0) => Math.round(x * 10 ** digits) / 10 ** digits;
+/** A figure's samples from one of bench/python's scripts (none when python3 is missing or fails). */
+const python = (script: string, name: string) => ({ "python 3.11 multiprocessing": pythonSamples(script, name) });
 
 if (import.meta.main) {
   const raw = await postmessage();
-  const rawFigure = (name: string) => raw.figures.find((f) => f.name === name)!.value;
-  const toMain = await repeat(workerToMain);
-  console.log(JSON.stringify({
+  const rawFigure = (name: string) => samplesOf(raw, name);
+  const toMain = await sample(workerToMain);
+  printRow({
     area: "queues",
     name: "Queue one-way worker→main, small objects",
     unit: "items/s",
     better: "higher",
-    ours: rounded(toMain),
+    ours: toMain,
     against: {
       "raw postMessage": rawFigure("postmessage_worker_to_main"),
       ...python("queues.py", "queue_child_to_main"),
     },
-  }));
-  const toWorker = await repeat(workerToWorker);
-  console.log(JSON.stringify({
+  });
+  const toWorker = await sample(workerToWorker);
+  printRow({
     area: "queues",
     name: "Queue one-way worker→worker, small objects",
     unit: "items/s",
     better: "higher",
-    ours: rounded(toWorker),
+    ours: toWorker,
     against: {
       "raw postMessage (MessageChannel)": rawFigure("postmessage_worker_to_worker"),
       ...python("queues.py", "queue_child_to_child"),
     },
-  }));
-  const rawTrip = (await pingpong()).figures.find((f) => f.name === "pingpong_messagechannel")!.value;
-  const trip = median(await pipeLatency());
-  console.log(JSON.stringify({
+  });
+  const rawTrip = samplesOf(await pingpong(), "pingpong_messagechannel");
+  const trip = await pipeLatency();
+  printRow({
     area: "queues",
     name: "Pipe round trip main↔worker, small object",
     unit: "us",
     better: "lower",
-    ours: rounded(trip, 2),
+    ours: trip,
     against: { "raw MessageChannel ping-pong": rawTrip, ...python("pipe.py", "pipe_round_trip") },
-  }));
+  });
 }

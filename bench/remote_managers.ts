@@ -4,9 +4,11 @@
  * BaseManager (bench/python/remote_manager.py) measured in the same run.
  * Sequential pairs from one caller, then 8 callers at once (8 async loops
  * here, 8 threads in Python): each caller gets its own connection in both.
+ * Seven runs of each after one unrecorded (bench/measure.ts), in Python too.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { type RemoteDictProxy, SyncManager } from "../src/managers/remote/mod.ts";
+import { printRow, pythonSamples, sample } from "./measure.ts";
 
 const N = 10_000;
 const CALLERS = 8;
@@ -42,34 +44,34 @@ if (import.meta.main) {
   await manager.connect();
   const d = manager.dict<string, number>();
   await d.set("warm", 0);
-  let t0 = performance.now();
-  await pairs(d, N, "k");
-  const sequential = N / ((performance.now() - t0) / 1_000);
+  const sequential = await sample(async () => {
+    const t0 = performance.now();
+    await pairs(d, N, "k");
+    return N / ((performance.now() - t0) / 1_000);
+  });
   const each = Math.floor(N / CALLERS);
-  t0 = performance.now();
-  await Promise.all(Array.from({ length: CALLERS }, (_, i) => pairs(d, each, `k${i}`)));
-  const concurrent = (each * CALLERS) / ((performance.now() - t0) / 1_000);
+  const concurrent = await sample(async () => {
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: CALLERS }, (_, i) => pairs(d, each, `k${i}`)));
+    return (each * CALLERS) / ((performance.now() - t0) / 1_000);
+  });
   await manager.shutdown();
   server.kill();
-  const python = JSON.parse(
-    execFileSync("python3", [new URL("./python/remote_manager.py", import.meta.url).pathname], { encoding: "utf8" })
-      .split("\n").find((line) => line.startsWith("{"))!,
-  ) as { figures: { name: string; value: number }[] };
-  const figure = (name: string) => python.figures.find((f) => f.name === name)!.value;
-  console.log(JSON.stringify({
+  const figure = (name: string) => pythonSamples("remote_manager.py", name);
+  printRow({
     area: "remote_managers",
     name: "remote dict set+get pairs, one caller, loopback TCP",
     unit: "pairs/s",
     better: "higher",
-    ours: Math.round(sequential),
+    ours: sequential,
     against: { "python 3.11 remote BaseManager": figure("remote_manager_dict_set_get") },
-  }));
-  console.log(JSON.stringify({
+  });
+  printRow({
     area: "remote_managers",
     name: `remote dict set+get pairs, ${CALLERS} callers at once`,
     unit: "pairs/s",
     better: "higher",
-    ours: Math.round(concurrent),
+    ours: concurrent,
     against: { "python 3.11 remote BaseManager, 8 threads": figure("remote_manager_dict_set_get_8_threads") },
-  }));
+  });
 }

@@ -5,25 +5,23 @@
  * between the same two programs (bench/raw/socket_echo.ts) and beside
  * Python 3.11's own Listener/Client (bench/python/sockets.py), all in the
  * same run. 10 000 round trips after 1 000 unrecorded; 100 000 objects one
- * way; medians of 5 runs.
+ * way; seven runs of each (bench/measure.ts).
  *
  * Run: deno run -A bench/sockets.ts | bun bench/sockets.ts | node bench/sockets.ts
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { connect, type Socket } from "node:net";
 import { adapter } from "../src/adapters/mod.ts";
 import { Client, dumps, type SocketConnection } from "../src/connection/mod.ts";
 import { frame } from "../src/connection/frames.ts";
 import { runtimes } from "../scripts/runtimes.ts";
+import { printRow, pythonSamples, RUNS } from "./measure.ts";
 
 const TRIPS = 10_000;
 const WARMUP = 1_000;
 const N = 100_000;
-const REPS = 5;
+const REPS = RUNS;
 const TIMEOUT = 60_000;
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const rounded = (x: number, digits = 0) => Math.round(x * 10 ** digits) / 10 ** digits;
 
 /** Starts the serving program on this runtime and resolves its port. */
 async function serveAs(mode: "ours" | "raw"): Promise<{ child: ChildProcess; port: number }> {
@@ -63,7 +61,7 @@ async function oursOneWay(conn: SocketConnection, n: number): Promise<void> {
   if (await conn.recv() !== n) throw new Error("the sink lost messages");
 }
 
-async function ours(): Promise<{ trip: number; rate: number }> {
+async function ours(): Promise<{ trip: number[]; rate: number[] }> {
   const { child, port } = await serveAs("ours");
   const conn = await Client(["127.0.0.1", port], { authkey: "bench" });
   await oursRoundTrips(conn, WARMUP);
@@ -73,7 +71,7 @@ async function ours(): Promise<{ trip: number; rate: number }> {
     await oursRoundTrips(conn, TRIPS);
     trips.push((performance.now() - t0) / TRIPS * 1_000);
   }
-  await oursOneWay(conn, N / 10);
+  await oursOneWay(conn, N); // one full unrecorded run: with N / 10, the first timed runs on Bun were 3-8x slower
   const rates: number[] = [];
   for (let r = 0; r < REPS; r++) {
     const t0 = performance.now();
@@ -83,11 +81,11 @@ async function ours(): Promise<{ trip: number; rate: number }> {
   await conn.send("stop");
   conn.close();
   await new Promise((resolve) => child.once("exit", resolve));
-  return { trip: median(trips), rate: median(rates) };
+  return { trip: trips, rate: rates };
 }
 
 /** The raw floor: the same bytes a Connection would write (one framed pickle per object), echoed by node:net. */
-async function raw(): Promise<{ trip: number; rate: number }> {
+async function raw(): Promise<{ trip: number[]; rate: number[] }> {
   const { child, port } = await serveAs("raw");
   const socket: Socket = connect({ host: "127.0.0.1", port });
   socket.setNoDelay(true);
@@ -130,42 +128,31 @@ async function raw(): Promise<{ trip: number; rate: number }> {
   }
   socket.end();
   await new Promise((resolve) => child.once("exit", resolve));
-  return { trip: median(trips), rate: median(rates) };
-}
-
-function python(): Record<string, number> {
-  const run = spawnSync("python3", [new URL("./python/sockets.py", import.meta.url).pathname], {
-    encoding: "utf8",
-    timeout: 120_000,
-  });
-  const line = run.stdout?.split("\n").find((l) => l.startsWith("{"));
-  const figures = line ? (JSON.parse(line) as { figures: { name: string; value: number }[] }).figures : [];
-  return Object.fromEntries(figures.map((f) => [f.name, f.value]));
+  return { trip: trips, rate: rates };
 }
 
 if (import.meta.main) {
   const floor = await raw();
   const mine = await ours();
-  const py = python();
-  const pyFigure = (name: string, what: string) => (name in py ? { [what]: py[name] } : {});
-  console.log(JSON.stringify({
+  const pyFigure = (name: string, what: string) => ({ [what]: pythonSamples("sockets.py", name) });
+  printRow({
     area: "sockets",
     name: "socket Connection round trip over loopback TCP, small object",
     unit: "us",
     better: "lower",
-    ours: rounded(mine.trip, 2),
+    ours: mine.trip,
     against: {
-      "raw node:net echo": rounded(floor.trip, 2),
+      "raw node:net echo": floor.trip,
       ...pyFigure("socket_round_trip", "python 3.11 Listener/Client"),
     },
-  }));
-  console.log(JSON.stringify({
+  });
+  printRow({
     area: "sockets",
     name: "socket Connection one-way over loopback TCP, small objects",
     unit: "items/s",
     better: "higher",
-    ours: rounded(mine.rate),
-    against: { "raw node:net echo": rounded(floor.rate), ...pyFigure("socket_one_way", "python 3.11 Listener/Client") },
+    ours: mine.rate,
+    against: { "raw node:net echo": floor.rate, ...pyFigure("socket_one_way", "python 3.11 Listener/Client") },
     notes: "raw: the same framed pickles, counted as they come back echoed",
-  }));
+  });
 }

@@ -12,16 +12,15 @@
  *   (taken for each access, as Python's synchronized wrapper) beside
  *   `{ lock: false }`, in a worker and on the main thread.
  * Each child times itself from a shared start signal, so start-up is left out.
+ * Seven runs of each after one unrecorded (bench/measure.ts).
  */
-import { spawnSync } from "node:child_process";
 import { Event, Lock, Process, RawArray, Value } from "../mod.ts";
 import { atomicsLock } from "./raw/atomics_lock.ts";
-import { median } from "./raw/util.ts";
+import { printRow, pythonSamples, sample, samplesOf } from "./measure.ts";
 
 const SOLO_N = 2_000_000;
 const CONTENDED_N = 100_000;
 const COUNTER_N = 10_000;
-const REPS = 5;
 
 /** Uncontended acquireSync + release pairs per second, written to `out[slot]`. */
 export function solo(lock: Lock, n: number, out: RawArray<"d">, slot: number): void {
@@ -82,19 +81,16 @@ export function access(v: Value<"d">, n: number, out: RawArray<"d">, slot: numbe
   if (sum !== (n * (n - 1)) / 2) throw new Error(`a read did not see its write: ${sum}`);
 }
 
-/** Item accesses per second of a Value("d") with and without its lock: [locked, raw], in a worker or here. */
-export async function accessRates(where: "worker" | "main"): Promise<[number, number]> {
-  const rates: [number[], number[]] = [[], []];
-  for (let r = 0; r < REPS; r++) {
-    for (const [i, lock] of [[0, true], [1, false]] as const) {
-      const v = new Value("d", 0, { lock });
-      const out = new RawArray("d", 1);
-      if (where === "worker") await joined([run("access", v, ACCESS_N, out, 0)]);
-      else access(v, ACCESS_N, out, 0);
-      rates[i].push(out.get(0));
-    }
-  }
-  return [median(rates[0]), median(rates[1])];
+/** Item accesses per second of a Value("d") with its lock and without, run by run, in a worker or here. */
+export async function accessRates(where: "worker" | "main"): Promise<{ locked: number[]; raw: number[] }> {
+  const rate = async (lock: boolean) => {
+    const v = new Value("d", 0, { lock });
+    const out = new RawArray("d", 1);
+    if (where === "worker") await joined([run("access", v, ACCESS_N, out, 0)]);
+    else access(v, ACCESS_N, out, 0);
+    return out.get(0);
+  };
+  return await sample(async () => ({ locked: await rate(true), raw: await rate(false) }));
 }
 
 function run(target: string, ...args: unknown[]): Process {
@@ -109,32 +105,30 @@ async function joined(processes: Process[]): Promise<void> {
   if (bad.length) throw new Error(`bench child failed: ${bad.map(String).join(", ")}`);
 }
 
-async function soloRate(): Promise<number> {
-  const out = new RawArray("d", REPS);
-  for (let r = 0; r < REPS; r++) await joined([run("solo", new Lock(), SOLO_N, out, r)]);
-  return median(out.toArray());
+function soloRate(): Promise<number[]> {
+  return sample(async () => {
+    const out = new RawArray("d", 1);
+    await joined([run("solo", new Lock(), SOLO_N, out, 0)]);
+    return out.get(0);
+  });
 }
 
-async function mainThreadRate(): Promise<number> {
+function mainThreadRate(): Promise<number[]> {
   const lock = new Lock();
-  const rates: number[] = [];
-  for (let r = 0; r < REPS; r++) {
+  return sample(async () => {
     const n = 200_000;
     const t0 = performance.now();
     for (let i = 0; i < n; i++) {
       await lock.acquire();
       lock.release();
     }
-    rates.push(n / ((performance.now() - t0) / 1000));
-  }
-  return median(rates);
+    return n / ((performance.now() - t0) / 1000);
+  });
 }
 
-/** Two workers, one lock: [increments per second, hand-offs per second]. */
-async function contended(): Promise<[number, number]> {
-  const ops: number[] = [];
-  const handoffs: number[] = [];
-  for (let r = 0; r < REPS; r++) {
+/** Two workers, one lock: increments per second and hand-offs per second, run by run. */
+function contended(): Promise<{ ops: number[]; handoffs: number[] }> {
+  return sample(async () => {
     const lock = new Lock();
     const go = new Event();
     const owner = new RawArray("i", 2);
@@ -145,15 +139,12 @@ async function contended(): Promise<[number, number]> {
     await joined(children);
     if (owner.get(1) !== 2 * CONTENDED_N) throw new Error(`lost updates: ${owner.get(1)}`);
     const seconds = Math.max(out.get(0), out.get(2));
-    ops.push((2 * CONTENDED_N) / seconds);
-    handoffs.push((out.get(1) + out.get(3)) / seconds);
-  }
-  return [median(ops), median(handoffs)];
+    return { ops: (2 * CONTENDED_N) / seconds, handoffs: (out.get(1) + out.get(3)) / seconds };
+  });
 }
 
-async function counter(): Promise<number> {
-  const rates: number[] = [];
-  for (let r = 0; r < REPS; r++) {
+function counter(): Promise<number[]> {
+  return sample(async () => {
     const v = new Value("i", 0);
     const go = new Event();
     const out = new RawArray("d", 2);
@@ -162,37 +153,16 @@ async function counter(): Promise<number> {
     go.set();
     await joined(children);
     if (v.value !== 2 * COUNTER_N) throw new Error(`the counter lost increments: ${v.value}`);
-    rates.push((2 * COUNTER_N) / Math.max(out.get(0), out.get(1)));
-  }
-  return median(rates);
-}
-
-function python(): Record<string, number> {
-  const result = spawnSync("python3", [new URL("./python/value.py", import.meta.url).pathname], {
-    encoding: "utf8",
-    timeout: 120_000,
+    return (2 * COUNTER_N) / Math.max(out.get(0), out.get(1));
   });
-  const line = result.stdout?.split("\n").find((l) => l.startsWith("{"));
-  if (!line) return {};
-  const report = JSON.parse(line) as { figures: { name: string; value: number }[] };
-  return Object.fromEntries(report.figures.map((f) => [f.name, f.value]));
 }
 
 if (import.meta.main) {
   const raw = await atomicsLock();
-  const rawOf = (name: string) => raw.figures.find((f) => f.name === name)!.value;
-  const py = python();
-  const pyAgainst = (name: string): Record<string, number> => (name in py ? { "Python 3.11": py[name] } : {});
-  const row = (name: string, ours: number, against: Record<string, number>, notes?: string) =>
-    console.log(JSON.stringify({
-      area: "synchronize",
-      name,
-      unit: "ops/s",
-      better: "higher",
-      ours: Math.round(ours),
-      against: Object.fromEntries(Object.entries(against).map(([k, v]) => [k, Math.round(v)])),
-      notes,
-    }));
+  const rawOf = (name: string) => samplesOf(raw, name);
+  const pyAgainst = (name: string) => ({ "Python 3.11": pythonSamples("value.py", name) });
+  const row = (name: string, ours: number[], against: Record<string, number[]>, notes?: string) =>
+    printRow({ area: "synchronize", name, unit: "ops/s", better: "higher", ours, against, notes });
   row("Lock.acquireSync + release, uncontended, in a worker", await soloRate(), {
     "raw Atomics lock": rawOf("atomics_lock_uncontended"),
     ...pyAgainst("lock_uncontended"),
@@ -200,7 +170,7 @@ if (import.meta.main) {
   row("await Lock.acquire() + release, uncontended, main thread", await mainThreadRate(), {
     ...pyAgainst("lock_uncontended"),
   });
-  const [ops, handoffs] = await contended();
+  const { ops, handoffs } = await contended();
   // The raw lock sleeps at once and rarely changes hands (one worker runs alone for long stretches, which
   // keeps its increments fast); ours spins before it sleeps, so the lock changes hands far more often.
   row("Lock contended by 2 workers: increments", ops, { "raw Atomics lock": rawOf("atomics_lock_contended") });
@@ -214,7 +184,7 @@ if (import.meta.main) {
     ...pyAgainst("value_contended_increments"),
   }, "from a shared start signal to both done; total checked exact");
   for (const where of ["worker", "main"] as const) {
-    const [locked, raw] = await accessRates(where);
+    const { locked, raw } = await accessRates(where);
     row(`Value("d") get + set, lock true, ${where === "worker" ? "in a worker" : "on the main thread"}`, locked, {
       "lock false": raw,
     }, "each access takes the lock (a read cannot tear), as Python's synchronized Value");

@@ -10,11 +10,10 @@
  * Run: deno run -A bench/transfer.ts | bun bench/transfer.ts | node bench/transfer.ts
  */
 import { Lock, Pipe, Process, Queue } from "../mod.ts";
-import { python } from "./queues.ts";
+import { printRow, pythonSamples, sample } from "./measure.ts";
 
 const LOCKS = 20_000;
 const ENDS = 200;
-const REPS = 5;
 const TIMEOUT = 60_000;
 
 function waitForGo(go: Int32Array): void {
@@ -58,32 +57,23 @@ async function oneWay(kind: string, n: number): Promise<number> {
   return n / (elapsed / 1_000);
 }
 
-async function repeat(measure: () => Promise<number>): Promise<number> {
-  await measure();
-  const samples: number[] = [];
-  for (let rep = 0; rep < REPS; rep++) samples.push(await measure());
-  return samples.sort((a, b) => a - b)[Math.floor(REPS / 2)];
-}
-
 if (import.meta.main) {
-  const plain = await repeat(() => oneWay("plain", LOCKS));
-  const lock = await repeat(() => oneWay("lock", LOCKS));
-  console.log(JSON.stringify({
+  const items = await sample(async () => ({ plain: await oneWay("plain", LOCKS), lock: await oneWay("lock", LOCKS) }));
+  printRow({
     area: "transfer",
     name: "Queue one-way worker→main, a Lock in each item",
     unit: "items/s",
     better: "higher",
-    ours: Math.round(lock),
-    against: { "plain { i, s } items, same run": Math.round(plain) },
-  }));
-  const ends = await repeat(() => oneWay("end", ENDS));
-  console.log(JSON.stringify({
+    ours: items.lock,
+    against: { "plain { i, s } items, same run": items.plain },
+  });
+  printRow({
     area: "transfer",
     name: "Queue one-way worker→main, a pipe end in each item",
     unit: "items/s",
     better: "higher",
-    ours: Math.round(ends),
-    against: python("transfer.py", "connection_in_queue_item"),
+    ours: await sample(() => oneWay("end", ENDS)),
+    against: { "python 3.11 multiprocessing": pythonSamples("transfer.py", "connection_in_queue_item") },
     notes: "Python sends a Connection through its resource sharer; it refuses a Lock in a queue item",
-  }));
+  });
 }

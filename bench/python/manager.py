@@ -1,13 +1,11 @@
 """Manager().dict() proxy round trips made from a child process."""
 
 import multiprocessing as mp
-import statistics
 import time
 
-from _report import emit
+from _report import emit, figure, sample
 
 N = 20_000
-REPS = 5
 TIMEOUT = 60
 
 
@@ -30,19 +28,21 @@ def main():
     with mp.Manager() as manager:
         d = manager.dict()
         results = mp.Queue()
-        samples = []
-        for _ in range(REPS):
+
+        def one_child():
             child = mp.Process(target=hammer, args=(d, N, results))
             child.start()
-            samples.append(results.get(timeout=TIMEOUT))
+            seconds = results.get(timeout=TIMEOUT)
             child.join(TIMEOUT)
             assert child.exitcode == 0, child.exitcode
-        elapsed = statistics.median(samples)
+            return seconds
+
+        samples = sample(one_child)
     emit("manager", [
-        {"name": "manager_dict_set_get", "unit": "pairs/s", "value": round(N / elapsed, 1),
-         "note": f"child process: d[k] = v then d[k] on a Manager().dict() proxy, {N} times; a set+get pair is two proxy round trips"},
-        {"name": "manager_proxy_call", "unit": "us", "value": round(elapsed / (2 * N) * 1e6, 3),
-         "note": "same run, per single proxy call"},
+        figure("manager_dict_set_get", "pairs/s", [N / s for s in samples], "higher",
+               f"child process: d[k] = v then d[k] on a Manager().dict() proxy, {N} times; a set+get pair is two proxy round trips"),
+        figure("manager_proxy_call", "us", [s / (2 * N) * 1e6 for s in samples], "lower",
+               "same runs, per single proxy call"),
     ])
 
 

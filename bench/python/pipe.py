@@ -1,14 +1,12 @@
 """multiprocessing.Pipe round-trip latency: main sends, child echoes."""
 
 import multiprocessing as mp
-import statistics
 import time
 
-from _report import emit
+from _report import RUNS, emit, figure
 
 N = 10_000
 WARMUP = 1_000
-REPS = 5
 TIMEOUT = 60
 
 
@@ -37,7 +35,7 @@ def main():
     child.start()
     round_trips(here, WARMUP)
     samples = []
-    for _ in range(REPS):
+    for _ in range(RUNS):
         t0 = time.perf_counter()
         round_trips(here, N)
         samples.append((time.perf_counter() - t0) / N * 1e6)
@@ -45,7 +43,7 @@ def main():
     child.join(TIMEOUT)
     assert child.exitcode == 0, child.exitcode
     emit("pipe", [
-        {"name": "pipe_round_trip", "unit": "us", "value": round(statistics.median(samples), 3)},
+        figure("pipe_round_trip", "us", samples, "lower"),
     ])
 
 

@@ -1,17 +1,15 @@
 """multiprocessing.Pool: task overhead (async flood, map, one at a time) and CPU scaling."""
 
 import multiprocessing as mp
-import statistics
 import time
 
-from _report import emit
+from _report import emit, figure, sample
 
 FLOOD = 100_000
 MAPPED = 100_000
 SERIAL = 2_000
 CPU_TASKS = 8
 CPU_LOOP = 2_000_000
-REPS = 5
 TIMEOUT = 120
 
 
@@ -70,26 +68,24 @@ def warm(pool, size):
 def main():
     with mp.Pool(2) as pool:
         warm(pool, 2)
-        flood_rate = statistics.median(flood(pool) for _ in range(REPS))
-        map_rate = statistics.median(mapped(pool) for _ in range(REPS))
-        serial_us = statistics.median(serial(pool) for _ in range(REPS))
-        cpu2 = statistics.median(cpu(pool) for _ in range(REPS))
+        # warm() has run the pool already; a warm-up run of each would only add seconds.
+        flood_rate = sample(lambda: flood(pool), warmup=0)
+        map_rate = sample(lambda: mapped(pool), warmup=0)
+        serial_us = sample(lambda: serial(pool), warmup=0)
+        cpu2 = sample(lambda: cpu(pool), warmup=0)
     with mp.Pool(1) as pool:
         warm(pool, 1)
-        cpu1 = statistics.median(cpu(pool) for _ in range(REPS))
+        cpu1 = sample(lambda: cpu(pool), warmup=0)
     emit("pool", [
-        {"name": "pool_apply_async_flood", "unit": "tasks/s", "value": round(flood_rate, 1),
-         "note": f"Pool(2), {FLOOD} apply_async(inc) in flight, then get() all"},
-        {"name": "pool_map", "unit": "items/s", "value": round(map_rate, 1),
-         "note": f"Pool(2), map(inc, range({MAPPED})), default chunksize"},
-        {"name": "pool_apply_serial", "unit": "us", "value": round(serial_us, 3),
-         "note": f"Pool(2), apply(inc) one at a time, {SERIAL} times; per task"},
-        {"name": "pool_cpu_1", "unit": "s", "value": round(cpu1, 4),
-         "note": f"Pool(1), {CPU_TASKS} tasks of a {CPU_LOOP}-iteration addition loop"},
-        {"name": "pool_cpu_2", "unit": "s", "value": round(cpu2, 4),
-         "note": f"Pool(2), same {CPU_TASKS} tasks"},
-        {"name": "pool_cpu_speedup", "unit": "x", "value": round(cpu1 / cpu2, 3),
-         "note": "pool_cpu_1 / pool_cpu_2"},
+        figure("pool_apply_async_flood", "tasks/s", flood_rate, "higher",
+               f"Pool(2), {FLOOD} apply_async(inc) in flight, then get() all"),
+        figure("pool_map", "items/s", map_rate, "higher", f"Pool(2), map(inc, range({MAPPED})), default chunksize"),
+        figure("pool_apply_serial", "us", serial_us, "lower",
+               f"Pool(2), apply(inc) one at a time, {SERIAL} times; per task"),
+        figure("pool_cpu_1", "s", cpu1, "lower", f"Pool(1), {CPU_TASKS} tasks of a {CPU_LOOP}-iteration addition loop"),
+        figure("pool_cpu_2", "s", cpu2, "lower", f"Pool(2), same {CPU_TASKS} tasks"),
+        figure("pool_cpu_speedup", "x", [one / two for one, two in zip(cpu1, cpu2)], "higher",
+               "pool_cpu_1 / pool_cpu_2, run by run"),
     ])
 
 

@@ -1,13 +1,11 @@
 """A Connection inside each queue item, child -> main: Python sends it through its resource sharer."""
 
 import multiprocessing as mp
-import statistics
 import time
 
-from _report import emit
+from _report import emit, figure, sample
 
 N = 200
-REPS = 5
 TIMEOUT = 60
 
 
@@ -21,26 +19,24 @@ def produce(q, n, done):
     done.wait(TIMEOUT)
 
 
+def one_run():
+    q = mp.Queue()
+    done = mp.Event()
+    child = mp.Process(target=produce, args=(q, N, done))
+    child.start()
+    q.get(timeout=TIMEOUT)
+    t0 = time.perf_counter()
+    for _ in range(N - 1):
+        q.get(timeout=TIMEOUT)
+    elapsed = time.perf_counter() - t0
+    done.set()
+    child.join(TIMEOUT)
+    assert child.exitcode == 0, child.exitcode
+    return (N - 1) / elapsed
+
+
 def main():
-    samples = []
-    for rep in range(REPS + 1):
-        q = mp.Queue()
-        done = mp.Event()
-        child = mp.Process(target=produce, args=(q, N, done))
-        child.start()
-        first = q.get(timeout=TIMEOUT)
-        t0 = time.perf_counter()
-        for _ in range(N - 1):
-            q.get(timeout=TIMEOUT)
-        elapsed = time.perf_counter() - t0
-        done.set()
-        child.join(TIMEOUT)
-        assert child.exitcode == 0, child.exitcode
-        if rep:
-            samples.append((N - 1) / elapsed)
-    emit("transfer", [
-        {"name": "connection_in_queue_item", "unit": "items/s", "value": round(statistics.median(samples))},
-    ])
+    emit("transfer", [figure("connection_in_queue_item", "items/s", sample(one_run), "higher")])
 
 
 if __name__ == "__main__":

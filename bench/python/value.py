@@ -1,15 +1,13 @@
 """multiprocessing.Value under its lock, contended by two processes, and bare Lock cost."""
 
 import multiprocessing as mp
-import statistics
 import time
 
-from _report import emit
+from _report import emit, figure, sample
 
 PER_PROC = 10_000
 PROCS = 2
 UNCONTENDED = 1_000_000
-REPS = 5
 TIMEOUT = 60
 
 
@@ -70,16 +68,15 @@ def value_uncontended():
 
 
 def main():
-    inc = statistics.median(contended() for _ in range(REPS))
-    lock = statistics.median(lock_uncontended() for _ in range(REPS))
-    solo = statistics.median(value_uncontended() for _ in range(REPS))
+    inc = sample(contended)
+    lock = sample(lock_uncontended)
+    solo = sample(value_uncontended)
     emit("value", [
-        {"name": "value_contended_increments", "unit": "ops/s", "value": round(inc, 1),
-         "note": f"{PROCS} processes x {PER_PROC} locked increments, from go to both done"},
-        {"name": "lock_uncontended", "unit": "ops/s", "value": round(lock, 1),
-         "note": "acquire()+release() pairs of mp.Lock in one process"},
-        {"name": "value_uncontended_increments", "unit": "ops/s", "value": round(solo, 1),
-         "note": "with v.get_lock(): v.value += 1 in one process"},
+        figure("value_contended_increments", "ops/s", inc, "higher",
+               f"{PROCS} processes x {PER_PROC} locked increments, from go to both done"),
+        figure("lock_uncontended", "ops/s", lock, "higher", "acquire()+release() pairs of mp.Lock in one process"),
+        figure("value_uncontended_increments", "ops/s", solo, "higher",
+               "with v.get_lock(): v.value += 1 in one process"),
     ])
 
 

@@ -2,11 +2,10 @@
 // one worker, and two workers fighting over it with Atomics.wait.
 
 import { type RawWorker, spawnRaw } from "./worker.ts";
-import { emit, median, nextMessage, type Report, report, round, terminateAll } from "./util.ts";
+import { emit, median, nextMessage, type Report, report, REPS, sampled, terminateAll, WAIT_MS } from "./util.ts";
 
 const SOLO_N = 10_000_000;
 const PER_WORKER = 100_000;
-const REPS = 5;
 const COUNT = 1;
 const START = 3;
 
@@ -54,7 +53,8 @@ export async function atomicsLock(): Promise<Report> {
   try {
     const soloSab = new SharedArrayBuffer(4 * Int32Array.BYTES_PER_ELEMENT);
     a.post({ cmd: "solo", sab: soloSab, n: SOLO_N, reps: REPS });
-    const solo = await nextMessage(a, "the uncontended loop");
+    // 8 × 10M acquire+release: 30 s was not enough on this VM under load (load average 18).
+    const solo = await nextMessage(a, "the uncontended loop", 4 * WAIT_MS);
     expectCmd(solo, "solo");
 
     await contendedRound(a, b); // warm-up: JIT both workers' loops first
@@ -64,25 +64,27 @@ export async function atomicsLock(): Promise<Report> {
     const timeouts = rounds.reduce((s, r) => s + r.timeouts, 0);
 
     return report("atomics_lock", [
-      {
-        name: "atomics_lock_uncontended",
-        unit: "ops/s",
-        value: round(median(solo.rates), 1),
-        note: `median of ${REPS} x ${SOLO_N} acquire+release (compareExchange / store+notify) in one worker`,
-      },
-      {
-        name: "atomics_lock_contended",
-        unit: "ops/s",
-        value: round(median(rounds.map((r) => r.opsPerSec)), 1),
-        note: `median of ${REPS}; 2 workers x ${PER_WORKER} acquire/increment/release, total checked exact`,
-      },
-      {
-        name: "atomics_lock_handoffs",
-        unit: "handoffs/s",
-        value: round(median(rounds.map((r) => r.handoffsPerSec)), 1),
-        note:
-          `same runs: times the lock changed hands; median ${waits} Atomics.wait calls per run, ${timeouts} timed out`,
-      },
+      sampled(
+        "atomics_lock_uncontended",
+        "ops/s",
+        solo.rates,
+        `median of ${REPS} x ${SOLO_N} acquire+release (compareExchange / store+notify) in one worker`,
+        1,
+      ),
+      sampled(
+        "atomics_lock_contended",
+        "ops/s",
+        rounds.map((r) => r.opsPerSec),
+        `median of ${REPS}; 2 workers x ${PER_WORKER} acquire/increment/release, total checked exact`,
+        1,
+      ),
+      sampled(
+        "atomics_lock_handoffs",
+        "handoffs/s",
+        rounds.map((r) => r.handoffsPerSec),
+        `same runs: times the lock changed hands; median ${waits} Atomics.wait calls per run, ${timeouts} timed out`,
+        1,
+      ),
     ]);
   } finally {
     await terminateAll([a, b]);

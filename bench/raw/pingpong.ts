@@ -3,11 +3,10 @@
 // channel, as a Pipe would get) and over the worker's own channel.
 
 import { spawnRaw } from "./worker.ts";
-import { emit, median, nextMessage, type Report, report, round, WAIT_MS, withTimeout } from "./util.ts";
+import { emit, nextMessage, type Report, report, REPS, sampled, WAIT_MS, withTimeout } from "./util.ts";
 
 const N = 10_000;
 const WARMUP = 1_000;
-const REPS = 5;
 
 type Send = (m: any) => void;
 type Listen = (cb: (m: any) => void) => void;
@@ -28,11 +27,11 @@ function roundTrips(send: Send, listen: Listen, n: number): Promise<number> {
   return withTimeout(run, WAIT_MS, `${n} round trips`);
 }
 
-async function sample(send: Send, listen: Listen): Promise<number> {
+async function sample(send: Send, listen: Listen): Promise<number[]> {
   await roundTrips(send, listen, WARMUP);
   const us: number[] = [];
   for (let r = 0; r < REPS; r++) us.push(await roundTrips(send, listen, N));
-  return median(us);
+  return us;
 }
 
 export async function pingpong(): Promise<Report> {
@@ -53,18 +52,18 @@ export async function pingpong(): Promise<Report> {
     const viaWorker = await sample((m) => w.post(m), (cb) => w.onMessage(cb));
 
     return report("pingpong", [
-      {
-        name: "pingpong_messagechannel",
-        unit: "us",
-        value: round(viaChannel),
-        note: `median of ${REPS} x ${N} round trips main <-> worker over a MessageChannel`,
-      },
-      {
-        name: "pingpong_worker_channel",
-        unit: "us",
-        value: round(viaWorker),
-        note: `median of ${REPS} x ${N} round trips over worker.postMessage / the worker's own port`,
-      },
+      sampled(
+        "pingpong_messagechannel",
+        "us",
+        viaChannel,
+        `median of ${REPS} x ${N} round trips main <-> worker over a MessageChannel`,
+      ),
+      sampled(
+        "pingpong_worker_channel",
+        "us",
+        viaWorker,
+        `median of ${REPS} x ${N} round trips over worker.postMessage / the worker's own port`,
+      ),
     ]);
   } finally {
     // An open port keeps Node's event loop alive even after the worker is gone.

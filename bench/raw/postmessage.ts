@@ -2,10 +2,9 @@
 // worker -> worker over a MessageChannel whose ends were handed to each.
 
 import { type RawWorker, spawnRaw } from "./worker.ts";
-import { emit, median, nextMessage, type Report, report, round, terminateAll, WAIT_MS, withTimeout } from "./util.ts";
+import { emit, nextMessage, type Report, report, REPS, sampled, terminateAll, WAIT_MS, withTimeout } from "./util.ts";
 
 const N = 100_000;
-const REPS = 5;
 
 function expectCmd(m: { cmd?: string }, cmd: string): void {
   if (m?.cmd !== cmd) throw new Error(`expected ${cmd}, got ${JSON.stringify(m)}`);
@@ -64,18 +63,14 @@ export async function postmessage(): Promise<Report> {
     }
 
     return report("postmessage", [
-      {
-        name: "postmessage_worker_to_main",
-        unit: "items/s",
-        value: round(median(toMain), 1),
-        note: `median of ${REPS}, ${N} {i, s: "x"} objects`,
-      },
-      {
-        name: "postmessage_worker_to_worker",
-        unit: "items/s",
-        value: round(median(toWorker), 1),
-        note: `median of ${REPS}, ${N} objects over a MessageChannel between two workers`,
-      },
+      sampled("postmessage_worker_to_main", "items/s", toMain, `median of ${REPS}, ${N} {i, s: "x"} objects`, 1),
+      sampled(
+        "postmessage_worker_to_worker",
+        "items/s",
+        toWorker,
+        `median of ${REPS}, ${N} objects over a MessageChannel between two workers`,
+        1,
+      ),
     ]);
   } finally {
     await terminateAll([producer, consumer]);

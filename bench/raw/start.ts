@@ -2,7 +2,7 @@
 // worker's own exit as seen by the parent.
 
 import { spawnRaw } from "./worker.ts";
-import { emit, median, nextMessage, type Report, report, round, WAIT_MS, withTimeout } from "./util.ts";
+import { emit, nextMessage, type Report, report, sampled, WAIT_MS, withTimeout } from "./util.ts";
 
 const REPS = 20;
 // The first spawns pay one-off costs (loading the worker module graph from
@@ -38,20 +38,20 @@ export async function start(): Promise<Report> {
     }
   }
   return report("start", [
-    {
-      name: "start_to_first_message",
-      unit: "ms",
-      value: round(median(toMessage)),
-      note: `median of ${REPS}, new Worker() until its first message arrives`,
-    },
-    {
-      name: "start_to_exit",
-      unit: "ms",
-      value: round(median(toExit)),
-      note: exitObservable
+    sampled(
+      "start_to_first_message",
+      "ms",
+      toMessage,
+      `median of ${REPS}, new Worker() until its first message arrives`,
+    ),
+    sampled(
+      "start_to_exit",
+      "ms",
+      toExit,
+      exitObservable
         ? `median of ${REPS}, new Worker() until the parent sees the worker's exit`
         : `median of ${REPS}; this runtime has no worker exit event, so: until the last message + terminate()`,
-    },
+    ),
   ]);
 }
 

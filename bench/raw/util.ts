@@ -7,9 +7,15 @@ import { type RawWorker, runtimeLabel } from "./worker.ts";
 export interface Figure {
   name: string;
   unit: string;
+  /** The median of `samples`. */
   value: number;
+  /** Each timed run's figure, so bench/run.ts can show the slowest and the spread beside the median. */
+  samples?: number[];
   note?: string;
 }
+
+/** Timed runs per figure (bench/measure.ts's RUNS: the median of at least seven). */
+export const REPS = 7;
 
 export interface Report {
   bench: string;
@@ -27,6 +33,11 @@ export function median(xs: number[]): number {
 export function round(x: number, digits = 3): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
+}
+
+// A figure from its samples: the median as `value`, every run kept.
+export function sampled(name: string, unit: string, samples: number[], note: string, digits = 3): Figure {
+  return { name, unit, value: round(median(samples), digits), samples: samples.map((s) => round(s, digits)), note };
 }
 
 export function report(bench: string, figures: Figure[]): Report {
