@@ -48,7 +48,9 @@ import { BoundedSemaphore, Lock, RLock, Semaphore, type SemLock } from "./locks.
 import { debug, info } from "./logging.ts";
 import { pickle, pickleReduced, unpickle, unpickleReduced } from "./pickle.ts";
 import { PortCarrier, unref } from "./ports.ts";
-import { beforeChildExit, currentProcess, hasEnded, Process, whenEnded } from "./process.ts";
+import { beforeChildExit } from "./lifecycle.ts";
+import { hasEnded } from "./pids.ts";
+import { currentProcess, Process, whenEnded } from "./process.ts";
 import { JoinableQueue, Queue } from "./queues.ts";
 import {
   reduce,
