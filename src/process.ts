@@ -5,22 +5,14 @@
  *
  * @module
  */
-import { adapter, type ThreadHandle } from "./adapters/mod.ts";
-import { defaultStartMethod, type StartMethod, startMethodOf } from "./context.ts";
-import { commitInFlight, newFence, raiseFence } from "./fence.ts";
-import {
-  becomeProcess,
-  currentProcess as current,
-  inheritable,
-  inheritedState,
-  reportUncaught as report,
-} from "./lifecycle.ts";
+import { adapter } from "./adapters/mod.ts";
+import { startMethodOf } from "./context.ts";
+import { becomeProcess, currentProcess as current, inheritable } from "./lifecycle.ts";
+import { children, launch, type ProcessState as State, stop } from "./launch.ts";
 import { attachLogging } from "./logging.ts";
-import { markEnded, newPid, pidTable } from "./pids.ts";
-import type { Bootstrap, ChildMessage, ParentProcess } from "./process_protocol.ts";
+import type { Bootstrap, ParentProcess } from "./process_protocol.ts";
 import { dump } from "./reduction.ts";
-import { callerModule, describeTarget, importingFor, moduleSpecifier, type TargetSpec } from "./spawn.ts";
-import { libraryModule, startThread } from "./threads.ts";
+import { callerModule, describeTarget, importingFor, moduleSpecifier } from "./spawn.ts";
 import { readWait, type WaitOptions, within } from "./wait.ts";
 
 export type { ParentProcess } from "./process_protocol.ts";
@@ -54,43 +46,6 @@ export interface ProcessOptions {
   memoryLimit?: number;
 }
 
-interface State {
-  name: string;
-  daemon: boolean;
-  pid?: number;
-  identity: number[];
-  target?: TargetSpec;
-  args: readonly unknown[];
-  subclass?: TargetSpec;
-  /** In the child: the resolved target that `run()` calls. */
-  resolved?: AnyFunction;
-  /** In the creator: the target function itself, for a `run()` called there (Python runs it in the caller). */
-  callable?: AnyFunction;
-  thread?: ThreadHandle;
-  started: boolean;
-  closed: boolean;
-  exitCode: number | null;
-  memoryLimit?: number;
-  /** -15 after terminate(), -9 after kill(): wins over the thread's own code. */
-  signalled?: number;
-  /** The child has imported its target's module (see {@linkcode stop}). */
-  loaded: boolean;
-  /** The bootstrap was posted: from then on the child may be importing its target's module. */
-  booted?: boolean;
-  /**
-   * Before its bootstrap the child has loaded only the library, which has no top-level await, so it can be
-   * stopped at once; not so in an app bundle, where the library's file is the app's (see {@linkcode stop}).
-   */
-  stopsEarly?: boolean;
-  ended: PromiseWithResolvers<void>;
-  /** In the parent: the child's fence (see `fence.ts`), raised before its end is reported. */
-  fence?: Int32Array;
-  /** Fixed by a context's `Process` class; otherwise the default at `start()`, as Python's. */
-  startMethod?: StartMethod;
-  /** Python's `authkey`: the key managers and listeners use when given none; a child starts with its parent's. */
-  authkey: Uint8Array;
-}
-
 const states = new WeakMap<Process, State>();
 
 function stateOf(process: Process): State {
@@ -110,9 +65,6 @@ const self: { parent: ParentProcess | null; children: number } = { parent: null,
 function ownProcess(): Process {
   return current() as Process;
 }
-
-/** Started children of this process that have not been seen to end. */
-const running = new Set<Process>();
 
 /**
  * A process: a function run in a worker thread of its own, with Python's
@@ -271,71 +223,7 @@ export class Process {
     const module = state.target?.module ?? state.subclass?.module;
     const args = dump(state.args, "args", { functions: true, module });
     const fields = dump({ ...this }, "this", { functions: true, module });
-    state.pid = newPid();
-    state.started = true;
-    const fence = (state.fence = newFence());
-    const boot: Bootstrap = {
-      t: "start",
-      name: state.name,
-      pid: state.pid,
-      daemon: state.daemon,
-      identity: state.identity,
-      parent: { name: ownProcess().name, pid: ownProcess().pid! },
-      pids: pidTable(),
-      fence: fence.buffer as SharedArrayBuffer,
-      target: state.target,
-      subclass: state.subclass,
-      args: { data: args.data, reduced: args.reduced },
-      fields: { data: fields.data, reduced: fields.reduced },
-      library: args.reduced || fields.reduced ? libraryModule() : undefined,
-      inherited: inheritedState(),
-      environment: adapter.environment?.(),
-      authkey: state.authkey,
-    };
-    // Spawned all the same: a process with resource limits, which can only be set when a worker is created;
-    // and one whose code is in the library's own file (an app bundle), since a spare that loads that file runs
-    // the app's top-level code ahead of its process.
-    const library = libraryModule();
-    state.stopsEarly = state.target?.module !== library && state.subclass?.module !== library;
-    const warm = (state.startMethod ?? defaultStartMethod()) === "forkserver" && state.memoryLimit === undefined &&
-      state.stopsEarly;
-    const thread = startThread(warm, {
-      name: state.name,
-      memoryLimit: state.memoryLimit,
-      detached: state.daemon,
-      onMessage: (data) => {
-        const kind = (data as ChildMessage).t;
-        if (kind === "running") {
-          state.loaded = true;
-          if (state.signalled !== undefined) thread.terminate();
-        }
-        if (kind !== "hello") return;
-        if (state.signalled !== undefined && state.stopsEarly) return thread.terminate();
-        try {
-          state.booted = true;
-          thread.post(boot, [...args.transfer, ...fields.transfer]);
-        } catch (error) {
-          report(state.name, error);
-          state.signalled = 1;
-          thread.terminate();
-        }
-      },
-      onEnd: ({ code, error, mayRun }) => {
-        if (state.exitCode !== null) return;
-        // Fenced before anyone may take over what it held (ended bit), and before anyone hears of the end.
-        raiseFence(fence);
-        const finish = () => {
-          if (state.exitCode !== null) return;
-          if (error !== undefined && state.signalled === undefined) report(state.name, error);
-          ended(this, state.signalled ?? code);
-        };
-        if (mayRun && commitInFlight(fence)) void commitEnded(fence).then(finish);
-        else finish();
-      },
-    });
-    thread.keepAlive(!state.daemon);
-    state.thread = thread;
-    running.add(this);
+    launch(this, state, { name: ownProcess().name, pid: ownProcess().pid! }, args, fields);
   }
 
   /**
@@ -390,12 +278,16 @@ export class Process {
 
   /** Stops the process (Python's SIGTERM); its `exitCode` becomes -15. */
   terminate(): void {
-    stop(this, -15);
+    const state = stateOf(this);
+    checkOpen(state);
+    stop(state, -15);
   }
 
   /** Stops the process (Python's SIGKILL); its `exitCode` becomes -9. */
   kill(): void {
-    stop(this, -9);
+    const state = stateOf(this);
+    checkOpen(state);
+    stop(state, -9);
   }
 
   /**
@@ -439,45 +331,12 @@ export class Process {
 }
 
 /**
- * Resolves once the commit of a fenced child that was in flight is over: a
- * commit is a few stores, so a poll on the next turns is enough.
- */
-async function commitEnded(fence: Int32Array): Promise<void> {
-  while (commitInFlight(fence)) await new Promise((resolve) => setTimeout(resolve, 1));
-}
-
-/**
  * Settles when `process` has ended. Unlike `join()` it does not keep the
  * program alive meanwhile, so a supervisor (the Pool) can watch its workers
  * for their whole life without holding an idle program open.
  */
 export function whenEnded(process: Process): Promise<void> {
   return stateOf(process).ended.promise;
-}
-
-/** How long a stop waits for a child that is still importing its target's module. */
-const LOADING_GRACE_MS = 1_000;
-
-/**
- * Stops a child's thread. Node 24 aborts the whole program when a worker is
- * terminated while it evaluates a module with a top-level await
- * (nodejs/node#60755), and most target modules have one, so a child that is
- * still importing is stopped once it says it is running, or after a grace.
- */
-function stop(process: Process, signal: number): void {
-  const state = stateOf(process);
-  checkOpen(state);
-  if (!state.thread || state.exitCode !== null || state.signalled !== undefined) return;
-  state.signalled = signal;
-  if (state.loaded) return state.thread.terminate();
-  if (!state.booted && state.stopsEarly) {
-    // Never sent its bootstrap, the child will run none of its code: it has ended, as the caller sees it, now,
-    // while its thread winds down (Node took 123-150 ms to report that end; 100 ms is Python docs' bound).
-    state.thread.terminate();
-    return ended(process, signal);
-  }
-  const grace = setTimeout(() => state.thread!.terminate(), LOADING_GRACE_MS);
-  void state.ended.promise.then(() => clearTimeout(grace));
 }
 
 /**
@@ -488,16 +347,6 @@ function className(cls: unknown, own: unknown): string {
   if (cls !== own) return (cls as { name: string }).name;
   if (own === Process) return "Process";
   return startMethodOf(own) === "forkserver" ? "ForkServerProcess" : "SpawnProcess";
-}
-
-/** Records that a started child has ended with `code`. */
-function ended(process: Process, code: number): void {
-  const state = stateOf(process);
-  if (state.fence) raiseFence(state.fence);
-  markEnded(state.pid!);
-  state.exitCode = code;
-  running.delete(process);
-  state.ended.resolve();
 }
 
 /** A fresh key, as Python's `os.urandom(32)` for the main process. */
@@ -568,7 +417,7 @@ export function parentProcess(): ParentProcess | null {
  * ```
  */
 export function activeChildren(): Process[] {
-  return [...running];
+  return children() as Process[];
 }
 
 /**
@@ -626,12 +475,6 @@ export function adoptProcess(
   state.resolved = resolved;
   becomeProcess(process);
   return process;
-}
-
-/** As Python's exit handler: daemonic children are stopped, the others awaited. */
-export async function endChildren(): Promise<void> {
-  for (const child of running) if (child.daemon) child.terminate();
-  await Promise.all([...running].map((child) => stateOf(child).ended.promise));
 }
 
 attachLogging(inheritable("@mp/logging", () => new Int32Array(new SharedArrayBuffer(8))), () => current().name);
