@@ -70,9 +70,9 @@ function workerEntry(): URL {
   entry ??= new URL(
     `data:text/javascript,${
       encodeURIComponent(
-        `globalThis[Symbol.for(${JSON.stringify(childFlag.description)})] = true; import(${
-          JSON.stringify(bootstrap)
-        });`,
+        `${adapter.workerPrelude ?? ""}globalThis[Symbol.for(${
+          JSON.stringify(childFlag.description)
+        })] = true; import(${JSON.stringify(bootstrap)});`,
       )
     }`,
   );
