@@ -59,7 +59,15 @@ export interface ProcessState {
 /** Started children of this process that have not been seen to end, with their `Process` objects. */
 const running = new Map<ProcessState, object>();
 
-/** The `Process` objects of the children that have not been seen to end. */
+/**
+ * The `Process` objects of the children that have not been seen to end.
+ *
+ * @example
+ * ```ts
+ * import { children } from "./launch.ts";
+ * console.log(children().length); // 0 before any start
+ * ```
+ */
 export function children(): object[] {
   return [...running.values()];
 }
@@ -67,6 +75,12 @@ export function children(): object[] {
 /**
  * Starts the child `state` describes, for `process`, with its dumped `args`
  * and `fields` (the checks are the caller's: `Process.start()`).
+ *
+ * @example
+ * ```ts ignore
+ * // In Process.start(), once the arguments are dumped:
+ * launch(this, state, { name: "MainProcess", pid }, dump(state.args, "args"), dump({ ...this }, "this"));
+ * ```
  */
 export function launch(
   process: object,
@@ -158,6 +172,11 @@ const LOADING_GRACE_MS = 1_000;
  * terminated while it evaluates a module with a top-level await
  * (nodejs/node#60755), and most target modules have one, so a child that is
  * still importing is stopped once it says it is running, or after a grace.
+ *
+ * @example
+ * ```ts ignore
+ * stop(state, -15); // terminate()
+ * ```
  */
 export function stop(state: ProcessState, signal: number): void {
   if (!state.thread || state.exitCode !== null || state.signalled !== undefined) return;
@@ -182,7 +201,15 @@ function ended(state: ProcessState, code: number): void {
   state.ended.resolve();
 }
 
-/** As Python's exit handler: daemonic children are stopped, the others awaited. */
+/**
+ * As Python's exit handler: daemonic children are stopped, the others awaited.
+ *
+ * @example
+ * ```ts
+ * import { endChildren } from "./launch.ts";
+ * await endChildren();
+ * ```
+ */
 export async function endChildren(): Promise<void> {
   for (const state of running.keys()) if (state.daemon) stop(state, -15);
   await Promise.all([...running.keys()].map((state) => state.ended.promise));

@@ -450,6 +450,12 @@ export function exit(code = 0): never {
  * anything is revived, as what is revived may ask which process it is in (a
  * Connection records its holder). The process object itself comes later,
  * from {@linkcode adoptProcess}, once its class is loaded.
+ *
+ * @example
+ * ```ts ignore
+ * // bootstrap.ts, on the parent's bootstrap message:
+ * adoptIdentity(boot);
+ * ```
  */
 export function adoptIdentity(boot: Bootstrap): void {
   const provisional = Object.create(Process.prototype) as Process;
@@ -461,6 +467,12 @@ export function adoptIdentity(boot: Bootstrap): void {
 /**
  * In a child: the process object of class `type` with the parent's `fields`,
  * whose `run()` calls `resolved(...args)`, becomes the current process.
+ *
+ * @example
+ * ```ts ignore
+ * const process = adoptProcess(Process, {}, [1, 2], (a, b) => console.log(a + b));
+ * await process.run(); // 3
+ * ```
  */
 export function adoptProcess(
   type: abstract new (...args: never[]) => unknown,

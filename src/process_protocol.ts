@@ -33,10 +33,26 @@ export interface Running {
 /** What a child posts to its parent. */
 export type ChildMessage = Hello | Running;
 
-/** The hello, as the child posts it (and the spare's taker replays it). */
+/**
+ * The hello, as the child posts it (and the spare's taker replays it).
+ *
+ * @example
+ * ```ts
+ * import { HELLO } from "./process_protocol.ts";
+ * console.log(HELLO.t); // "hello"
+ * ```
+ */
 export const HELLO: Hello = { t: "hello" };
 
-/** The running message. */
+/**
+ * The running message.
+ *
+ * @example
+ * ```ts
+ * import { RUNNING } from "./process_protocol.ts";
+ * console.log(RUNNING.t); // "running"
+ * ```
+ */
 export const RUNNING: Running = { t: "running" };
 
 /** What a child is told when it starts, after it has said hello. */
@@ -66,7 +82,15 @@ export interface Bootstrap {
   authkey: Uint8Array;
 }
 
-/** Whether a message from the parent is a {@linkcode Bootstrap}. */
+/**
+ * Whether a message from the parent is a {@linkcode Bootstrap}.
+ *
+ * @example
+ * ```ts
+ * import { isBootstrap } from "./process_protocol.ts";
+ * console.log(isBootstrap({ t: "hello" })); // false
+ * ```
+ */
 export function isBootstrap(data: unknown): data is Bootstrap {
   return (data as Partial<Bootstrap> | null)?.t === "start";
 }
