@@ -17,7 +17,8 @@ import { HELLO } from "./process_protocol.ts";
  */
 let bootstrap: string | undefined;
 let library: string | undefined;
-let entry: URL | undefined;
+/** The entry of a new worker, and of a spare. */
+const entries: [URL?, URL?] = [];
 
 /**
  * Called by `bootstrap.ts` with its own URL.
@@ -63,27 +64,28 @@ export function libraryModule(): string | undefined {
  * Every worker starts from a two-statement data: module rather than a file of
  * ours: no file has to survive bundling or transpiling, and a bundled app's
  * child loads that same bundle. Not awaited, so the entry is no async module
- * (Node 24 aborts when a worker evaluating one is terminated).
+ * (Node 24 aborts when a worker evaluating one is terminated). A spare
+ * (`preload`) goes on to load the whole library while it waits, as Python's
+ * fork server has imported it: most targets' modules import the library.
  */
-function workerEntry(): URL {
+function workerEntry(preload: boolean): URL {
   if (!bootstrap || !library) throw new Error("the library was not loaded through its main module (mod.ts)");
-  entry ??= new URL(
-    `data:text/javascript,${
-      encodeURIComponent(
-        `${adapter.workerPrelude ?? ""}globalThis[Symbol.for(${
-          JSON.stringify(childFlag.description)
-        })] = true; import(${JSON.stringify(bootstrap)});`,
-      )
-    }`,
-  );
-  return entry;
+  const made = entries[preload ? 1 : 0];
+  if (made) return made;
+  const flag = `globalThis[Symbol.for(${JSON.stringify(childFlag.description)})] = true;`;
+  const start = preload
+    ? `import(${JSON.stringify(bootstrap)}).then(() => import(${JSON.stringify(library)}));`
+    : `import(${JSON.stringify(bootstrap)});`;
+  const url = new URL(`data:text/javascript,${encodeURIComponent(`${adapter.workerPrelude ?? ""}${flag} ${start}`)}`);
+  entries[preload ? 1 : 0] = url;
+  return url;
 }
 
 /**
  * A worker started ahead of need, as Python's forkserver: it loads the
- * bootstrap and says hello, then waits for a bootstrap message. Until a
- * process takes it, it is unref'd: it never holds the program open (hence no
- * "forkserver" where a worker cannot be unref'd).
+ * bootstrap and says hello, then loads the library and waits for a bootstrap
+ * message. Until a process takes it, it is unref'd: it never holds the
+ * program open (hence no "forkserver" where a worker cannot be unref'd).
  */
 interface Spare {
   thread: ThreadHandle;
@@ -98,7 +100,7 @@ let spare: Spare | undefined;
 function startSpare(): Spare {
   const started: Spare = {
     hello: false,
-    thread: adapter.spawn(workerEntry(), {
+    thread: adapter.spawn(workerEntry(true), {
       name: "forkserver",
       onMessage: (data) => started.owner ? started.owner.onMessage(data) : (started.hello = true),
       onEnd: (end) => {
@@ -138,7 +140,7 @@ export function retireSpare(): void {
  * ```
  */
 export function startThread(warm: boolean, options: SpawnOptions): ThreadHandle {
-  if (!warm) return adapter.spawn(workerEntry(), options);
+  if (!warm) return adapter.spawn(workerEntry(false), options);
   const taken = spare ?? startSpare();
   spare = startSpare();
   taken.owner = options;
