@@ -24,13 +24,16 @@
  *
  * @module
  */
+// Records the URL every worker starts from.
+import "./src/bootstrap.ts";
 import { managerServer } from "./src/managers.ts";
 import { poolWorker } from "./src/pool.ts";
-import { locateLibrary } from "./src/process.ts";
 import { registerLibraryTargets } from "./src/spawn.ts";
+import { locateLibrary } from "./src/threads.ts";
 
-// A child starts by importing this module, from the URL it has here: this
-// file, its JavaScript twin, or an app bundle that contains it.
+// A child imports this module, from the URL it has here (this file, its
+// JavaScript twin, or an app bundle that contains it), before it revives the
+// library's objects it received.
 locateLibrary(import.meta.url);
 // An app bundle does not export these, yet its children must find them.
 registerLibraryTargets(poolWorker, managerServer);

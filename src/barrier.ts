@@ -17,7 +17,7 @@
  */
 import { awaitPlan, blockOnPlan, type Plan } from "./blocking.ts";
 import { BrokenBarrierError } from "./errors.ts";
-import { prepareBeforeRun } from "./process.ts";
+import { prepareBeforeRun } from "./lifecycle.ts";
 import { reduce, type Reduction, registerKind } from "./reduction.ts";
 import { adopted, reviving } from "./revival.ts";
 import { callerModule, describeTarget, moduleSpecifier, resolveTarget, type TargetSpec } from "./spawn.ts";

@@ -17,7 +17,7 @@ import { EOFError } from "./errors.ts";
 import { beginCommit, endCommit } from "./fence.ts";
 import { Feeder } from "./feeder.ts";
 import { pickle, SENDS, unpickle } from "./pickle.ts";
-import { beforeChildExit } from "./process.ts";
+import { beforeChildExit } from "./lifecycle.ts";
 import { reduce, type Reduction, registerKind } from "./reduction.ts";
 import { receiveBytes, receiveBytesInto } from "./recv_bytes.ts";
 import { Ring, TIMED_OUT } from "./ring.ts";

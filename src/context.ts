@@ -9,7 +9,7 @@
  * @module
  */
 import { adapter } from "./adapters/mod.ts";
-import { setDefaultStartMethod } from "./process.ts";
+import { retireSpare } from "./threads.ts";
 
 /**
  * The start methods: `"spawn"` starts a new worker for each process;
@@ -20,6 +20,51 @@ import { setDefaultStartMethod } from "./process.ts";
 export type StartMethod = "spawn" | "forkserver";
 
 let chosen: StartMethod | null = null;
+
+/** The classes of contexts (`getContext(method).Process`), each with the start method it fixes. */
+const contextClasses = new Map<unknown, StartMethod>();
+
+/**
+ * Called by `contexts.ts` with each context's `Process` class.
+ *
+ * @example
+ * ```ts
+ * import { bindStartMethod } from "./context.ts";
+ * class SpawnProcess {}
+ * bindStartMethod(SpawnProcess, "spawn");
+ * ```
+ */
+export function bindStartMethod(processClass: unknown, method: StartMethod): void {
+  contextClasses.set(processClass, method);
+}
+
+/**
+ * The start method a context's `Process` class fixes, `undefined` for any other class.
+ *
+ * @example
+ * ```ts
+ * import { startMethodOf } from "./context.ts";
+ * console.log(startMethodOf(class {})); // undefined
+ * ```
+ */
+export function startMethodOf(processClass: unknown): StartMethod | undefined {
+  return contextClasses.get(processClass);
+}
+
+/**
+ * The start method of a process whose class does not fix one: the one
+ * `setStartMethod()` chose, else `"spawn"` (without choosing it, unlike
+ * {@linkcode getStartMethod}).
+ *
+ * @example
+ * ```ts
+ * import { defaultStartMethod } from "./context.ts";
+ * console.log(defaultStartMethod()); // "spawn"
+ * ```
+ */
+export function defaultStartMethod(): StartMethod {
+  return chosen ?? "spawn";
+}
 
 /**
  * Checks that `method` is a start method available here.
@@ -113,7 +158,7 @@ export function setStartMethod(method: string, force = false): void {
     throw new Error("the start method has already been set (pass force = true to change it)");
   }
   chosen = checked;
-  setDefaultStartMethod(checked);
+  if (checked === "spawn") retireSpare();
 }
 
 // The contexts themselves carry every factory of the library, so they live in contexts.ts, above the

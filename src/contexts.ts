@@ -14,6 +14,7 @@ import { Barrier, type BarrierOptions } from "./barrier.ts";
 import { Condition } from "./condition.ts";
 import { type Connection, Pipe } from "./connection.ts";
 import {
+  bindStartMethod,
   checkStartMethod,
   cpuCount,
   getAllStartMethods,
@@ -26,7 +27,7 @@ import { getLogger, type LevelName, type Logger, logToStderr } from "./logging.t
 import { BoundedSemaphore, Lock, RLock, Semaphore, type SemLock } from "./locks.ts";
 import { SyncManager } from "./managers.ts";
 import { Pool, type PoolOptions } from "./pool.ts";
-import { activeChildren, bindStartMethod, currentProcess, parentProcess, Process } from "./process.ts";
+import { activeChildren, currentProcess, parentProcess, Process } from "./process.ts";
 import { JoinableQueue, Queue, SimpleQueue } from "./queues.ts";
 import {
   type InputOf,

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { beforeChildExit } from "./process.ts";
+import { beforeChildExit } from "./lifecycle.ts";
 import { type Ring, type Steps, TIMED_OUT } from "./ring.ts";
 import { deadline, remaining } from "./wait.ts";
 

@@ -21,7 +21,8 @@
 import { TimeoutError } from "./errors.ts";
 import { awaitPlan, blockOnPlan, type Plan } from "./blocking.ts";
 import { beginCommit, endCommit } from "./fence.ts";
-import { currentProcess, hasEnded } from "./process.ts";
+import { currentProcess } from "./lifecycle.ts";
+import { hasEnded } from "./pids.ts";
 import { reduce, type Reduction, registerKind } from "./reduction.ts";
 import { adopted, reviving } from "./revival.ts";
 import { assertMayBlock, deadline, readWait, remaining, type Wait } from "./wait.ts";

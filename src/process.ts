@@ -5,53 +5,17 @@
  *
  * @module
  */
-import { adapter, childFlag, type SpawnOptions, type ThreadHandle } from "./adapters/mod.ts";
-import type { StartMethod } from "./context.ts";
-import { adoptFence, commitInFlight, newFence, raiseFence } from "./fence.ts";
-import { attachLogging, info } from "./logging.ts";
-import { dump, type Dumped, load } from "./reduction.ts";
-import {
-  callerModule,
-  describeTarget,
-  importingFor,
-  moduleSpecifier,
-  resolveClass,
-  resolveTarget,
-  type TargetSpec,
-} from "./spawn.ts";
+import { adapter } from "./adapters/mod.ts";
+import { startMethodOf } from "./context.ts";
+import { becomeProcess, currentProcess as current, inheritable } from "./lifecycle.ts";
+import { children, launch, type ProcessState as State, stop } from "./launch.ts";
+import { attachLogging } from "./logging.ts";
+import type { Bootstrap, ParentProcess } from "./process_protocol.ts";
+import { dump } from "./reduction.ts";
+import { callerModule, describeTarget, importingFor, moduleSpecifier } from "./spawn.ts";
 import { readWait, type WaitOptions, within } from "./wait.ts";
 
-/**
- * The module that holds the whole library, as `mod.ts` records it: `mod.ts`
- * itself, the JavaScript twin JSR serves to Node and Bun, or the one file of
- * an app bundle. A child imports it (and then its target's module, which
- * imports the same URL), so a child holds exactly one copy of the library.
- */
-let library: string | undefined;
-let entry: URL | undefined;
-
-/** Called by `mod.ts` with its own URL. */
-export function locateLibrary(url: string): void {
-  library ??= url;
-}
-
-/**
- * Every worker starts from a two-statement data: module rather than a file of
- * ours: no file has to survive bundling or transpiling, and a bundled app's
- * child loads that same bundle. Not awaited, so the entry is no async module
- * (see {@linkcode stop}).
- */
-function workerEntry(): URL {
-  if (!library) throw new Error("the library was not loaded through its main module (mod.ts)");
-  entry ??= new URL(
-    `data:text/javascript,${
-      encodeURIComponent(
-        `globalThis[Symbol.for(${JSON.stringify(childFlag.description)})] = true; import(${JSON.stringify(library)});`,
-      )
-    }`,
-  );
-  return entry;
-}
+export type { ParentProcess } from "./process_protocol.ts";
 
 // deno-lint-ignore no-explicit-any
 type AnyFunction = (...args: any[]) => unknown;
@@ -82,83 +46,6 @@ export interface ProcessOptions {
   memoryLimit?: number;
 }
 
-/** The parent of the current process, as {@linkcode parentProcess} returns it. */
-export interface ParentProcess {
-  /** The parent's name, `MainProcess` for the main thread. */
-  readonly name: string;
-  /** The parent's pid. */
-  readonly pid: number;
-}
-
-interface State {
-  name: string;
-  daemon: boolean;
-  pid?: number;
-  identity: number[];
-  target?: TargetSpec;
-  args: readonly unknown[];
-  subclass?: TargetSpec;
-  /** In the child: the resolved target that `run()` calls. */
-  resolved?: AnyFunction;
-  /** In the creator: the target function itself, for a `run()` called there (Python runs it in the caller). */
-  callable?: AnyFunction;
-  thread?: ThreadHandle;
-  started: boolean;
-  closed: boolean;
-  exitCode: number | null;
-  memoryLimit?: number;
-  /** -15 after terminate(), -9 after kill(): wins over the thread's own code. */
-  signalled?: number;
-  /** The child has imported its target's module (see {@linkcode stop}). */
-  loaded: boolean;
-  /** The bootstrap was posted: from then on the child may be importing its target's module. */
-  booted?: boolean;
-  /**
-   * Before its bootstrap the child has loaded only the library, which has no top-level await, so it can be
-   * stopped at once; not so in an app bundle, where the library's file is the app's (see {@linkcode stop}).
-   */
-  stopsEarly?: boolean;
-  ended: PromiseWithResolvers<void>;
-  /** In the parent: the child's fence (see `fence.ts`), raised before its end is reported. */
-  fence?: Int32Array;
-  /** Fixed by a context's `Process` class; otherwise the default at `start()`, as Python's. */
-  startMethod?: StartMethod;
-  /** Python's `authkey`: the key managers and listeners use when given none; a child starts with its parent's. */
-  authkey: Uint8Array;
-}
-
-interface PidSource {
-  cell: Int32Array;
-  base: number;
-  /** One bit per pid slot, set once that process has ended: lets any process tell that a lock's holder is gone. */
-  ended: Int32Array;
-}
-
-/** Pid slots in the `ended` bitmap (128 KiB); pids wrap around it, and a slot is cleared when its pid is handed out. */
-const PID_SLOTS = 1 << 20;
-
-/** What a child is told when it starts, after it has said hello. */
-interface Bootstrap {
-  t: "start";
-  name: string;
-  pid: number;
-  daemon: boolean;
-  identity: number[];
-  parent: ParentProcess;
-  pids: PidSource;
-  /** The fence the parent raises before it reports this process ended. */
-  fence: SharedArrayBuffer;
-  target?: TargetSpec;
-  subclass?: TargetSpec;
-  args: Omit<Dumped, "transfer">;
-  fields: Omit<Dumped, "transfer">;
-  inherited: Record<string, unknown>;
-  /** This child's own port from {@linkcode portForEachChild}. */
-  port?: MessagePort;
-  environment?: Record<string, string>;
-  authkey: Uint8Array;
-}
-
 const states = new WeakMap<Process, State>();
 
 function stateOf(process: Process): State {
@@ -171,36 +58,13 @@ function checkOpen(state: State): void {
   if (state.closed) throw new Error(`process ${state.name} is closed`);
 }
 
-/** This thread's own place in the process tree. */
-const self: {
-  process: Process;
-  parent: ParentProcess | null;
-  pids: PidSource;
-  children: number;
-} = {
-  process: undefined as unknown as Process,
-  parent: null,
-  pids: {
-    cell: new Int32Array(new SharedArrayBuffer(4)),
-    base: adapter.pid,
-    ended: new Int32Array(new SharedArrayBuffer(PID_SLOTS / 8)),
-  },
-  children: 0,
-};
+/** This thread's own place in the process tree (its process is `current()`). */
+const self: { parent: ParentProcess | null; children: number } = { parent: null, children: 0 };
 
-/** This thread's pid, for the hot paths that record a holder (a ring's locks). */
-let pidOfThread = adapter.pid;
-
-/**
- * The pid of the process this thread runs, as `currentProcess().pid`, without
- * looking the process object up.
- */
-export function ownPid(): number {
-  return pidOfThread;
+/** The process this thread runs, as a `Process`: `process.ts` is the only one that sets it. */
+function ownProcess(): Process {
+  return current() as Process;
 }
-
-/** Started children of this process that have not been seen to end. */
-const running = new Set<Process>();
 
 /**
  * A process: a function run in a worker thread of its own, with Python's
@@ -259,22 +123,23 @@ export class Process {
       throw new RangeError(`memoryLimit must be a number of MiB > 0, got ${String(memoryLimit)}`);
     }
     const module = moduleSpecifier(options.module, callerModule());
-    const identity = [...(self.process ? stateOf(self.process).identity : []), ++self.children];
+    const parent = stateOf(ownProcess());
+    const identity = [...parent.identity, ++self.children];
     // The library's own class nearest to the user's: Process, or a context's.
     let own: unknown = new.target;
-    while (own !== Process && !contextClasses.has(own)) own = Object.getPrototypeOf(own);
+    while (own !== Process && startMethodOf(own) === undefined) own = Object.getPrototypeOf(own);
     states.set(this, {
       // As Python's: the class's own name, and one counter for every class (`Process-3` then `Sub-4`).
       name: name ?? `${className(new.target, own)}-${identity.join(":")}`,
-      daemon: daemon ?? (self.process ? stateOf(self.process).daemon : false),
+      daemon: daemon ?? parent.daemon,
       identity,
       target: target === undefined ? undefined : describeTarget(target, module, "new Process"),
       callable: typeof target === "function" ? target : undefined,
       args,
       subclass: own === new.target ? undefined : { module, name: new.target.name },
       memoryLimit,
-      startMethod: contextClasses.get(own),
-      authkey: self.process ? stateOf(self.process).authkey : randomKey(),
+      startMethod: startMethodOf(own),
+      authkey: parent.authkey,
       started: false,
       closed: false,
       exitCode: null,
@@ -341,14 +206,14 @@ export class Process {
   start(): void {
     const state = stateOf(this);
     checkOpen(state);
-    if (this === self.process) throw new Error(`${state.name} is the current process; it cannot be started`);
+    if (this === ownProcess()) throw new Error(`${state.name} is the current process; it cannot be started`);
     if (state.started) throw new Error(`cannot start a process twice (${state.name} was already started)`);
-    if (stateOf(self.process).daemon) throw new Error("daemonic processes are not allowed to have children");
+    if (stateOf(ownProcess()).daemon) throw new Error("daemonic processes are not allowed to have children");
     const importing = self.parent ? importingFor() : undefined;
     if (importing !== undefined) {
       // Measured on Bun without this check: 165 children and ~1 GB in 8 s, each child starting the next.
       throw new Error(
-        `${state.name} was started while ${self.process.name} was still importing ${importing} to find its target: ` +
+        `${state.name} was started while ${ownProcess().name} was still importing ${importing} to find its target: ` +
           "that module starts processes at its top level, so every child would start another. " +
           "Guard the code that starts processes with `if (import.meta.main) { … }`, " +
           "the counterpart of Python's `if __name__ == '__main__':`",
@@ -358,71 +223,7 @@ export class Process {
     const module = state.target?.module ?? state.subclass?.module;
     const args = dump(state.args, "args", { functions: true, module });
     const fields = dump({ ...this }, "this", { functions: true, module });
-    state.pid = self.pids.base + Atomics.add(self.pids.cell, 0, 1) + 1;
-    markEnded(state.pid, false);
-    state.started = true;
-    const fence = (state.fence = newFence());
-    const boot: Bootstrap = {
-      t: "start",
-      name: state.name,
-      pid: state.pid,
-      daemon: state.daemon,
-      identity: state.identity,
-      parent: { name: self.process.name, pid: self.process.pid! },
-      pids: self.pids,
-      fence: fence.buffer as SharedArrayBuffer,
-      target: state.target,
-      subclass: state.subclass,
-      args: { data: args.data, reduced: args.reduced },
-      fields: { data: fields.data, reduced: fields.reduced },
-      inherited: Object.fromEntries([...inherited].map(([key, entry]) => [key, entry.get()])),
-      port: eachChild?.give(state.pid),
-      environment: adapter.environment?.(),
-      authkey: state.authkey,
-    };
-    // Spawned all the same: a process with resource limits, which can only be set when a worker is created;
-    // and one whose code is in the library's own file (an app bundle), since a spare that loads that file runs
-    // the app's top-level code ahead of its process.
-    state.stopsEarly = state.target?.module !== library && state.subclass?.module !== library;
-    const warm = (state.startMethod ?? defaultStartMethod) === "forkserver" && state.memoryLimit === undefined &&
-      state.stopsEarly;
-    const thread = startThread(warm, {
-      name: state.name,
-      memoryLimit: state.memoryLimit,
-      detached: state.daemon,
-      onMessage: (data) => {
-        const kind = (data as { t?: string }).t;
-        if (kind === "running") {
-          state.loaded = true;
-          if (state.signalled !== undefined) thread.terminate();
-        }
-        if (kind !== "hello") return;
-        if (state.signalled !== undefined && state.stopsEarly) return thread.terminate();
-        try {
-          state.booted = true;
-          thread.post(boot, [...args.transfer, ...fields.transfer, ...(boot.port ? [boot.port] : [])]);
-        } catch (error) {
-          report(state.name, error);
-          state.signalled = 1;
-          thread.terminate();
-        }
-      },
-      onEnd: ({ code, error, mayRun }) => {
-        if (state.exitCode !== null) return;
-        // Fenced before anyone may take over what it held (ended bit), and before anyone hears of the end.
-        raiseFence(fence);
-        const finish = () => {
-          if (state.exitCode !== null) return;
-          if (error !== undefined && state.signalled === undefined) report(state.name, error);
-          ended(this, state.signalled ?? code);
-        };
-        if (mayRun && commitInFlight(fence)) void commitEnded(fence).then(finish);
-        else finish();
-      },
-    });
-    thread.keepAlive(!state.daemon);
-    state.thread = thread;
-    running.add(this);
+    launch(this, state, { name: ownProcess().name, pid: ownProcess().pid! }, args, fields);
   }
 
   /**
@@ -456,7 +257,7 @@ export class Process {
     const state = stateOf(this);
     checkOpen(state);
     const wait = readWait(timeout, "join");
-    if (this === self.process) throw new Error("a process cannot join itself");
+    if (this === ownProcess()) throw new Error("a process cannot join itself");
     if (!state.started) throw new Error(`can only join a started process (${state.name} was not started)`);
     // A daemon does not hold the program open, but a join on it must.
     state.thread!.keepAlive(true);
@@ -471,18 +272,22 @@ export class Process {
   isAlive(): boolean {
     const state = stateOf(this);
     checkOpen(state);
-    if (this === self.process) return true;
+    if (this === ownProcess()) return true;
     return state.started && state.exitCode === null;
   }
 
   /** Stops the process (Python's SIGTERM); its `exitCode` becomes -15. */
   terminate(): void {
-    stop(this, -15);
+    const state = stateOf(this);
+    checkOpen(state);
+    stop(state, -15);
   }
 
   /** Stops the process (Python's SIGKILL); its `exitCode` becomes -9. */
   kill(): void {
-    stop(this, -9);
+    const state = stateOf(this);
+    checkOpen(state);
+    stop(state, -9);
   }
 
   /**
@@ -512,7 +317,7 @@ export class Process {
   /** Shows the name and state, as Python's repr does. */
   toString(): string {
     const state = stateOf(this);
-    const status = this === self.process
+    const status = this === ownProcess()
       ? "started"
       : !state.started
       ? "initial"
@@ -520,17 +325,9 @@ export class Process {
       ? "started"
       : `stopped exitcode=${state.exitCode}`;
     const cls = this.constructor;
-    const own = cls === Process || contextClasses.has(cls) ? cls : undefined;
+    const own = cls === Process || startMethodOf(cls) !== undefined ? cls : undefined;
     return `<${className(cls, own)} name='${state.name}' ${status}${state.daemon ? " daemon" : ""}>`;
   }
-}
-
-/**
- * Resolves once the commit of a fenced child that was in flight is over: a
- * commit is a few stores, so a poll on the next turns is enough.
- */
-async function commitEnded(fence: Int32Array): Promise<void> {
-  while (commitInFlight(fence)) await new Promise((resolve) => setTimeout(resolve, 1));
 }
 
 /**
@@ -542,170 +339,6 @@ export function whenEnded(process: Process): Promise<void> {
   return stateOf(process).ended.promise;
 }
 
-function markEnded(pid: number, ended: boolean): void {
-  const slot = (pid - self.pids.base) & (PID_SLOTS - 1);
-  const bit = 1 << (slot & 31);
-  if (ended) Atomics.or(self.pids.ended, slot >> 5, bit);
-  else Atomics.and(self.pids.ended, slot >> 5, ~bit);
-}
-
-/**
- * Whether the process with this pid, started anywhere in this program's
- * process tree, has ended. Its parent records the end as soon as it sees it.
- */
-export function hasEnded(pid: number): boolean {
-  const slot = (pid - self.pids.base) & (PID_SLOTS - 1);
-  return pid !== self.pids.base && (Atomics.load(self.pids.ended, slot >> 5) & (1 << (slot & 31))) !== 0;
-}
-
-const preparing: Promise<unknown>[] = [];
-
-/**
- * For a revived object that needs async work (such as importing a module)
- * before its synchronous methods can be used: a child runs its target only
- * once every such piece of work has settled.
- */
-export function prepareBeforeRun(work: Promise<unknown>): void {
-  preparing.push(work);
-}
-
-interface Inherited {
-  get(): unknown;
-  set(value: unknown): void;
-}
-
-const inherited = new Map<string, Inherited>();
-
-/**
- * State that the whole process tree shares, such as a SharedArrayBuffer: the
- * main process creates it (on first use, or when it starts its first child),
- * and every child receives the same value at start, before its target runs.
- * Call it at the top level of a module that `mod.ts` loads, so that every
- * worker registers `key` before its bootstrap arrives.
- */
-export function inheritable<T>(key: string, create: () => T): () => T {
-  let known = false;
-  let value: T | undefined;
-  const entry: Inherited = {
-    get() {
-      if (!known) (value = create(), known = true);
-      return value;
-    },
-    set(given) {
-      value = given as T;
-      known = true;
-    },
-  };
-  inherited.set(key, entry);
-  return entry.get as () => T;
-}
-
-let eachChild: { give(pid: number): MessagePort; take(port: MessagePort): void } | undefined;
-
-/**
- * A fresh MessagePort for each child: `give` makes it when the child starts
- * (with the child's pid), and the child hands it to `take` before its args
- * are revived. For `resource_sharer.ts`, whose main process must reach every
- * process directly.
- */
-export function portForEachChild(give: (pid: number) => MessagePort, take: (port: MessagePort) => void): void {
-  eachChild = { give, take };
-}
-
-/** The start method of a process whose class does not fix one: set by `setStartMethod()`. */
-let defaultStartMethod: StartMethod = "spawn";
-
-/** The classes of contexts (`getContext(method).Process`), each with the start method it fixes. */
-const contextClasses = new Map<unknown, StartMethod>();
-
-/** Called by `context.ts` with each context's `Process` class. */
-export function bindStartMethod(processClass: typeof Process, method: StartMethod): void {
-  contextClasses.set(processClass, method);
-}
-
-/** Called by `setStartMethod()`. Back on "spawn", the spare is no longer wanted. */
-export function setDefaultStartMethod(method: StartMethod): void {
-  defaultStartMethod = method;
-  if (method === "spawn") retireSpare();
-}
-
-/**
- * A worker started ahead of need, as Python's forkserver: it loads the
- * library and says hello, then waits for a bootstrap. Until a process takes
- * it, it is unref'd: it never holds the program open (hence no "forkserver"
- * where a worker cannot be unref'd).
- */
-interface Spare {
-  thread: ThreadHandle;
-  /** The worker said hello before a process took it. */
-  hello: boolean;
-  /** The process that took it. */
-  owner?: SpawnOptions;
-}
-
-let spare: Spare | undefined;
-
-function startSpare(): Spare {
-  const started: Spare = {
-    hello: false,
-    thread: adapter.spawn(workerEntry(), {
-      name: "forkserver",
-      onMessage: (data) => started.owner ? started.owner.onMessage(data) : (started.hello = true),
-      onEnd: (end) => {
-        if (started.owner) started.owner.onEnd(end);
-        else if (spare === started) spare = undefined;
-      },
-    }),
-  };
-  started.thread.keepAlive(false);
-  return started;
-}
-
-function retireSpare(): void {
-  spare?.thread.terminate();
-  spare = undefined;
-}
-
-/**
- * The thread a process starts on: a new one, or with `warm` the spare, even
- * one that is still loading (it is ahead of a new one all the same), and
- * then a spare for the next start.
- */
-function startThread(warm: boolean, options: SpawnOptions): ThreadHandle {
-  if (!warm) return adapter.spawn(workerEntry(), options);
-  const taken = spare ?? startSpare();
-  spare = startSpare();
-  taken.owner = options;
-  // Later, as a message would come: the caller has no handle on the thread yet.
-  if (taken.hello) queueMicrotask(() => options.onMessage({ t: "hello" }));
-  return taken.thread;
-}
-
-/** How long a stop waits for a child that is still importing its target's module. */
-const LOADING_GRACE_MS = 1_000;
-
-/**
- * Stops a child's thread. Node 24 aborts the whole program when a worker is
- * terminated while it evaluates a module with a top-level await
- * (nodejs/node#60755), and most target modules have one, so a child that is
- * still importing is stopped once it says it is running, or after a grace.
- */
-function stop(process: Process, signal: number): void {
-  const state = stateOf(process);
-  checkOpen(state);
-  if (!state.thread || state.exitCode !== null || state.signalled !== undefined) return;
-  state.signalled = signal;
-  if (state.loaded) return state.thread.terminate();
-  if (!state.booted && state.stopsEarly) {
-    // Never sent its bootstrap, the child will run none of its code: it has ended, as the caller sees it, now,
-    // while its thread winds down (Node took 123-150 ms to report that end; 100 ms is Python docs' bound).
-    state.thread.terminate();
-    return ended(process, signal);
-  }
-  const grace = setTimeout(() => state.thread!.terminate(), LOADING_GRACE_MS);
-  void state.ended.promise.then(() => clearTimeout(grace));
-}
-
 /**
  * A class's name for its processes' default names. The library's own are fixed here: a bundler may rename
  * them (esbuild made `Process` into `_Process`, and so every pool worker `_SpawnPoolWorker-1`).
@@ -713,25 +346,15 @@ function stop(process: Process, signal: number): void {
 function className(cls: unknown, own: unknown): string {
   if (cls !== own) return (cls as { name: string }).name;
   if (own === Process) return "Process";
-  return contextClasses.get(own) === "forkserver" ? "ForkServerProcess" : "SpawnProcess";
+  return startMethodOf(own) === "forkserver" ? "ForkServerProcess" : "SpawnProcess";
 }
 
-/** Records that a started child has ended with `code`. */
-function ended(process: Process, code: number): void {
-  const state = stateOf(process);
-  if (state.fence) raiseFence(state.fence);
-  markEnded(state.pid!, true);
-  state.exitCode = code;
-  running.delete(process);
-  state.ended.resolve();
-}
-
-/** The state of the process this thread runs: started, and already loaded. */
 /** A fresh key, as Python's `os.urandom(32)` for the main process. */
 function randomKey(): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(32));
 }
 
+/** The state of the process this thread runs: started, and already loaded. */
 function ownState(name: string, daemon: boolean, pid: number, identity: number[], authkey: Uint8Array): State {
   return {
     name,
@@ -754,7 +377,7 @@ function mainProcess(): Process {
   return main;
 }
 
-self.process = mainProcess();
+becomeProcess(mainProcess());
 
 /**
  * The `Process` object of the code that calls it: `MainProcess` in the main
@@ -767,7 +390,7 @@ self.process = mainProcess();
  * ```
  */
 export function currentProcess(): Process {
-  return self.process;
+  return ownProcess();
 }
 
 /**
@@ -794,7 +417,7 @@ export function parentProcess(): ParentProcess | null {
  * ```
  */
 export function activeChildren(): Process[] {
-  return [...running];
+  return children() as Process[];
 }
 
 /**
@@ -822,105 +445,49 @@ export function exit(code = 0): never {
   return adapter.exit(code);
 }
 
-/** The report an uncaught error in a child leaves on standard error, as Python's traceback. */
-function report(name: string, error: unknown): void {
-  adapter.writeError(`Process ${name}:\n${describeError(error)}\n`);
-}
-
-function describeError(error: unknown): string {
-  if (!(error instanceof Error)) return `Error: ${String(error)}`;
-  const head = `${error.name}: ${error.message}`;
-  const stack = error.stack ?? head;
-  const text = stack.includes(error.message) ? stack : `${head}\n${stack}`;
-  return error.cause === undefined ? text : `${text}\nCaused by: ${describeError(error.cause)}`;
-}
-
-function isBootstrap(data: unknown): data is Bootstrap {
-  return (data as Partial<Bootstrap> | null)?.t === "start";
-}
-
 /**
- * In a worker thread: waits for the parent's bootstrap, becomes the process
- * it describes, runs it and ends the thread with its exit code.
+ * In a child (`bootstrap.ts`): takes on the process `boot` describes, before
+ * anything is revived, as what is revived may ask which process it is in (a
+ * Connection records its holder). The process object itself comes later,
+ * from {@linkcode adoptProcess}, once its class is loaded.
+ *
+ * @example
+ * ```ts ignore
+ * // bootstrap.ts, on the parent's bootstrap message:
+ * adoptIdentity(boot);
+ * ```
  */
-function serveChild(): void {
-  const port = adapter.parent();
-  if (!port) throw new Error("the worker entry was loaded on the main thread");
-  port.onMessage((data) => {
-    if (isBootstrap(data)) void runChild(data);
-  });
-  port.post({ t: "hello" });
-}
-
-async function runChild(boot: Bootstrap): Promise<never> {
-  const state = ownState(boot.name, boot.daemon, boot.pid, boot.identity, boot.authkey);
-  // What is revived from the bootstrap may ask which process it is in (a Connection records its holder):
-  // answer already, before the process object itself is revived.
+export function adoptIdentity(boot: Bootstrap): void {
   const provisional = Object.create(Process.prototype) as Process;
-  states.set(provisional, state);
-  self.process = provisional;
+  states.set(provisional, ownState(boot.name, boot.daemon, boot.pid, boot.identity, boot.authkey));
+  becomeProcess(provisional);
   self.parent = boot.parent;
-  self.pids = boot.pids;
-  pidOfThread = boot.pid;
-  adoptFence(boot.fence);
-  for (const [key, value] of Object.entries(boot.inherited)) inherited.get(key)?.set(value);
-  if (boot.port) eachChild?.take(boot.port);
-  if (boot.environment) adapter.setEnvironment?.(boot.environment);
-  adapter.onUncaught((error) => {
-    report(state.name, error);
-    adapter.exit(1);
-  });
-  let code = 0;
-  try {
-    // The target's module first, so that a function in the args is found there by reference; the args are
-    // revived even when that import fails, so that the handles they hold (a Connection's) are closed at exit.
-    const found = Promise.all([
-      boot.subclass ? resolveClass(boot.subclass) : Process,
-      boot.target ? resolveTarget(boot.target) : undefined,
-    ]);
-    await found.catch(() => {});
-    state.args = load(boot.args.data, boot.args.reduced) as unknown[];
-    const fields = load(boot.fields.data, boot.fields.reduced);
-    const [type, resolved] = await found;
-    const process = Object.assign(Object.create(type.prototype), fields);
-    states.set(process, state);
-    self.process = process;
-    state.resolved = resolved;
-    await Promise.allSettled(preparing.splice(0));
-    adapter.parent()!.post({ t: "running" });
-    info("child process calling self.run()");
-    await process.run();
-  } catch (error) {
-    report(state.name, error);
-    code = 1;
-  }
-  info("process shutting down");
-  // As Python's exit handler: daemonic children are stopped, the others awaited, then the finalizers run.
-  for (const child of running) if (child.daemon) child.terminate();
-  await Promise.all([...running].map((child) => stateOf(child).ended.promise));
-  await Promise.all([...exitTasks].map((task) => task()));
-  info("process exiting with exitcode %d", code);
-  return adapter.exit(code);
 }
-
-const exitTasks = new Set<() => unknown>();
 
 /**
- * Registers work that a child finishes before it ends normally (not when it
- * is terminated or calls `exit`), as Python's `multiprocessing` joins queue
- * feeder threads and closes connections at exit. Returns the unregistration.
+ * In a child: the process object of class `type` with the parent's `fields`,
+ * whose `run()` calls `resolved(...args)`, becomes the current process.
+ *
+ * @example
+ * ```ts ignore
+ * const process = adoptProcess(Process, {}, [1, 2], (a, b) => console.log(a + b));
+ * await process.run(); // 3
+ * ```
  */
-export function beforeChildExit(task: () => unknown): () => void {
-  exitTasks.add(task);
-  return () => exitTasks.delete(task);
+export function adoptProcess(
+  type: abstract new (...args: never[]) => unknown,
+  fields: unknown,
+  args: unknown[],
+  resolved: AnyFunction | undefined,
+): Process {
+  const state = stateOf(ownProcess());
+  const process = Object.assign(Object.create(type.prototype), fields) as Process;
+  states.set(process, state);
+  state.args = args;
+  state.resolved = resolved;
+  becomeProcess(process);
+  return process;
 }
 
-attachLogging(inheritable("@mp/logging", () => new Int32Array(new SharedArrayBuffer(8))), () => currentProcess().name);
+attachLogging(inheritable("@mp/logging", () => new Int32Array(new SharedArrayBuffer(8))), () => current().name);
 
-// In a worker started from workerEntry(): serve the parent's bootstrap. The
-// bootstrap arrives in a later task, after every module of the library has
-// registered its kinds.
-if ((globalThis as Record<symbol, unknown>)[childFlag]) {
-  delete (globalThis as Record<symbol, unknown>)[childFlag];
-  serveChild();
-}

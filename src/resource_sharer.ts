@@ -34,7 +34,8 @@
  */
 import { adapter } from "./adapters/mod.ts";
 import { unref } from "./ports.ts";
-import { hasEnded, ownPid, portForEachChild } from "./process.ts";
+import { portForEachChild } from "./lifecycle.ts";
+import { hasEnded, ownPid } from "./pids.ts";
 
 /** What a process sends to the main process's sharer; each is answered on the same port, then `bell` is rung. */
 type ToSharer =

@@ -39,7 +39,7 @@
  */
 import { adapter } from "./adapters/mod.ts";
 import { beginCommit, endCommit } from "./fence.ts";
-import { hasEnded, ownPid } from "./process.ts";
+import { hasEnded, ownPid } from "./pids.ts";
 import { deadline, pollUntil, remaining, type Wait, waitCell, waitCellSync } from "./wait.ts";
 
 // The cells sit on cache lines (16 Int32 each) by who writes them: the

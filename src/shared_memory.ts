@@ -26,7 +26,8 @@
  * @module
  */
 import { adapter } from "./adapters/mod.ts";
-import { currentProcess, hasEnded, inheritable } from "./process.ts";
+import { currentProcess, inheritable } from "./lifecycle.ts";
+import { hasEnded } from "./pids.ts";
 import { reduce, type Reduction, registerKind } from "./reduction.ts";
 
 // The head's cells.

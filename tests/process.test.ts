@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { activeChildren, cpuCount, currentProcess, parentProcess, Process, Queue } from "../mod.ts";
+import { activeChildren, cpuCount, currentProcess, parentProcess, Process, Queue, SharedMemory } from "../mod.ts";
 import { Counter, makeHidden, store } from "./fixtures/process.ts";
 import { adapter } from "../src/adapters/mod.ts";
 import { checkNoLeaks } from "./leaks.ts";
@@ -453,3 +453,36 @@ test("process: an exported function in args travels by reference; a self-contain
   assert.deepEqual(ps.map((p) => p.exitCode), [0, 0]);
   assert.deepEqual(got.sort((x, y) => String(x[0]).localeCompare(String(y[0]))), [["", 8, false], ["mul", 42, true]]);
 });
+
+const typesOnly = new URL("./fixtures/process_types_only.ts", import.meta.url);
+
+test(
+  "process: a target module that imports only the library's types still receives a Queue that works",
+  { timeout: 20_000 },
+  async () => {
+    const queue = new Queue<string>();
+    const p = new Process({ target: "putOn", args: [queue, "from a types-only module"], module: typesOnly });
+    p.start();
+    assert.equal(await queue.get({ timeout: 10_000 }), "from a types-only module");
+    await p.join(10_000);
+    assert.equal(p.exitCode, 0);
+    queue.close();
+  },
+);
+
+test(
+  "process: state inherited at start reaches a module the child loads only later (shared memory by name)",
+  { timeout: 20_000 },
+  async () => {
+    const block = new SharedMemory({ create: true, size: 16 });
+    const cell = cells();
+    // Only strings and a SharedArrayBuffer view: nothing in the args makes the child load the library at start.
+    const p = new Process({ target: "writeLater", args: [block.name, 99, cell], module: typesOnly });
+    p.start();
+    await p.join(10_000);
+    assert.equal(p.exitCode, 0);
+    assert.equal([cell[0], block.buf[0]].join(), "1,99");
+    block.close();
+    block.unlink();
+  },
+);

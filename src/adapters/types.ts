@@ -65,6 +65,11 @@ export interface Adapter {
    * work for as long as the program runs, and must never hold it open.
    */
   readonly canUnref: boolean;
+  /**
+   * JavaScript that the entry of every worker runs before it loads the
+   * library's modules, for what must precede their compilation.
+   */
+  readonly workerPrelude?: string;
   /** Starts a worker thread running the module at `url`. */
   spawn(url: URL, options: SpawnOptions): ThreadHandle;
   /** The port to the parent when this thread is a worker, else `null`. */

@@ -10,7 +10,7 @@
 import { Feeder } from "../feeder.ts";
 import { debug, info } from "../logging.ts";
 import { pickle, pickleReduced, unpickle, unpickleReduced } from "../pickle.ts";
-import { hasEnded } from "../process.ts";
+import { hasEnded } from "../pids.ts";
 import { reduce, reduceError, type Reduction, reductionsIn } from "../reduction.ts";
 import { Ring } from "../ring.ts";
 import { SharedMemory } from "../shared_memory.ts";

@@ -10,7 +10,9 @@
  */
 import { Feeder } from "../feeder.ts";
 import { pickle, unpickle } from "../pickle.ts";
-import { beforeChildExit, currentProcess, hasEnded } from "../process.ts";
+import { beforeChildExit } from "../lifecycle.ts";
+import { hasEnded } from "../pids.ts";
+import { currentProcess } from "../process.ts";
 import { type ReducedError, registerKind, reviveError } from "../reduction.ts";
 import { Ring } from "../ring.ts";
 import { createScoped, SharedMemory } from "../shared_memory.ts";

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { currentProcess } from "../process.ts";
+import { currentProcess } from "../lifecycle.ts";
 import { Queue } from "../queues.ts";
 import { dump, load, reduce, type Reduction, registerKind } from "../reduction.ts";
 import { type ShareableItem, ShareableList } from "../shareable_list.ts";
