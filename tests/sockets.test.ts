@@ -232,6 +232,34 @@ const closedBy = (socket: Socket, ms: number) =>
     });
   });
 
+test("sockets: accept() gives the first peer whose handshake ended; a silent peer ahead of it holds up nobody", {
+  timeout: 20_000,
+}, async () => {
+  await using listener = new Listener(["127.0.0.1", 0], { authkey: "k", handshakeTimeout: 3_000 });
+  await listener.listening;
+  // The silent peer is accepted by the kernel first and never answers its challenge.
+  const silent = await rawConnect(listener.address as [string, number]);
+  silent.on("error", () => {});
+  await new Promise((r) => setTimeout(r, 100));
+  const t0 = performance.now();
+  const [conn, client] = await Promise.all([listener.accept(), Client(listener.address, { authkey: "k" })]);
+  assert.ok(performance.now() - t0 < 2_000, `the good peer waited ${performance.now() - t0} ms behind the silent one`);
+  await client.send("after the silent one");
+  assert.equal(await conn.recv(), "after the silent one");
+  assert.deepStrictEqual(listener.lastAccepted?.[0], "127.0.0.1");
+  // The silent one's handshake ran meanwhile and timed out: the next accept() reports it, the listener goes on.
+  await assert.rejects(
+    listener.accept(),
+    (e: Error) => e instanceof TimeoutError && /no handshake within 3000 ms/.test(e.message),
+  );
+  assert.equal(await closedBy(silent, 5_000), true, "the silent peer was cut off");
+  const [again, other] = await Promise.all([listener.accept(), Client(listener.address, { authkey: "k" })]);
+  await other.send(2);
+  assert.equal(await again.recv(), 2);
+  for (const c of [conn, client, again, other]) c.close();
+  silent.destroy();
+});
+
 test("sockets: garbage and oversize frames close that connection with a clear error; the listener and others go on", {
   timeout: 20_000,
 }, async () => {
