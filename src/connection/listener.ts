@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { TimeoutError } from "../errors.ts";
 import { answerChallenge, type Authkey, deliverChallenge, keyBytes } from "./handshake.ts";
-import { adopt, type SocketConnection } from "./socket.ts";
+import { adopt, handshaken, type SocketConnection } from "./socket.ts";
 
 /** A TCP address `[host, port]` (port 0: any free port) or a Unix socket path. */
 export type Address = [host: string, port: number] | string;
@@ -319,7 +319,10 @@ export class Listener {
       socket,
       `Listener.accept on ${show(this.#address)}`,
     ).then(
-      () => this.#ended({ conn, peer }),
+      (ours) => {
+        handshaken(conn, ours);
+        this.#ended({ conn, peer });
+      },
       (error: Error) => {
         socket.destroy();
         this.#ended({ error });
@@ -412,7 +415,13 @@ export async function Client<T = unknown>(address: Address, options: ClientOptio
   const conn = adopt<T>(socket, { peer: show(address), maxMessageBytes: options.maxMessageBytes });
   if (key) {
     try {
-      await bounded(answerChallenge(conn, key).then(() => deliverChallenge(conn, key)), timeout, socket, what);
+      const ours = await bounded(
+        answerChallenge(conn, key).then((ours) => deliverChallenge(conn, key).then(() => ours)),
+        timeout,
+        socket,
+        what,
+      );
+      handshaken(conn, ours);
     } catch (error) {
       socket.destroy();
       throw error;

@@ -18,6 +18,13 @@ import { PickleError, PyGlobal, PyObject, PyTuple } from "./values.ts";
 export interface DumpOptions {
   /** The pickle protocol to write, 2 to 5; 4 by default (Python 3.8+'s default). */
   protocol?: 2 | 3 | 4 | 5;
+  /**
+   * Refuse, with a {@linkcode PickleError}, what `loads` would not give back
+   * the same: a bigint within ±2^53 (it comes back a number), an integer
+   * number beyond (it comes back a bigint), a `Map` whose keys are all
+   * strings (it comes back a plain object). Off by default: Python reads those fine.
+   */
+  exact?: boolean;
 }
 
 /** Items per APPENDS/SETITEMS/ADDITEMS batch, as CPython's pickler. */
@@ -29,6 +36,8 @@ const FRAME_TARGET = 64 * 1024;
 
 const INT32_MIN = -(2 ** 31);
 const INT32_MAX = 2 ** 31 - 1;
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 class Writer {
   out = new Uint8Array(256);
@@ -41,13 +50,16 @@ class Writer {
   readonly view = new DataView(this.out.buffer);
 
   protocol: number;
+  /** See `DumpOptions.exact`. */
+  exact = false;
 
   constructor(protocol: number) {
     this.protocol = protocol;
   }
 
-  reset(protocol: number): void {
+  reset(protocol: number, exact: boolean): void {
     this.protocol = protocol;
+    this.exact = exact;
     this.at = 0;
     this.frameStart = -1;
     // A new Map, not clear(): measured, clear() on every small message cost more than the rest of dumps.
@@ -373,12 +385,23 @@ function tuple(items: unknown[]): PyTuple {
   return t;
 }
 
+/** In exact mode: what would come back as something else. */
+function inexact(what: string, path: string): never {
+  throw new PickleError(
+    `cannot pickle ${what} at ${path} exactly: loads() would give back ${
+      what.startsWith("a Map") ? "a plain object" : what.startsWith("a bigint") ? "a number" : "a bigint"
+    }`,
+  );
+}
+
 function write(w: Writer, value: unknown, path: string, depth: number): void {
   switch (typeof value) {
     case "number":
       if (Number.isSafeInteger(value) && !Object.is(value, -0)) writeInt(w, value);
-      else if (Number.isInteger(value) && !Object.is(value, -0)) writeLong(w, BigInt(value));
-      else writeFloat(w, value);
+      else if (Number.isInteger(value) && !Object.is(value, -0)) {
+        if (w.exact) inexact("an integer number beyond 2^53", path);
+        writeLong(w, BigInt(value));
+      } else writeFloat(w, value);
       break;
     case "string":
       writeString(w, value);
@@ -387,6 +410,7 @@ function write(w: Writer, value: unknown, path: string, depth: number): void {
       w.byte(value ? Op.NEWTRUE : Op.NEWFALSE);
       break;
     case "bigint":
+      if (w.exact && value >= MIN_SAFE && value <= MAX_SAFE) inexact("a bigint within 2^53", path);
       if (value >= INT32_MIN && value <= INT32_MAX) writeInt(w, Number(value));
       else writeLong(w, value);
       break;
@@ -402,8 +426,13 @@ function write(w: Writer, value: unknown, path: string, depth: number): void {
       else if (w.recall(value)) break;
       else if (Array.isArray(value)) writeList(w, value, path, depth + 1);
       else if (value instanceof Uint8Array) writeBytes(w, value, path);
-      else if (value instanceof Map) writeDict(w, [...value], value, path, depth + 1);
-      else if (value instanceof Set) writeSet(w, value, path, depth + 1);
+      else if (value instanceof Map) {
+        const entries = [...value];
+        if (w.exact && entries.every(([key]) => typeof key === "string")) {
+          inexact("a Map whose keys are all strings", path);
+        }
+        writeDict(w, entries, value, path, depth + 1);
+      } else if (value instanceof Set) writeSet(w, value, path, depth + 1);
       else if (value instanceof PyGlobal) writeGlobal(w, value);
       else if (value instanceof PyObject) writeObject(w, value, path, depth + 1);
       else if (isPlainObject(value)) {
@@ -440,7 +469,7 @@ export function dumps(value: unknown, options?: DumpOptions): Uint8Array {
   if (![2, 3, 4, 5].includes(protocol)) {
     throw new RangeError(`dumps: protocol must be 2, 3, 4 or 5, got ${String(protocol)}`);
   }
-  const w = writerFor(protocol);
+  const w = writerFor(protocol, options?.exact === true);
   w.room(2);
   w.out[w.at++] = Op.PROTO;
   w.out[w.at++] = protocol;
@@ -458,11 +487,11 @@ export function dumps(value: unknown, options?: DumpOptions): Uint8Array {
 /** One Writer, reset per call: a fresh buffer, DataView and memo per small message was the largest cost (GC). */
 let spare: Writer | undefined;
 
-function writerFor(protocol: number): Writer {
+function writerFor(protocol: number, exact: boolean): Writer {
   // A call nested inside another (impossible today: nothing here calls back into user code) must not share it.
   const w = spare ?? new Writer(protocol);
   spare = undefined;
-  w.reset(protocol);
+  w.reset(protocol, exact);
   return w;
 }
 
