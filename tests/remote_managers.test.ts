@@ -232,7 +232,10 @@ test("remote managers: a Python SyncManager client uses each typeid of our serve
       "True False",
       "4",
       "True True",
-      "objects 7", // d, l, ns, q, lk, v, e: the RLock of `with m.RLock()` was dropped
+      "3 5 3 array('i', [5, 2, 3]) array('i', [3, 5]) array('i', [5, 2, 3])",
+      "IndexError array index out of range",
+      "TypeError 'float' object cannot be interpreted as an integer",
+      "objects 8", // d, l, ns, q, lk, v, e, a: the RLock of `with m.RLock()` was dropped
     ]);
     await shutDown(address);
     assert.equal((await server.exit()).code, 0);

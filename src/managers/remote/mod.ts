@@ -39,5 +39,11 @@ export {
   RemoteQueueProxy,
   RemoteValueProxy,
 } from "./proxies.ts";
-export { Dict as ManagedDict, List as ManagedList, ManagedValue, Namespace as ManagedNamespace } from "./referents.ts";
+export {
+  Dict as ManagedDict,
+  List as ManagedList,
+  ManagedArray,
+  ManagedValue,
+  Namespace as ManagedNamespace,
+} from "./referents.ts";
 export { ManagedEvent, ManagedLock, ManagedQueue } from "./waiting_referents.ts";

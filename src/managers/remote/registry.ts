@@ -9,7 +9,7 @@
  */
 import { Dict, List, Namespace } from "./referents.ts";
 import { ManagedEvent, ManagedLock, ManagedQueue } from "./waiting_referents.ts";
-import { ManagedValue } from "./referents.ts";
+import { ManagedArray, ManagedValue } from "./referents.ts";
 
 /** What makes a server-side object: a function called with the arguments, or a class constructed with them. */
 // deno-lint-ignore no-explicit-any
@@ -113,6 +113,12 @@ export const syncRegistry: readonly Registration[] = [
     callable: (typecode: unknown, value: unknown) => new ManagedValue(typecode, value),
     proxytype: "ValueProxy",
     exposed: ManagedValue.exposed,
+  },
+  {
+    typeid: "Array",
+    callable: (typecode: unknown, sequence: unknown) => new ManagedArray(typecode, sequence),
+    proxytype: "ArrayProxy",
+    exposed: ManagedArray.exposed,
   },
 ].map((entry) => ({ createMethod: true, ...entry }));
 
