@@ -442,10 +442,13 @@ const INTEGER_CODES = "bBhHiIlLqQ";
  * ```
  */
 export class ManagedArray extends Referent {
+  /** Exposed as Python's `ArrayProxy`. */
   static exposed: readonly string[] = ["__len__", "__getitem__", "__setitem__"];
+  /** The `array` typecode: `i`, `d`, … */
   readonly typecode: string;
   #items: unknown[];
 
+  /** @param typecode an `array` typecode @param sequence the items */
   constructor(typecode: unknown, sequence: unknown = []) {
     super();
     if (typeof typecode !== "string" || !`${INTEGER_CODES}fd`.includes(typecode) || typecode.length !== 1) {
@@ -483,10 +486,12 @@ export class ManagedArray extends Referent {
     return at;
   }
 
+  /** `len(a)`. */
   __len__(): number {
     return this.#items.length;
   }
 
+  /** `a[i]`, or `a[i:j:k]` as an `array.array`. */
   __getitem__(_: Call, index: unknown): unknown {
     const slice = sliceOf(index);
     if (!slice) return this.#items[this.#at(index, "array")];
@@ -496,15 +501,18 @@ export class ManagedArray extends Referent {
     return this.#array(picked);
   }
 
+  /** `a[i] = x`, `x` checked against the typecode. */
   __setitem__(_: Call, index: unknown, value: unknown): void {
     if (sliceOf(index)) throw pythonError("TypeError", "can only assign a single item to a served array's index");
     this.#items[this.#at(index, "array assignment")] = this.#checked(value);
   }
 
+  /** `_getvalue()`: an `array.array`. */
   value(): unknown {
     return this.#array([...this.#items]);
   }
 
+  /** Python's repr. */
   override repr(): string {
     return `array('${this.typecode}', [${this.#items.join(", ")}])`;
   }
