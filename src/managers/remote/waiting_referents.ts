@@ -306,3 +306,109 @@ export class ManagedEvent extends Referent {
     return this.#set;
   }
 }
+
+/** Python's exception for a broken barrier. */
+const broken = () => pythonError("threading.BrokenBarrierError");
+
+/**
+ * Python's `threading.Barrier(parties, action=None, timeout=None)`, as a
+ * server keeps it (SyncManager's `Barrier`, Python's `BarrierProxy`):
+ * `wait(timeout)` resolves each party's index once `parties` calls wait;
+ * a timeout, `abort()` or `reset()` breaks it for those waiting
+ * (`BrokenBarrierError`). A waiting client whose connection closes can never
+ * arrive: the barrier breaks, as on a timeout.
+ *
+ * @example
+ * ```ts
+ * import { ManagedBarrier } from "@mp/multiprocessing/managers";
+ * const barrier = new ManagedBarrier(2);
+ * console.log(barrier.value()); // { parties: 2, n_waiting: 0, broken: false }
+ * ```
+ */
+export class ManagedBarrier extends Referent {
+  protected static override parameters = { wait: ["timeout"] };
+  /** As Python's `BarrierProxy`. */
+  static exposed: readonly string[] = ["__getattribute__", "wait", "abort", "reset"];
+  /** How many calls of `wait` release one another. */
+  readonly parties: number;
+  readonly #timeout: unknown;
+  /** The calls waiting now: each is told its index, or that the barrier broke. */
+  #waiting: { release: (index: number) => void; fail: () => void }[] = [];
+  #broken = false;
+
+  /** @param parties how many parties @param action refused (a callable cannot come over the wire) @param timeout seconds */
+  constructor(parties: unknown, action: unknown = null, timeout: unknown = null) {
+    super();
+    if (typeof parties !== "number" || !Number.isInteger(parties) || parties < 1) {
+      throw pythonError("ValueError", "parties must be >= 1");
+    }
+    if (action !== null && action !== undefined) {
+      throw pythonError("TypeError", "a served Barrier takes no action (a callable cannot be run from the wire)");
+    }
+    this.parties = parties;
+    this.#timeout = timeout;
+  }
+
+  /** `barrier.parties`, `.n_waiting`, `.broken`, as Python's proxy asks for them. */
+  __getattribute__(_: Call, name: unknown): unknown {
+    if (name === "parties") return this.parties;
+    if (name === "n_waiting") return this.#waiting.length;
+    if (name === "broken") return this.#broken;
+    throw pythonError("AttributeError", `'Barrier' object has no attribute '${String(name)}'`);
+  }
+
+  /** Waits for the other parties; resolves this party's index (0 to parties - 1). */
+  wait(call: Call, timeout: unknown = null): number | Promise<number> {
+    if (this.#broken) throw broken();
+    const index = this.#waiting.length;
+    if (index + 1 === this.parties) {
+      const waiting = this.#waiting;
+      this.#waiting = [];
+      waiting.forEach((waiter, i) => waiter.release(i));
+      return index;
+    }
+    const limit = timeout ?? this.#timeout;
+    const seconds = limit === null || limit === undefined ? Infinity : Number(limit);
+    if (Number.isNaN(seconds) || seconds < 0) {
+      throw pythonError("ValueError", "'timeout' must be a non-negative number");
+    }
+    return new Promise<number>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const end = () => {
+        clearTimeout(timer);
+        call.signal.removeEventListener("abort", gone);
+      };
+      const gone = () => this.abort();
+      this.#waiting.push({
+        release: (i) => (end(), resolve(i)),
+        fail: () => (end(), reject(broken())),
+      });
+      call.signal.addEventListener("abort", gone);
+      // Capped below 2^31 ms, which every runtime fires at once.
+      if (seconds !== Infinity) timer = setTimeout(() => this.abort(), Math.min(seconds * 1_000, 2 ** 31 - 1));
+    });
+  }
+
+  /** Breaks the barrier: waiting and later calls of `wait` fail with BrokenBarrierError. */
+  abort(): void {
+    this.#broken = true;
+    this.#fail();
+  }
+
+  /** Back to the empty, unbroken barrier; those waiting fail with BrokenBarrierError. */
+  reset(): void {
+    this.#fail();
+    this.#broken = false;
+  }
+
+  #fail(): void {
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const waiter of waiting) waiter.fail();
+  }
+
+  /** What `_getvalue()` copies. */
+  value(): unknown {
+    return { parties: this.parties, n_waiting: this.#waiting.length, broken: this.#broken };
+  }
+}
