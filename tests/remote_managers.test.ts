@@ -239,7 +239,9 @@ test("remote managers: a Python SyncManager client uses each typeid of our serve
       "[0, 1, 2] 3 0 False",
       "BrokenBarrierError True",
       "False",
-      "objects 9", // d, l, ns, q, lk, v, e, a, b: the RLock of `with m.RLock()` was dropped
+      "[True] True False",
+      "RuntimeError cannot notify on un-acquired lock",
+      "objects 10", // d, l, ns, q, lk, v, e, a, b, c: the RLock of `with m.RLock()` was dropped
     ]);
     await shutDown(address);
     assert.equal((await server.exit()).code, 0);

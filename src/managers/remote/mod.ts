@@ -46,4 +46,4 @@ export {
   ManagedValue,
   Namespace as ManagedNamespace,
 } from "./referents.ts";
-export { ManagedBarrier, ManagedEvent, ManagedLock, ManagedQueue } from "./waiting_referents.ts";
+export { ManagedBarrier, ManagedCondition, ManagedEvent, ManagedLock, ManagedQueue } from "./waiting_referents.ts";

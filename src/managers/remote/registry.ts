@@ -8,7 +8,7 @@
  * @module
  */
 import { Dict, List, Namespace } from "./referents.ts";
-import { ManagedBarrier, ManagedEvent, ManagedLock, ManagedQueue } from "./waiting_referents.ts";
+import { ManagedBarrier, ManagedCondition, ManagedEvent, ManagedLock, ManagedQueue } from "./waiting_referents.ts";
 import { ManagedArray, ManagedValue } from "./referents.ts";
 
 /** What makes a server-side object: a function called with the arguments, or a class constructed with them. */
@@ -113,6 +113,12 @@ export const syncRegistry: readonly Registration[] = [
     callable: (typecode: unknown, value: unknown) => new ManagedValue(typecode, value),
     proxytype: "ValueProxy",
     exposed: ManagedValue.exposed,
+  },
+  {
+    typeid: "Condition",
+    callable: (lock: unknown) => new ManagedCondition(lock),
+    proxytype: "ConditionProxy",
+    exposed: ManagedCondition.exposed,
   },
   {
     typeid: "Barrier",

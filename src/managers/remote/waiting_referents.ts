@@ -252,6 +252,21 @@ export class ManagedLock extends Referent {
     this.#free++;
     this.#waiters.wake();
   }
+  /** For a Condition: whether the calling connection holds it (an RLock), or anybody does (the others). */
+  ownedBy(call: Call): boolean {
+    return this.kind === "RLock" ? this.#owner === this.#ownerOf(call) : this.#free === 0;
+  }
+  /** For a Condition's wait: releases it however deep the caller holds it; the depth to take it back at. */
+  releaseFully(call: Call): number {
+    const depth = this.kind === "RLock" ? this.#depth : 1;
+    if (this.kind === "RLock") this.#depth = 1;
+    this.release(call);
+    return depth;
+  }
+  /** After a Condition's wait: takes it again at `depth` (not when the caller's connection closed meanwhile). */
+  async reacquire(call: Call, depth: number): Promise<void> {
+    if (await this.acquire(call) && this.kind === "RLock") this.#depth = depth;
+  }
   /** The client `client` is gone: what it holds is released. */
   releaseHeldBy(client: number): void {
     if (client === 0) return;
@@ -410,5 +425,97 @@ export class ManagedBarrier extends Referent {
   /** What `_getvalue()` copies. */
   value(): unknown {
     return { parties: this.parties, n_waiting: this.#waiting.length, broken: this.#broken };
+  }
+}
+
+/**
+ * Python's `threading.Condition()`, as a server keeps it (SyncManager's
+ * `Condition`, Python's `ConditionProxy`): its own RLock, owned by the
+ * calling connection as Python's by the serving thread; `wait(timeout)`
+ * releases it, sleeps until a `notify` or the timeout, takes it back and
+ * says whether it was notified; `wait_for` is the proxy's own loop.
+ *
+ * @example
+ * ```ts
+ * import { ManagedCondition } from "@mp/multiprocessing/managers";
+ * const condition = new ManagedCondition();
+ * console.log(condition.repr()); // <Condition(<RLock unlocked>, 0)>
+ * ```
+ */
+export class ManagedCondition extends Referent {
+  protected static override parameters = { acquire: ["blocking", "timeout"], wait: ["timeout"], notify: ["n"] };
+  /** As Python's `ConditionProxy`. */
+  static exposed: readonly string[] = ["acquire", "release", "wait", "notify", "notify_all"];
+  readonly #lock = new ManagedLock("RLock");
+  #sleepers: (() => void)[] = [];
+
+  /** @param lock refused: a served Condition has its own RLock */
+  constructor(lock: unknown = null) {
+    super();
+    if (lock !== null && lock !== undefined) {
+      throw pythonError("TypeError", "a served Condition makes its own RLock: pass no lock");
+    }
+  }
+
+  /** Takes its lock. */
+  acquire(call: Call, blocking: unknown = true, timeout: unknown = null): boolean | Promise<boolean> {
+    return this.#lock.acquire(call, blocking, timeout);
+  }
+
+  /** Gives its lock back. */
+  release(call: Call): void {
+    this.#lock.release(call);
+  }
+
+  /** Sleeps until notified or `timeout` seconds passed, without the lock; resolves whether it was notified. */
+  async wait(call: Call, timeout: unknown = null): Promise<boolean> {
+    if (!this.#lock.ownedBy(call)) throw pythonError("RuntimeError", "cannot wait on un-acquired lock");
+    const seconds = timeout === null || timeout === undefined ? Infinity : Math.max(0, Number(timeout));
+    if (Number.isNaN(seconds)) throw pythonError("ValueError", "'timeout' must be a number");
+    const depth = this.#lock.releaseFully(call);
+    const notified = await new Promise<boolean>((resolve) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const leave = (outcome: boolean) => {
+        clearTimeout(timer);
+        call.signal.removeEventListener("abort", gone);
+        const at = this.#sleepers.indexOf(wake);
+        if (at >= 0) this.#sleepers.splice(at, 1);
+        resolve(outcome);
+      };
+      const wake = () => leave(true);
+      const gone = () => leave(false);
+      this.#sleepers.push(wake);
+      call.signal.addEventListener("abort", gone);
+      // Capped below 2^31 ms, which every runtime fires at once.
+      if (seconds !== Infinity) timer = setTimeout(() => leave(false), Math.min(seconds * 1_000, 2 ** 31 - 1));
+    });
+    if (!call.signal.aborted) await this.#lock.reacquire(call, depth);
+    return notified;
+  }
+
+  /** Wakes up to `n` sleepers (the caller must hold the lock). */
+  notify(call: Call, n: unknown = 1): void {
+    if (!this.#lock.ownedBy(call)) throw pythonError("RuntimeError", "cannot notify on un-acquired lock");
+    for (let i = 0; i < Number(n) && this.#sleepers.length > 0; i++) this.#sleepers[0]();
+  }
+
+  /** The client `client` is gone: its hold on the lock is released, as a lock's. */
+  releaseHeldBy(client: number): void {
+    this.#lock.releaseHeldBy(client);
+  }
+
+  /** Wakes every sleeper (the caller must hold the lock). */
+  notify_all(call: Call): void {
+    this.notify(call, this.#sleepers.length);
+  }
+
+  /** What `_getvalue()` copies: its repr. */
+  value(): string {
+    return this.repr();
+  }
+
+  /** Python's repr. */
+  override repr(): string {
+    return `<Condition(${this.#lock.repr()}, ${this.#sleepers.length})>`;
   }
 }
