@@ -207,6 +207,32 @@ test("python pickle: dumps refuses what Python has no plain type for, naming the
   assert.throws(() => dumps(1, { protocol: 1 as 2 }), RangeError);
 });
 
+test("python pickle: dumps({ exact }) refuses what loads would give back as another type, and passes the rest", () => {
+  for (
+    const [value, why] of [
+      [5n, /a bigint within 2\^53 at value exactly: loads\(\) would give back a number/],
+      [[2 ** 60], /an integer number beyond 2\^53 at value\[0\] exactly: loads\(\) would give back a bigint/],
+      [{ m: new Map([["a", 1]]) }, /a Map whose keys are all strings at value\.m exactly: .* a plain object/],
+      [new Map(), /a Map whose keys are all strings/],
+    ] as const
+  ) {
+    assert.doesNotThrow(() => dumps(value), "Python reads it");
+    assert.throws(() => dumps(value, { exact: true }), (e: Error) => e instanceof PickleError && why.test(e.message));
+  }
+  for (
+    const value of [
+      2n ** 70n,
+      -(2n ** 60n),
+      2 ** 53 - 1,
+      1.5,
+      new Map<unknown, unknown>([[1, "a"], ["b", 2]]),
+      tuple(1),
+    ]
+  ) {
+    assert.deepStrictEqual(loads(dumps(value, { exact: true })), value);
+  }
+});
+
 test("python pickle: truncated, lying and garbage input fails with PickleError, never reads past the end", {
   timeout: 30_000,
 }, () => {

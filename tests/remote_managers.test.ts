@@ -9,6 +9,7 @@ import { Client } from "../src/connection/listener.ts";
 import { dumps, loads } from "../src/python/pickle.ts";
 import {
   BaseManager,
+  ManagedBarrier,
   ManagedQueue,
   type RemoteDictProxy,
   RemoteError,
@@ -232,7 +233,15 @@ test("remote managers: a Python SyncManager client uses each typeid of our serve
       "True False",
       "4",
       "True True",
-      "objects 7", // d, l, ns, q, lk, v, e: the RLock of `with m.RLock()` was dropped
+      "3 5 3 array('i', [5, 2, 3]) array('i', [3, 5]) array('i', [5, 2, 3])",
+      "IndexError array index out of range",
+      "TypeError 'float' object cannot be interpreted as an integer",
+      "[0, 1, 2] 3 0 False",
+      "BrokenBarrierError True",
+      "False",
+      "[True] True False",
+      "RuntimeError cannot notify on un-acquired lock",
+      "objects 10", // d, l, ns, q, lk, v, e, a, b, c: the RLock of `with m.RLock()` was dropped
     ]);
     await shutDown(address);
     assert.equal((await server.exit()).code, 0);
@@ -502,4 +511,24 @@ test("remote managers: bad input — addresses, keys, typeids, calls before conn
   server.shutdown();
   await serving;
   void RemoteError;
+});
+
+test("remote managers: a served Barrier breaks when a waiting client's connection closes, or on timeout", async () => {
+  const barrier = new ManagedBarrier(3);
+  const gone = new AbortController();
+  const call = (signal: AbortSignal, connection: number) => ({ signal, client: 0, connection });
+  const first = barrier.wait(call(new AbortController().signal, 1)) as Promise<number>;
+  const second = barrier.wait(call(gone.signal, 2)) as Promise<number>;
+  second.catch(() => {});
+  assert.equal(barrier.__getattribute__(call(gone.signal, 3), "n_waiting"), 2);
+  gone.abort(); // the second party's client died: it can never arrive
+  const isBroken = (e: Error) => (e as { pythonType?: string }).pythonType === "threading.BrokenBarrierError";
+  await assert.rejects(first, isBroken);
+  await assert.rejects(second, isBroken);
+  assert.throws(() => barrier.wait(call(new AbortController().signal, 4)), isBroken);
+  barrier.reset();
+  const t0 = performance.now();
+  await assert.rejects(barrier.wait(call(new AbortController().signal, 5), 0.05) as Promise<number>, isBroken);
+  assert.ok(performance.now() - t0 < 5_000);
+  assert.equal(barrier.__getattribute__(call(gone.signal, 6), "broken"), true);
 });

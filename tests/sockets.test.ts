@@ -10,7 +10,7 @@ import { AuthenticationError, BufferTooShort, EOFError, Pipe, Process, TimeoutEr
 import { Client, Listener, PickleError, type SocketConnection, tuple, wait } from "../src/connection/mod.ts";
 import { header } from "../src/connection/frames.ts";
 import { runtimes } from "../scripts/runtimes.ts";
-import { serve, VALUE } from "./fixtures/socket_peer.ts";
+import { checkRich, rich, serve, VALUE } from "./fixtures/socket_peer.ts";
 import { checkNoLeaks } from "./leaks.ts";
 
 checkNoLeaks();
@@ -114,6 +114,24 @@ test("sockets: a TypeScript Client talks to a Python 3.11 Listener(authkey) over
       done: true,
     }]);
     assert.equal(await py.end(), 0);
+    // Without a key our pickles carry our signature after the pickle, which Python's loads skips.
+    const open = start(["python3", PY, "listen", "-", "2"]);
+    const plain = await open.next() as { tcp: number; unix: string };
+    await exercise(await Client(["127.0.0.1", plain.tcp]));
+    await exercise(await Client(plain.unix));
+    // A Python peer never gets our own encoding: with a key it did not sign the handshake, without one its
+    // messages are not signed.
+    const keyed = start(["python3", PY, "listen", "secret", "1"]);
+    const { tcp: keyedPort } = await keyed.next() as { tcp: number };
+    for (const conn of [await Client(["127.0.0.1", keyedPort], { authkey: "secret" }), await Client(plain.unix)]) {
+      assert.throws(() => conn.send({ when: new Date(0) } as never), (e: Error) =>
+        e instanceof PickleError && /cannot pickle a Date at value\.when/.test(e.message));
+      await conn.send("x");
+      assert.deepStrictEqual(await conn.recv(), tuple("echo", "x"));
+      assert.throws(() =>
+        conn.send(new Map([["a", new Date(0)]]) as never), PickleError);
+      conn.close();
+    }
   }));
 
 test("sockets: a Python Client talks to a TypeScript Listener(authkey) over TCP and a Unix socket", {
@@ -132,6 +150,12 @@ test("sockets: a Python Client talks to a TypeScript Listener(authkey) over TCP 
       assert.equal(await py.end(), 0);
     }
     assert.deepStrictEqual(tcp.lastAccepted?.[0], "127.0.0.1");
+    // Without a key: Python reads our signed pickles as its own.
+    await using open = new Listener(["127.0.0.1", 0]);
+    await open.listening;
+    const py = start(["python3", PY, "connect", JSON.stringify(open.address), "-"]);
+    await serve(await open.accept());
+    assert.deepStrictEqual(await py.next(), { ok: true });
   }));
 
 for (const runtime of runtimes) {
@@ -157,6 +181,62 @@ for (const runtime of runtimes) {
       assert.equal(await client.end(), 0);
     }));
 }
+
+for (const runtime of runtimes) {
+  test(
+    `sockets: between two of ours (a separate ${runtime.name} program), send/recv carry what a Pipe carries, with and without a key`,
+    {
+      timeout: 90_000,
+    },
+    () =>
+      withPeers(async (start) => {
+        for (const key of ["k3y", undefined]) {
+          await using listener = new Listener(["127.0.0.1", 0], { authkey: key });
+          await listener.listening;
+          const client = start([...runtime.run, TS, "rich", JSON.stringify(listener.address), key ?? "-"]);
+          const conn = await listener.accept();
+          if (!key) {
+            // Nothing arrived from the peer yet: it may be Python, so only pickle goes.
+            assert.throws(
+              () => conn.send(rich()),
+              (e: Error) => e instanceof PickleError && /not known to be a program of this library/.test(e.message),
+            );
+            assert.equal(await conn.recv(), "hello");
+            await conn.send("hello");
+          }
+          const got = await conn.recv();
+          checkRich(got);
+          await conn.send(got);
+          assert.deepStrictEqual(await client.next(60_000), { ok: true });
+          assert.equal(await client.end(), 0);
+          conn.close();
+        }
+      }),
+  );
+}
+
+test("sockets: between two of ours, Python's types still go as pickle; what no encoding carries fails at send", {
+  timeout: 20_000,
+}, async () => {
+  await using listener = new Listener(["127.0.0.1", 0], { authkey: "k" });
+  await listener.listening;
+  const [server, client] = await Promise.all([listener.accept(), Client(listener.address, { authkey: "k" })]);
+  await client.send([tuple(1, 2), new Map([[tuple(1), "a"]]), 2 ** 53 - 1]);
+  assert.deepStrictEqual(await server.recv(), [tuple(1, 2), new Map([[tuple(1), "a"]]), 2 ** 53 - 1]);
+  assert.throws(
+    () => client.send({ nested: [1, { f: () => 1 }] } as never),
+    (e: Error) =>
+      e instanceof PickleError &&
+      /value\.nested\[1\]\.f \(a function \(f\)\) cannot go to another program/.test(e.message),
+  );
+  // Our encoding's tag with garbage after it: that connection closes with a clear error.
+  await client.sendBytes(Uint8Array.from([0xfe, 0x00, 0xff, 0xff]));
+  await assert.rejects(
+    server.recv(),
+    (e: Error) => e instanceof PickleError && /Connection\.recv from/.test(e.message),
+  );
+  client.close();
+});
 
 test("sockets: a wrong key fails both sides with AuthenticationError, with Python on either side", {
   timeout: 60_000,
@@ -231,6 +311,34 @@ const closedBy = (socket: Socket, ms: number) =>
       resolve(true);
     });
   });
+
+test("sockets: accept() gives the first peer whose handshake ended; a silent peer ahead of it holds up nobody", {
+  timeout: 20_000,
+}, async () => {
+  await using listener = new Listener(["127.0.0.1", 0], { authkey: "k", handshakeTimeout: 3_000 });
+  await listener.listening;
+  // The silent peer is accepted by the kernel first and never answers its challenge.
+  const silent = await rawConnect(listener.address as [string, number]);
+  silent.on("error", () => {});
+  await new Promise((r) => setTimeout(r, 100));
+  const t0 = performance.now();
+  const [conn, client] = await Promise.all([listener.accept(), Client(listener.address, { authkey: "k" })]);
+  assert.ok(performance.now() - t0 < 2_000, `the good peer waited ${performance.now() - t0} ms behind the silent one`);
+  await client.send("after the silent one");
+  assert.equal(await conn.recv(), "after the silent one");
+  assert.deepStrictEqual(listener.lastAccepted?.[0], "127.0.0.1");
+  // The silent one's handshake ran meanwhile and timed out: the next accept() reports it, the listener goes on.
+  await assert.rejects(
+    listener.accept(),
+    (e: Error) => e instanceof TimeoutError && /no handshake within 3000 ms/.test(e.message),
+  );
+  assert.equal(await closedBy(silent, 5_000), true, "the silent peer was cut off");
+  const [again, other] = await Promise.all([listener.accept(), Client(listener.address, { authkey: "k" })]);
+  await other.send(2);
+  assert.equal(await again.recv(), 2);
+  for (const c of [conn, client, again, other]) c.close();
+  silent.destroy();
+});
 
 test("sockets: garbage and oversize frames close that connection with a clear error; the listener and others go on", {
   timeout: 20_000,

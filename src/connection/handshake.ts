@@ -7,6 +7,9 @@
  * accept either answer; we answer a 20-byte challenge the 3.11 way and a
  * `{digest}` one in kind. The server side delivers first, then answers; the
  * client side the other way round, so each side proves the other knows the key.
+ * Our challenges carry our signature before their random bytes (`peers.ts`),
+ * which Python HMACs with the rest and never reads: `answerChallenge` says
+ * whether the peer is one of ours.
  *
  * Every message of the handshake is at most 256 bytes, as in CPython.
  *
@@ -14,6 +17,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { AuthenticationError } from "../errors.ts";
+import { SIGNATURE, signedAt } from "./peers.ts";
 
 /** A key as the caller may give it: bytes, or a string taken as UTF-8. */
 export type Authkey = Uint8Array | ArrayBuffer | string;
@@ -100,7 +104,11 @@ async function receive(channel: Channel, step: string): Promise<Uint8Array> {
  * @throws {AuthenticationError} when the answer is wrong or malformed, or the peer went away.
  */
 export async function deliverChallenge(channel: Channel, key: Uint8Array, digest = "sha256"): Promise<void> {
-  const message = new Uint8Array([...new TextEncoder().encode(`{${digest}}`), ...randomBytes(MESSAGE_LENGTH)]);
+  const message = new Uint8Array([
+    ...new TextEncoder().encode(`{${digest}}`),
+    ...SIGNATURE,
+    ...randomBytes(MESSAGE_LENGTH),
+  ]);
   await channel.sendBytes(new Uint8Array([...CHALLENGE, ...message]));
   const response = await receive(channel, "answer to our challenge");
   let failure: string | undefined;
@@ -118,11 +126,12 @@ export async function deliverChallenge(channel: Channel, key: Uint8Array, digest
 }
 
 /**
- * The connecting side's half: answers the peer's challenge and waits for its verdict.
+ * The connecting side's half: answers the peer's challenge and waits for
+ * its verdict; resolves whether the challenge was signed by one of ours.
  *
  * @throws {AuthenticationError} when the peer rejects the answer or sends no valid challenge.
  */
-export async function answerChallenge(channel: Channel, key: Uint8Array): Promise<void> {
+export async function answerChallenge(channel: Channel, key: Uint8Array): Promise<boolean> {
   const received = await receive(channel, "challenge");
   if (!startsWith(received, CHALLENGE)) {
     throw new AuthenticationError(
@@ -133,7 +142,7 @@ export async function answerChallenge(channel: Channel, key: Uint8Array): Promis
   if (message.length < MD5_ONLY_MESSAGE_LENGTH) {
     throw new AuthenticationError(`challenge too short: ${message.length} bytes`);
   }
-  const [name] = digestOf(message);
+  const [name, random] = digestOf(message);
   const mac = hmac(name || "md5", key, message);
   await channel.sendBytes(name ? new Uint8Array([...new TextEncoder().encode(`{${name}}`), ...mac]) : mac);
   const verdict = await receive(channel, "verdict on our answer");
@@ -144,4 +153,5 @@ export async function answerChallenge(channel: Channel, key: Uint8Array): Promis
         : "digest sent was rejected: the peer answered neither #WELCOME# nor #FAILURE#",
     );
   }
+  return name !== "" && signedAt(random, 0);
 }

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { TimeoutError } from "../errors.ts";
 import { answerChallenge, type Authkey, deliverChallenge, keyBytes } from "./handshake.ts";
-import { adopt, type SocketConnection } from "./socket.ts";
+import { adopt, handshaken, type SocketConnection } from "./socket.ts";
 
 /** A TCP address `[host, port]` (port 0: any free port) or a Unix socket path. */
 export type Address = [host: string, port: number] | string;
@@ -107,6 +107,9 @@ function reason(error: Error): string {
   return code && !error.message.includes(code) ? `${code} ${error.message}` : error.message;
 }
 
+/** How a connection's handshake ended: the connection and its peer's address, or why it failed. */
+type Outcome = { conn: SocketConnection<unknown>; peer: Address } | { error: Error };
+
 /** Runs `step` (the handshake) within `ms`; on time-out the socket is destroyed and the step fails. */
 async function bounded<T>(step: Promise<T>, ms: number, socket: Socket, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -154,8 +157,13 @@ export class Listener {
   #address: Address;
   #family: Family;
   #lastAccepted: Address | null = null;
+  /** Connected sockets no accept() has asked for yet: paused, unread, their handshake not begun. */
   #pending: Socket[] = [];
-  #waiters: { resolve: (socket: Socket) => void; reject: (error: Error) => void }[] = [];
+  /** Sockets whose handshake runs now. */
+  #handshaking = new Set<Socket>();
+  /** Handshakes that ended while no accept() waited, in the order they ended. */
+  #outcomes: Outcome[] = [];
+  #waiters: { resolve: (conn: SocketConnection<unknown>) => void; reject: (error: Error) => void }[] = [];
   #closed = false;
   #failure?: Error;
 
@@ -237,7 +245,12 @@ export class Listener {
 
   /**
    * Waits for the next connection and, with an authkey, runs the handshake
-   * (deliver the challenge, then answer the peer's, as Python's).
+   * (deliver the challenge, then answer the peer's, as Python's). The
+   * handshakes of every connection waiting run at once, each within
+   * `handshakeTimeout`, and accept() gives the first that ended: a peer that
+   * is slow or silent in its handshake holds up nobody behind it (Python's
+   * accept() would wait for it). A handshake that ended while no accept()
+   * waited is given to the next one, success or failure, in the order they ended.
    *
    * @throws {AuthenticationError} when the peer fails the handshake; the listener goes on.
    * @throws {TimeoutError} when the peer does not finish the handshake within `handshakeTimeout`.
@@ -246,28 +259,15 @@ export class Listener {
   async accept<T = unknown>(): Promise<SocketConnection<T>> {
     this.#checkOpen();
     await this.#listening;
-    const socket = await this.#next();
-    const remote = socket.remoteAddress;
-    const peer: Address = remote ? [remote, socket.remotePort ?? 0] : "";
-    this.#lastAccepted = peer;
-    const conn = adopt<T>(socket, {
-      peer: typeof peer === "string" ? `a peer on ${show(this.#address)}` : show(peer),
-      maxMessageBytes: this.#maxMessageBytes,
-    });
-    if (this.#key) {
-      try {
-        await bounded(
-          deliverChallenge(conn, this.#key).then(() => answerChallenge(conn, this.#key!)),
-          this.#handshakeTimeout,
-          socket,
-          `Listener.accept on ${show(this.#address)}`,
-        );
-      } catch (error) {
-        socket.destroy();
-        throw error;
-      }
-    }
-    return conn;
+    this.#checkOpen();
+    const ended = this.#outcomes.shift();
+    if (ended) return this.#handOut(ended) as SocketConnection<T>;
+    const { promise, resolve, reject } = Promise.withResolvers<SocketConnection<unknown>>();
+    this.#waiters.push({ resolve, reject });
+    this.#server.ref();
+    // Every connection that waits starts its handshake now; those arriving while this waits start on arrival.
+    for (const socket of this.#pending.splice(0)) this.#begin(socket);
+    return promise as Promise<SocketConnection<T>>;
   }
 
   /** Stops listening, fails waiting `accept()`s, and removes a Unix socket path it bound. */
@@ -292,12 +292,7 @@ export class Listener {
 
   #arrived(socket: Socket): void {
     if (this.#closed) return void socket.destroy();
-    const waiter = this.#waiters.shift();
-    if (waiter) {
-      if (this.#waiters.length === 0) this.#server.unref();
-      waiter.resolve(socket);
-      return;
-    }
+    if (this.#waiters.length > 0) return this.#begin(socket);
     // Accepted sockets wait, paused and unread, for accept(); a peer that leaves meanwhile is dropped.
     socket.on("error", () => {});
     socket.once("close", () => {
@@ -307,16 +302,65 @@ export class Listener {
     this.#pending.push(socket);
   }
 
-  #next(): Promise<Socket> {
-    const ready = this.#pending.shift();
-    if (ready) return Promise.resolve(ready);
-    this.#server.ref();
-    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+  /** Makes the connection over `socket` and runs its handshake (when there is a key); the outcome goes to `#ended`. */
+  #begin(socket: Socket): void {
+    const remote = socket.remoteAddress;
+    const peer: Address = remote ? [remote, socket.remotePort ?? 0] : "";
+    const conn = adopt(socket, {
+      peer: typeof peer === "string" ? `a peer on ${show(this.#address)}` : show(peer),
+      maxMessageBytes: this.#maxMessageBytes,
+    });
+    const key = this.#key;
+    if (!key) return this.#ended({ conn, peer });
+    this.#handshaking.add(socket);
+    bounded(
+      deliverChallenge(conn, key).then(() => answerChallenge(conn, key)),
+      this.#handshakeTimeout,
+      socket,
+      `Listener.accept on ${show(this.#address)}`,
+    ).then(
+      (ours) => {
+        handshaken(conn, ours);
+        this.#ended({ conn, peer });
+      },
+      (error: Error) => {
+        socket.destroy();
+        this.#ended({ error });
+      },
+    ).finally(() => this.#handshaking.delete(socket));
+  }
+
+  /** A handshake ended: the oldest waiting accept() gets it, or it waits for the next accept(). */
+  #ended(outcome: Outcome): void {
+    if (this.#closed) {
+      if ("conn" in outcome) outcome.conn.close();
+      return;
+    }
+    const waiter = this.#waiters.shift();
+    if (this.#waiters.length === 0) this.#server.unref();
+    if (!waiter) {
+      this.#outcomes.push(outcome);
+      return;
+    }
+    try {
+      waiter.resolve(this.#handOut(outcome));
+    } catch (error) {
+      waiter.reject(error as Error);
+    }
+  }
+
+  /** The connection of an outcome (noting its peer as `lastAccepted`), or its error thrown. */
+  #handOut(outcome: Outcome): SocketConnection<unknown> {
+    if ("error" in outcome) throw outcome.error;
+    this.#lastAccepted = outcome.peer;
+    return outcome.conn;
   }
 
   #failAll(error: Error): void {
-    for (const socket of this.#pending) socket.destroy();
+    for (const socket of [...this.#pending, ...this.#handshaking]) socket.destroy();
     this.#pending = [];
+    this.#handshaking.clear();
+    for (const outcome of this.#outcomes.splice(0)) if ("conn" in outcome) outcome.conn.close();
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const waiter of waiters) waiter.reject(error);
@@ -371,7 +415,13 @@ export async function Client<T = unknown>(address: Address, options: ClientOptio
   const conn = adopt<T>(socket, { peer: show(address), maxMessageBytes: options.maxMessageBytes });
   if (key) {
     try {
-      await bounded(answerChallenge(conn, key).then(() => deliverChallenge(conn, key)), timeout, socket, what);
+      const ours = await bounded(
+        answerChallenge(conn, key).then((ours) => deliverChallenge(conn, key).then(() => ours)),
+        timeout,
+        socket,
+        what,
+      );
+      handshaken(conn, ours);
     } catch (error) {
       socket.destroy();
       throw error;

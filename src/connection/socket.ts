@@ -2,7 +2,9 @@
  * A `Connection` over a stream socket (TCP or Unix), with CPython's framing
  * (`frames.ts`): what `Listener.accept()` and `Client()` give. It has a Pipe
  * end's surface; `send`/`recv` carry Python pickle (`../python/`), so the
- * peer may be a Python program.
+ * peer may be a Python program; to a peer known to be one of ours
+ * (`peers.ts`), what pickle cannot carry exactly goes in the library's own
+ * encoding (`encoding.ts`), as on a Pipe.
  *
  * The socket is read as data comes, into whole messages; reading pauses
  * while more than {@linkcode READ_AHEAD} bytes of messages wait unread, so a
@@ -13,10 +15,13 @@
  */
 import type { Socket } from "node:net";
 import { EOFError } from "../errors.ts";
-import { dumps, loads, PickleError } from "../python/pickle.ts";
+import { loads, PickleError } from "../python/pickle.ts";
+import { framedPickle } from "../python/dump.ts";
 import { receiveBytes, receiveBytesInto } from "../recv_bytes.ts";
 import { readWait, type WaitOptions, within } from "../wait.ts";
+import { decodeOurs, encodeOurs } from "./encoding.ts";
 import { CONCAT_MAX, frame, type FrameError, FrameReader, header } from "./frames.ts";
+import { OURS as OURS_TAG, SIGNATURE, signedMessage } from "./peers.ts";
 
 /** Unread bytes of whole messages beyond which the socket stops being read until some are received. */
 export const READ_AHEAD = 4 * 1024 * 1024;
@@ -33,6 +38,10 @@ export interface SocketConnectionOptions {
 }
 
 type Waiter = () => void;
+type Taker = { resolve: (bytes: Uint8Array) => void; reject: (error: Error) => void };
+
+/** What the peer reads: unknown yet, Python's pickle only, or also our own encoding. */
+type PeerKind = "unknown" | "pickle" | "ours";
 
 /** Set while `accept()`/`Client()` make a connection, so that `new SocketConnection()` alone is refused. */
 let adopting: { socket: Socket; options: SocketConnectionOptions } | undefined;
@@ -41,6 +50,31 @@ let adopting: { socket: Socket; options: SocketConnectionOptions } | undefined;
 export function adopt<T>(socket: Socket, options: SocketConnectionOptions): SocketConnection<T> {
   adopting = { socket, options };
   return new SocketConnection<T>();
+}
+
+let learn: (conn: SocketConnection<unknown>, ours: boolean) => void;
+let sendGiven: (conn: SocketConnection<unknown>, body: Uint8Array) => Promise<void>;
+let receiveRead: (conn: SocketConnection<unknown>) => Promise<Uint8Array>;
+
+/**
+ * For a protocol on top (the remote managers'): sends `body` as one message
+ * without the copy `sendBytes` makes; the caller must not change it after.
+ */
+export function sendMessage(conn: SocketConnection<unknown>, body: Uint8Array): Promise<void> {
+  return sendGiven(conn, body);
+}
+
+/**
+ * For a protocol on top: the next message without the copy `recvBytes`
+ * makes, a view that the caller only reads, at once.
+ */
+export function receiveMessage(conn: SocketConnection<unknown>): Promise<Uint8Array> {
+  return receiveRead(conn);
+}
+
+/** After the authkey handshake, `listener.ts` says whether the peer's challenge was signed by one of ours. */
+export function handshaken(conn: SocketConnection<unknown>, ours: boolean): void {
+  learn(conn, ours);
 }
 
 function plain(bytes: Uint8Array): Uint8Array {
@@ -77,13 +111,33 @@ export class SocketConnection<T = unknown> {
   #inbox: (Uint8Array | undefined)[] = [];
   #inboxHead = 0;
   #inboxBytes = 0;
+  /** Waiting `poll`s and `wait()`s. */
   #waiters: Waiter[] = [];
+  /** Waiting receives, in order: each gets the next message. */
+  #takers: Taker[] = [];
   /** Calls waiting on the socket: it is ref'd (keeps the program alive) while there is one. */
   #busy = 0;
   #closed = false;
+  /** What the peer reads; `unknown` until the handshake or a signed message says. */
+  #kind: PeerKind = "unknown";
+  /** Whether our pickles carry our signature: until an authkey handshake told the peer who we are. */
+  #signing = true;
   /** Messages queued in this turn of the event loop, and the Promise their sends share. */
   #outbox: Uint8Array[] = [];
-  #batch?: PromiseWithResolvers<void> & { held: Promise<void> };
+  #batch?: PromiseWithResolvers<void>;
+  readonly #flushNow = () => this.#flush();
+
+  static {
+    learn = (conn, ours) => {
+      conn.#kind = ours ? "ours" : "pickle";
+      conn.#signing = false;
+    };
+    sendGiven = (conn, body) => {
+      conn.#checkOpen("sendBytes");
+      return conn.#sendOwned(body, "sendBytes", true);
+    };
+    receiveRead = (conn) => conn.#next("recvBytes");
+  }
   /** Why nothing more will come: end of file, or the error that broke the stream. */
   #ended?: Error;
 
@@ -95,7 +149,13 @@ export class SocketConnection<T = unknown> {
     this.#socket = socket;
     this.#peer = options.peer;
     this.#reader = new FrameReader(options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES, (body) => {
-      this.#inbox.push(plain(body));
+      if (this.#kind === "unknown" && signedMessage(body)) this.#kind = "ours";
+      const taker = this.#takers.shift();
+      if (taker) {
+        this.#release();
+        return taker.resolve(body);
+      }
+      this.#inbox.push(body);
       this.#inboxBytes += body.length;
       if (this.#inboxBytes > READ_AHEAD) socket.pause();
     });
@@ -154,22 +214,39 @@ export class SocketConnection<T = unknown> {
 
   /**
    * Sends `obj` as a Python pickle (protocol 4, Python's default), which the
-   * peer reads with `recv()`, in TypeScript or in Python. The Promise
-   * resolves once the bytes are handed to the operating system.
+   * peer reads with `recv()`, in TypeScript or in Python. To a peer known to
+   * be a program of this library (it signed the authkey handshake, or,
+   * without a key, a message from it arrived), a value that pickle cannot
+   * carry exactly goes in the library's own encoding instead, as on a Pipe:
+   * `Map`, `Set`, `Date`, typed arrays, errors, bigint, `undefined`. The
+   * Promise resolves once the bytes are handed to the operating system.
    *
-   * @throws {PickleError} synchronously, naming a value that Python's pickle cannot carry (see `dumps`).
+   * @throws {PickleError} synchronously, naming a value that the peer could not read (see `dumps`).
    * @throws {Error} synchronously, when the connection is closed.
    */
   send(obj: T): Promise<void> {
     this.#checkOpen("send");
-    let body: Uint8Array;
+    const broken = this.#broken("send");
+    return broken ?? this.#queue(this.#encode(obj));
+  }
+
+  /** `obj` as one framed message. */
+  #encode(obj: unknown): Uint8Array {
+    const kind = this.#kind;
     try {
-      body = dumps(obj);
+      // Signed while the peer may not know us: Python's loads() ignores the bytes after the pickle.
+      return framedPickle(obj, kind === "ours", this.#signing ? SIGNATURE : undefined);
     } catch (error) {
-      if (error instanceof PickleError) throw new PickleError(`Connection.send(obj): ${error.message}`);
-      throw error;
+      if (kind === "ours" && error instanceof PickleError) return frame(encodeOurs(obj, "Connection.send(obj)"));
+      if (!(error instanceof PickleError)) throw error;
+      throw new PickleError(
+        `Connection.send(obj): ${error.message}` +
+          (kind === "unknown"
+            ? " (the peer is not known to be a program of this library, which would read more: connect with an " +
+              "authkey, or wait for a message from it)"
+            : ""),
+      );
     }
-    return this.#write(body, "send");
   }
 
   /**
@@ -191,12 +268,23 @@ export class SocketConnection<T = unknown> {
         `sendBytes: size ${length} from offset ${offset} runs past the buffer of ${bytes.length} bytes`,
       );
     }
-    // A copy: the bytes leave at the end of this turn, and the caller may reuse its buffer at once (as in Python).
-    return this.#write(bytes.slice(offset, offset + length), "sendBytes");
+    // Copied now (into the frame): the bytes leave at the end of this turn, and the caller may reuse its
+    // buffer at once (as in Python).
+    return this.#sendOwned(bytes.subarray(offset, offset + length), "sendBytes", false);
+  }
+
+  /** Queues `body` as one message; `owned`: the caller gives it up, so a large one is not copied. */
+  #sendOwned(body: Uint8Array, what: string, owned: boolean): Promise<void> {
+    const broken = this.#broken(what);
+    if (broken) return broken;
+    if (body.length <= CONCAT_MAX) return this.#queue(frame(body));
+    this.#queue(header(body.length));
+    return this.#queue(owned ? body : body.slice());
   }
 
   /**
-   * Receives the next message and unpickles it.
+   * Receives the next message and unpickles it (or decodes it, when a
+   * program of this library sent it in its own encoding).
    *
    * @throws {EOFError} (as a rejection) when the peer closed the connection and everything it sent was read.
    * @throws {PickleError} when the message is no pickle of plain data; the connection is then closed.
@@ -204,7 +292,7 @@ export class SocketConnection<T = unknown> {
   recv(): Promise<T> {
     return this.#next("recv").then((bytes) => {
       try {
-        return loads(bytes) as T;
+        return (bytes[0] === OURS_TAG ? decodeOurs(bytes) : loads(bytes)) as T;
       } catch (error) {
         this.#break(new Error(`connection from ${this.#peer} closed: it sent a message that is no valid pickle`));
         throw new PickleError(`Connection.recv from ${this.#peer}: ${(error as Error).message}`, { cause: error });
@@ -219,7 +307,7 @@ export class SocketConnection<T = unknown> {
    * @throws {EOFError} when the peer closed the connection and everything it sent was read.
    */
   recvBytes(maxLength?: number): Promise<Uint8Array> {
-    return receiveBytes(() => this.#next("recvBytes"), () => this.close(), maxLength);
+    return receiveBytes(() => this.#next("recvBytes").then(plain), () => this.close(), maxLength);
   }
 
   /**
@@ -241,7 +329,7 @@ export class SocketConnection<T = unknown> {
     const wait = readWait(timeout, "Connection.poll");
     if (this.#ready()) return Promise.resolve(true);
     if (wait.timeout === 0) return Promise.resolve(false);
-    return this.#hold(within(this.#whenReady(), wait));
+    return this.#holding(within(this.#whenReady(), wait));
   }
 
   /** Not available on a socket: see the message. */
@@ -292,35 +380,32 @@ export class SocketConnection<T = unknown> {
 
   /** Resolves when {@linkcode ready} holds; for `wait()`. Keeps the program alive meanwhile. */
   whenReady(): Promise<void> {
-    return this.#hold(this.#whenReady());
+    return this.#holding(this.#whenReady());
   }
 
   /** Settles with the next message: for the handshake, which must see every failure. */
   #next(what: string): Promise<Uint8Array> {
     this.#checkOpen(what);
-    const take = (): Uint8Array => {
-      if (this.#inbox.length > this.#inboxHead) {
-        const bytes = this.#inbox[this.#inboxHead]!;
-        this.#inbox[this.#inboxHead++] = undefined;
-        if (this.#inboxHead >= 1024 && this.#inboxHead * 2 >= this.#inbox.length) {
-          this.#inbox = this.#inbox.slice(this.#inboxHead);
-          this.#inboxHead = 0;
-        }
-        this.#inboxBytes -= bytes.length;
-        if (this.#inboxBytes <= READ_AHEAD && this.#socket.isPaused()) this.#socket.resume();
-        return bytes;
-      }
-      if (this.#closed) throw new Error(`${what}: the connection is closed`);
-      throw this.#ended;
-    };
-    if (this.#ready()) {
-      try {
-        return Promise.resolve(take());
-      } catch (error) {
-        return Promise.reject(error);
-      }
+    if (this.#inbox.length > this.#inboxHead) return Promise.resolve(this.#take());
+    if (this.#ended) return Promise.reject(this.#ended);
+    // Resolved by the reader with the message itself: no wake-up, no second look at the inbox.
+    return new Promise((resolve, reject) => {
+      this.#takers.push({ resolve, reject });
+      this.#hold();
+    });
+  }
+
+  /** The oldest message of the inbox (there is one). */
+  #take(): Uint8Array {
+    const bytes = this.#inbox[this.#inboxHead]!;
+    this.#inbox[this.#inboxHead++] = undefined;
+    if (this.#inboxHead >= 1024 && this.#inboxHead * 2 >= this.#inbox.length) {
+      this.#inbox = this.#inbox.slice(this.#inboxHead);
+      this.#inboxHead = 0;
     }
-    return this.#hold(this.#whenReady()).then(take);
+    this.#inboxBytes -= bytes.length;
+    if (this.#inboxBytes <= READ_AHEAD && this.#socket.isPaused()) this.#socket.resume();
+    return bytes;
   }
 
   #ready(): boolean {
@@ -332,12 +417,19 @@ export class SocketConnection<T = unknown> {
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
-  /** Keeps the socket ref'd while `promise` is pending. */
-  #hold<R>(promise: Promise<R>): Promise<R> {
+  /** One more call waits on the socket: it keeps the program alive until {@linkcode #release}. */
+  #hold(): void {
     if (this.#busy++ === 0 && !this.#closed) this.#socket.ref();
-    return promise.finally(() => {
-      if (--this.#busy === 0) this.#socket.unref();
-    });
+  }
+
+  #release(): void {
+    if (--this.#busy === 0) this.#socket.unref();
+  }
+
+  /** Keeps the socket ref'd while `promise` is pending. */
+  #holding<R>(promise: Promise<R>): Promise<R> {
+    this.#hold();
+    return promise.finally(() => this.#release());
   }
 
   #wake(): void {
@@ -350,7 +442,18 @@ export class SocketConnection<T = unknown> {
   /** Nothing more will come, for `reason`; what is in the inbox can still be received. */
   #finish(reason: Error): void {
     this.#ended ??= reason;
+    this.#failTakers();
     this.#wake();
+  }
+
+  /** Nothing more comes: the waiting receives fail (the inbox is empty while any wait). */
+  #failTakers(): void {
+    const takers = this.#takers;
+    this.#takers = [];
+    for (const taker of takers) {
+      this.#release();
+      taker.reject(this.#ended!);
+    }
   }
 
   /** The stream is unusable: close the socket, drop what it held, and fail every wait with `reason`. */
@@ -360,35 +463,38 @@ export class SocketConnection<T = unknown> {
     this.#inboxHead = 0;
     this.#inboxBytes = 0;
     this.#socket.destroy();
+    this.#failTakers();
     this.#wake();
   }
 
+  /** A rejected Promise when the socket can no longer send. */
+  #broken(what: string): Promise<void> | undefined {
+    if (!this.#socket.destroyed && !this.#socket.writableEnded) return undefined;
+    return Promise.reject(
+      new Error(`${what}: the connection to ${this.#peer} is broken (the peer closed it or it failed)`),
+    );
+  }
+
   /**
-   * Queues a message; the queue goes out in one write at the end of this
+   * Queues framed bytes; the queue goes out in one write at the end of this
    * turn of the event loop. Measured on Node: one `socket.write` per small
    * message gave 34k msgs/s one way, a third of what one write per turn gives.
    */
-  #write(body: Uint8Array, what: string): Promise<void> {
-    if (this.#socket.destroyed || this.#socket.writableEnded) {
-      return Promise.reject(
-        new Error(`${what}: the connection to ${this.#peer} is broken (the peer closed it or it failed)`),
-      );
-    }
-    if (!this.#batch) {
-      const batch = Promise.withResolvers<void>();
-      const held = this.#hold(batch.promise);
+  #queue(chunk: Uint8Array): Promise<void> {
+    let batch = this.#batch;
+    if (!batch) {
+      batch = this.#batch = Promise.withResolvers<void>();
       // A send need not be awaited (as a Pipe's): its failure must not end the program as an unhandled
       // rejection. The socket is then broken, so the next call on it throws.
-      held.catch(() => {});
-      this.#batch = { ...batch, held };
-      queueMicrotask(() => this.#flush());
+      batch.promise.catch(() => {});
+      this.#hold();
+      queueMicrotask(this.#flushNow);
     }
-    if (body.length <= CONCAT_MAX) this.#outbox.push(frame(body));
-    else this.#outbox.push(header(body.length), body);
-    return this.#batch.held;
+    this.#outbox.push(chunk);
+    return batch.promise;
   }
 
-  /** Writes what is queued: small messages joined into one buffer, large ones as they are. */
+  /** Writes what is queued: small frames joined into one buffer, the bodies of large messages as they are. */
   #flush(): void {
     const batch = this.#batch;
     if (!batch) return;
@@ -396,36 +502,47 @@ export class SocketConnection<T = unknown> {
     const chunks = this.#outbox;
     this.#outbox = [];
     if (this.#socket.destroyed || this.#socket.writableEnded) {
+      this.#release();
       return batch.reject(
         new Error(`send: the connection to ${this.#peer} is broken (the peer closed it or it failed)`),
       );
     }
+    const done = (error?: Error | null) => {
+      this.#release();
+      if (error) batch.reject(new Error(`send to ${this.#peer} failed: ${error.message}`, { cause: error }));
+      else batch.resolve();
+    };
+    if (chunks.length === 1) {
+      this.#socket.write(chunks[0], done);
+      return;
+    }
     const writes: Uint8Array[] = [];
     let run: Uint8Array[] = [];
+    let runBytes = 0;
     const join = () => {
       if (run.length === 1) writes.push(run[0]);
       else if (run.length > 1) {
-        const joined = new Uint8Array(run.reduce((n, c) => n + c.length, 0));
+        const joined = new Uint8Array(runBytes);
         let at = 0;
-        for (const c of run) {
-          joined.set(c, at);
-          at += c.length;
+        for (const chunk of run) {
+          joined.set(chunk, at);
+          at += chunk.length;
         }
         writes.push(joined);
       }
       run = [];
+      runBytes = 0;
     };
     for (const chunk of chunks) {
-      if (chunk.length > CONCAT_MAX) {
+      if (chunk.length > CONCAT_MAX + 4) {
         join();
         writes.push(chunk);
-      } else run.push(chunk);
+      } else {
+        run.push(chunk);
+        runBytes += chunk.length;
+      }
     }
     join();
-    const done = (error?: Error | null) => {
-      if (error) batch.reject(new Error(`send to ${this.#peer} failed: ${error.message}`, { cause: error }));
-      else batch.resolve();
-    };
     writes.forEach((chunk, i) => this.#socket.write(chunk, i === writes.length - 1 ? done : undefined));
   }
 

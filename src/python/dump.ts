@@ -18,6 +18,13 @@ import { PickleError, PyGlobal, PyObject, PyTuple } from "./values.ts";
 export interface DumpOptions {
   /** The pickle protocol to write, 2 to 5; 4 by default (Python 3.8+'s default). */
   protocol?: 2 | 3 | 4 | 5;
+  /**
+   * Refuse, with a {@linkcode PickleError}, what `loads` would not give back
+   * the same: a bigint within ±2^53 (it comes back a number), an integer
+   * number beyond (it comes back a bigint), a `Map` whose keys are all
+   * strings (it comes back a plain object). Off by default: Python reads those fine.
+   */
+  exact?: boolean;
 }
 
 /** Items per APPENDS/SETITEMS/ADDITEMS batch, as CPython's pickler. */
@@ -29,6 +36,8 @@ const FRAME_TARGET = 64 * 1024;
 
 const INT32_MIN = -(2 ** 31);
 const INT32_MAX = 2 ** 31 - 1;
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 class Writer {
   out = new Uint8Array(256);
@@ -41,13 +50,23 @@ class Writer {
   readonly view = new DataView(this.out.buffer);
 
   protocol: number;
+  /** See `DumpOptions.exact`. */
+  exact = false;
+  /**
+   * Whether each value's path is built as the writer descends, for an error
+   * message. Off for the first attempt: the template strings per element
+   * were a large part of dumps for small messages (callgrind, a manager
+   * request); a value that fails is written again with them on.
+   */
+  paths = false;
 
   constructor(protocol: number) {
     this.protocol = protocol;
   }
 
-  reset(protocol: number): void {
+  reset(protocol: number, exact: boolean): void {
     this.protocol = protocol;
+    this.exact = exact;
     this.at = 0;
     this.frameStart = -1;
     // A new Map, not clear(): measured, clear() on every small message cost more than the rest of dumps.
@@ -287,7 +306,7 @@ function writeTuple(w: Writer, t: PyTuple, path: string, depth: number): void {
   if (n === 0) w.byte(Op.EMPTY_TUPLE);
   else {
     if (n > 3) w.byte(Op.MARK);
-    for (let i = 0; i < n; i++) write(w, t[i], `${path}[${i}]`, depth);
+    for (let i = 0; i < n; i++) write(w, t[i], w.paths ? `${path}[${i}]` : path, depth);
     w.byte(n === 1 ? Op.TUPLE1 : n === 2 ? Op.TUPLE2 : n === 3 ? Op.TUPLE3 : Op.TUPLE);
   }
   w.open.delete(t);
@@ -302,7 +321,7 @@ function writeList(w: Writer, list: unknown[], path: string, depth: number): voi
     if (end - start > 1) w.byte(Op.MARK);
     for (let i = start; i < end; i++) {
       if (!(i in list)) throw new PickleError(`cannot pickle the hole at ${path}[${i}]: a list has no empty slots`);
-      write(w, list[i], `${path}[${i}]`, depth);
+      write(w, list[i], w.paths ? `${path}[${i}]` : path, depth);
     }
     w.byte(end - start > 1 ? Op.APPENDS : Op.APPEND);
   }
@@ -316,7 +335,7 @@ function writeDict(w: Writer, entries: [unknown, unknown][], key: object, path: 
     if (end - start > 1) w.byte(Op.MARK);
     for (let i = start; i < end; i++) {
       const [k, v] = entries[i];
-      const at = typeof k === "string" ? `${path}.${k}` : `${path}[key ${i}]`;
+      const at = !w.paths ? path : typeof k === "string" ? `${path}.${k}` : `${path}[key ${i}]`;
       write(w, k, at, depth);
       write(w, v, at, depth);
     }
@@ -329,7 +348,7 @@ function writeSet(w: Writer, set: Set<unknown>, path: string, depth: number): vo
   if (w.protocol < 4) {
     // CPython before protocol 4: `set([items])`, a REDUCE.
     writeGlobal(w, new PyGlobal(w.protocol < 3 ? "__builtin__" : "builtins", "set"));
-    writeList(w, items, `${path}.items`, depth);
+    writeList(w, items, w.paths ? `${path}.items` : path, depth);
     w.byte(Op.TUPLE1);
     w.byte(Op.REDUCE);
     w.remember(set);
@@ -340,7 +359,7 @@ function writeSet(w: Writer, set: Set<unknown>, path: string, depth: number): vo
   for (let start = 0; start < items.length; start += BATCH) {
     w.byte(Op.MARK);
     for (let i = start; i < Math.min(items.length, start + BATCH); i++) {
-      write(w, items[i], `${path}.items[${i}]`, depth);
+      write(w, items[i], w.paths ? `${path}.items[${i}]` : path, depth);
     }
     w.byte(Op.ADDITEMS);
   }
@@ -353,32 +372,43 @@ function writeObject(w: Writer, o: PyObject, path: string, depth: number): void 
   }
   writeGlobal(w, o.cls);
   const args = o.args instanceof PyTuple ? o.args : tuple(o.args);
-  writeTuple(w, args, `${path}.args`, depth);
+  writeTuple(w, args, w.paths ? `${path}.args` : path, depth);
   if (o.via === "reduce") w.byte(Op.REDUCE);
   else if (o.kwargs !== undefined) {
     if (w.protocol < 4) throw new PickleError(`cannot pickle the PyObject at ${path} with kwargs below protocol 4`);
-    write(w, o.kwargs, `${path}.kwargs`, depth);
+    write(w, o.kwargs, w.paths ? `${path}.kwargs` : path, depth);
     w.byte(Op.NEWOBJ_EX);
   } else w.byte(Op.NEWOBJ);
   w.remember(o);
   if (o.state !== undefined) {
-    write(w, o.state, `${path}.state`, depth);
+    write(w, o.state, w.paths ? `${path}.state` : path, depth);
     w.byte(Op.BUILD);
   }
 }
 
 function tuple(items: unknown[]): PyTuple {
-  const t = new PyTuple();
-  for (const item of items) t.push(item);
+  const t = new PyTuple(items.length);
+  for (let i = 0; i < items.length; i++) t[i] = items[i];
   return t;
+}
+
+/** In exact mode: what would come back as something else. */
+function inexact(what: string, path: string): never {
+  throw new PickleError(
+    `cannot pickle ${what} at ${path} exactly: loads() would give back ${
+      what.startsWith("a Map") ? "a plain object" : what.startsWith("a bigint") ? "a number" : "a bigint"
+    }`,
+  );
 }
 
 function write(w: Writer, value: unknown, path: string, depth: number): void {
   switch (typeof value) {
     case "number":
       if (Number.isSafeInteger(value) && !Object.is(value, -0)) writeInt(w, value);
-      else if (Number.isInteger(value) && !Object.is(value, -0)) writeLong(w, BigInt(value));
-      else writeFloat(w, value);
+      else if (Number.isInteger(value) && !Object.is(value, -0)) {
+        if (w.exact) inexact("an integer number beyond 2^53", path);
+        writeLong(w, BigInt(value));
+      } else writeFloat(w, value);
       break;
     case "string":
       writeString(w, value);
@@ -387,6 +417,7 @@ function write(w: Writer, value: unknown, path: string, depth: number): void {
       w.byte(value ? Op.NEWTRUE : Op.NEWFALSE);
       break;
     case "bigint":
+      if (w.exact && value >= MIN_SAFE && value <= MAX_SAFE) inexact("a bigint within 2^53", path);
       if (value >= INT32_MIN && value <= INT32_MAX) writeInt(w, Number(value));
       else writeLong(w, value);
       break;
@@ -402,8 +433,13 @@ function write(w: Writer, value: unknown, path: string, depth: number): void {
       else if (w.recall(value)) break;
       else if (Array.isArray(value)) writeList(w, value, path, depth + 1);
       else if (value instanceof Uint8Array) writeBytes(w, value, path);
-      else if (value instanceof Map) writeDict(w, [...value], value, path, depth + 1);
-      else if (value instanceof Set) writeSet(w, value, path, depth + 1);
+      else if (value instanceof Map) {
+        const entries = [...value];
+        if (w.exact && entries.every(([key]) => typeof key === "string")) {
+          inexact("a Map whose keys are all strings", path);
+        }
+        writeDict(w, entries, value, path, depth + 1);
+      } else if (value instanceof Set) writeSet(w, value, path, depth + 1);
       else if (value instanceof PyGlobal) writeGlobal(w, value);
       else if (value instanceof PyObject) writeObject(w, value, path, depth + 1);
       else if (isPlainObject(value)) {
@@ -440,29 +476,78 @@ export function dumps(value: unknown, options?: DumpOptions): Uint8Array {
   if (![2, 3, 4, 5].includes(protocol)) {
     throw new RangeError(`dumps: protocol must be 2, 3, 4 or 5, got ${String(protocol)}`);
   }
-  const w = writerFor(protocol);
-  w.room(2);
+  const w = writerFor(protocol, options?.exact === true);
+  try {
+    return written(w, value, protocol);
+  } catch (error) {
+    if (!(error instanceof PickleError)) throw error;
+    // Again, to say where: the same error, with the path of the value that failed.
+    w.reset(protocol, options?.exact === true);
+    w.paths = true;
+    return written(w, value, protocol);
+  } finally {
+    w.paths = false;
+    release(w);
+  }
+}
+
+/**
+ * The whole pickle of `value` by `w`, after `headroom` bytes left for the
+ * caller and before `trailer`.
+ */
+function written(w: Writer, value: unknown, protocol: number, headroom = 0, trailer?: Uint8Array): Uint8Array {
+  w.room(2 + headroom);
+  w.at = headroom;
   w.out[w.at++] = Op.PROTO;
   w.out[w.at++] = protocol;
   w.startFrame();
+  write(w, value, "value", 0);
+  w.byte(Op.STOP);
+  w.endFrame(false);
+  if (trailer) w.bytes(trailer);
+  return w.out.slice(0, w.at);
+}
+
+/**
+ * For a socket `Connection`: the protocol-4 pickle of `value` and then
+ * `trailer`, as one message of CPython's framing (its 4-byte big-endian
+ * length first), in one buffer: the copy into a frame was a second copy of
+ * every message.
+ *
+ * @throws {PickleError} as {@linkcode dumps}.
+ * @throws {RangeError} for a message of 2 GiB or more (the short header's limit).
+ */
+export function framedPickle(value: unknown, exact: boolean, trailer?: Uint8Array): Uint8Array {
+  const w = writerFor(4, exact);
+  let framed: Uint8Array;
   try {
-    write(w, value, "value", 0);
-    w.byte(Op.STOP);
-    w.endFrame(false);
-    return w.out.slice(0, w.at);
+    framed = written(w, value, 4, 4, trailer);
+  } catch (error) {
+    if (!(error instanceof PickleError)) throw error;
+    w.reset(4, exact);
+    w.paths = true;
+    framed = written(w, value, 4, 4, trailer);
   } finally {
+    w.paths = false;
     release(w);
   }
+  const n = framed.length - 4;
+  if (n > 0x7fffffff) throw new RangeError(`a pickle of ${n} bytes is longer than one message can be`);
+  framed[0] = n >>> 24;
+  framed[1] = (n >>> 16) & 0xff;
+  framed[2] = (n >>> 8) & 0xff;
+  framed[3] = n & 0xff;
+  return framed;
 }
 
 /** One Writer, reset per call: a fresh buffer, DataView and memo per small message was the largest cost (GC). */
 let spare: Writer | undefined;
 
-function writerFor(protocol: number): Writer {
+function writerFor(protocol: number, exact: boolean): Writer {
   // A call nested inside another (impossible today: nothing here calls back into user code) must not share it.
   const w = spare ?? new Writer(protocol);
   spare = undefined;
-  w.reset(protocol);
+  w.reset(protocol, exact);
   return w;
 }
 

@@ -43,7 +43,6 @@ const RENAMED: Record<string, string> = { __builtin__: "builtins", copy_reg: "co
 
 class Reader {
   at = 0;
-  readonly view: DataView;
   readonly stack: unknown[] = [];
   readonly marks: number[] = [];
   /** An array, not a Map: cheaper to make per message; a huge index just makes it sparse. */
@@ -54,18 +53,29 @@ class Reader {
   readonly data: Uint8Array;
   readonly maxLength: number;
   readonly maps: boolean;
+  /** Made when a float or a 64-bit length is read: a DataView per message was a large part of a small loads. */
+  #view?: DataView;
+  #failer?: (message: string) => never;
 
   constructor(data: Uint8Array, maxLength: number, maps: boolean) {
     this.data = data;
     this.maxLength = maxLength;
     this.maps = maps;
-    this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   }
 
-  /** Throws a PickleError saying where; a property, so that parsers can be handed it. */
-  readonly fail: (message: string) => never = (message) => {
+  get view(): DataView {
+    return this.#view ??= new DataView(this.data.buffer, this.data.byteOffset, this.data.byteLength);
+  }
+
+  /** Throws a PickleError saying where. */
+  fail(message: string): never {
     throw new PickleError(`${message} (at byte ${this.at} of ${this.data.length})`);
-  };
+  }
+
+  /** `fail`, as a function to hand to the parsers of text opcodes. */
+  get failer(): (message: string) => never {
+    return this.#failer ??= (message) => this.fail(message);
+  }
 
   need(n: number): void {
     if (this.at + n > this.data.length) {
@@ -80,30 +90,28 @@ class Reader {
 
   u16(): number {
     this.need(2);
-    const n = this.view.getUint16(this.at, true);
+    const { data, at } = this;
     this.at += 2;
-    return n;
+    return data[at] | (data[at + 1] << 8);
   }
 
   u32(): number {
-    this.need(4);
-    const n = this.view.getUint32(this.at, true);
-    this.at += 4;
-    return n;
+    return this.i32() >>> 0;
   }
 
   i32(): number {
     this.need(4);
-    const n = this.view.getInt32(this.at, true);
+    const { data, at } = this;
     this.at += 4;
-    return n;
+    return data[at] | (data[at + 1] << 8) | (data[at + 2] << 16) | (data[at + 3] << 24);
   }
 
   u64(): number {
     this.need(8);
-    const n = this.view.getBigUint64(this.at, true);
-    this.at += 8;
-    return n > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(n);
+    const low = this.u32();
+    const high = this.u32();
+    // Beyond 2^53 no length can be real: Infinity fails every check against the bytes there.
+    return high >= 2 ** 21 ? Infinity : high * 2 ** 32 + low;
   }
 
   take(n: number, what: string): Uint8Array {
@@ -279,14 +287,14 @@ function run(r: Reader): unknown {
       }
       case Op.INT: {
         const line = r.line();
-        stack.push(line === "01" ? true : line === "00" ? false : parseInt(line, r.fail));
+        stack.push(line === "01" ? true : line === "00" ? false : parseInt(line, r.failer));
         break;
       }
       case Op.LONG:
-        stack.push(parseInt(r.line(), r.fail));
+        stack.push(parseInt(r.line(), r.failer));
         break;
       case Op.FLOAT:
-        stack.push(parseFloat(r.line(), r.fail));
+        stack.push(parseFloat(r.line(), r.failer));
         break;
       case Op.BINFLOAT: {
         r.need(8);
@@ -304,10 +312,10 @@ function run(r: Reader): unknown {
         stack.push(r.text(r.u64()));
         break;
       case Op.UNICODE:
-        stack.push(rawUnicodeEscape(r.line(), r.fail));
+        stack.push(rawUnicodeEscape(r.line(), r.failer));
         break;
       case Op.STRING:
-        stack.push(quotedString(r.line(), r.fail));
+        stack.push(quotedString(r.line(), r.failer));
         break;
       case Op.SHORT_BINSTRING:
         stack.push(latin1(r.take(r.u8(), "string")));
@@ -426,7 +434,7 @@ function run(r: Reader): unknown {
         break;
       }
       case Op.GET:
-        stack.push(r.get(Number(parseInt(r.line(), r.fail))));
+        stack.push(r.get(Number(parseInt(r.line(), r.failer))));
         break;
       case Op.BINGET:
         stack.push(r.get(r.u8()));
@@ -435,7 +443,7 @@ function run(r: Reader): unknown {
         stack.push(r.get(r.u32()));
         break;
       case Op.PUT:
-        r.put(Number(parseInt(r.line(), r.fail)));
+        r.put(Number(parseInt(r.line(), r.failer)));
         break;
       case Op.BINPUT:
         r.put(r.u8());

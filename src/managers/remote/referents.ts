@@ -422,3 +422,117 @@ export class ManagedValue extends Referent {
     return this.current;
   }
 }
+
+// ---- Array ---------------------------------------------------------------------
+
+/** `array` typecodes of integers; the others (`f`, `d`) hold floats. */
+const INTEGER_CODES = "bBhHiIlLqQ";
+
+/**
+ * Python's `SyncManager.Array(typecode, sequence)` as a server keeps it: an
+ * `array.array`, exposed as Python's `ArrayProxy` (`len(a)`, `a[i]`,
+ * `a[i] = x`, `a[i:j]`). A slice and `_getvalue()` come back as
+ * `array.array(typecode, [...])`, which Python rebuilds as its own array.
+ *
+ * @example
+ * ```ts
+ * import { ManagedArray } from "@mp/multiprocessing/managers";
+ * const a = new ManagedArray("i", [1, 2, 3]);
+ * console.log(a.__len__()); // 3
+ * ```
+ */
+export class ManagedArray extends Referent {
+  /** Exposed as Python's `ArrayProxy`. */
+  static exposed: readonly string[] = ["__len__", "__getitem__", "__setitem__"];
+  /** The `array` typecode: `i`, `d`, … */
+  readonly typecode: string;
+  #items: unknown[];
+
+  /** @param typecode an `array` typecode @param sequence the items */
+  constructor(typecode: unknown, sequence: unknown = []) {
+    super();
+    if (typeof typecode !== "string" || !`${INTEGER_CODES}fd`.includes(typecode) || typecode.length !== 1) {
+      throw pythonError("ValueError", "bad typecode (must be b, B, u, h, H, i, I, l, L, q, Q, f or d)");
+    }
+    this.typecode = typecode;
+    this.#items = [...itemsOf(sequence, typeof sequence)].map((item) => this.#checked(item));
+  }
+
+  #checked(item: unknown): unknown {
+    const integer = INTEGER_CODES.includes(this.typecode);
+    if (typeof item === "bigint" && integer) return item;
+    if (typeof item !== "number") {
+      throw pythonError("TypeError", `must be real number, not ${item === null ? "NoneType" : typeof item}`);
+    }
+    if (integer && !Number.isInteger(item)) {
+      throw pythonError("TypeError", "'float' object cannot be interpreted as an integer");
+    }
+    return item;
+  }
+
+  #array(items: unknown[]): PyObject {
+    const array = new PyObject(new PyGlobal("array", "array"), [this.typecode, items]);
+    array.via = "reduce";
+    return array;
+  }
+
+  #at(index: unknown, what: string): number {
+    if (typeof index !== "number" && typeof index !== "bigint") {
+      throw pythonError("TypeError", "array indices must be integers");
+    }
+    const n = Number(index);
+    const at = n < 0 ? this.#items.length + n : n;
+    if (at < 0 || at >= this.#items.length) throw pythonError("IndexError", `${what} index out of range`);
+    return at;
+  }
+
+  /** `len(a)`. */
+  __len__(): number {
+    return this.#items.length;
+  }
+
+  /** `a[i]`, or `a[i:j:k]` as an `array.array`. */
+  __getitem__(_: Call, index: unknown): unknown {
+    const slice = sliceOf(index);
+    if (!slice) return this.#items[this.#at(index, "array")];
+    const [start, stop, step] = indices(slice, this.#items.length);
+    const picked: unknown[] = [];
+    for (let i = start; step > 0 ? i < stop : i > stop; i += step) picked.push(this.#items[i]);
+    return this.#array(picked);
+  }
+
+  /** `a[i] = x`, `x` checked against the typecode. */
+  __setitem__(_: Call, index: unknown, value: unknown): void {
+    if (sliceOf(index)) throw pythonError("TypeError", "can only assign a single item to a served array's index");
+    this.#items[this.#at(index, "array assignment")] = this.#checked(value);
+  }
+
+  /** `_getvalue()`: an `array.array`. */
+  value(): unknown {
+    return this.#array([...this.#items]);
+  }
+
+  /** Python's repr. */
+  override repr(): string {
+    return `array('${this.typecode}', [${this.#items.join(", ")}])`;
+  }
+}
+
+/** A Python `slice(start, stop, step)` as it arrives, or undefined. */
+function sliceOf(value: unknown): unknown[] | undefined {
+  if (!(value instanceof PyObject) || !(value.cls instanceof PyGlobal)) return undefined;
+  return value.cls.module === "builtins" && value.cls.name === "slice" ? value.args : undefined;
+}
+
+/** Python's `slice.indices(length)`. */
+function indices([start, stop, step]: unknown[], length: number): [number, number, number] {
+  const by = step === null || step === undefined ? 1 : Number(step);
+  if (by === 0) throw pythonError("ValueError", "slice step cannot be zero");
+  const clamp = (value: unknown, fallback: number): number => {
+    if (value === null || value === undefined) return fallback;
+    const n = Number(value);
+    const at = n < 0 ? n + length : n;
+    return by > 0 ? Math.min(Math.max(at, 0), length) : Math.min(Math.max(at, -1), length - 1);
+  };
+  return [clamp(start, by > 0 ? 0 : length - 1), clamp(stop, by > 0 ? length : -1), by];
+}

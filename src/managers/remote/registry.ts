@@ -8,8 +8,8 @@
  * @module
  */
 import { Dict, List, Namespace } from "./referents.ts";
-import { ManagedEvent, ManagedLock, ManagedQueue } from "./waiting_referents.ts";
-import { ManagedValue } from "./referents.ts";
+import { ManagedBarrier, ManagedCondition, ManagedEvent, ManagedLock, ManagedQueue } from "./waiting_referents.ts";
+import { ManagedArray, ManagedValue } from "./referents.ts";
 
 /** What makes a server-side object: a function called with the arguments, or a class constructed with them. */
 // deno-lint-ignore no-explicit-any
@@ -113,6 +113,24 @@ export const syncRegistry: readonly Registration[] = [
     callable: (typecode: unknown, value: unknown) => new ManagedValue(typecode, value),
     proxytype: "ValueProxy",
     exposed: ManagedValue.exposed,
+  },
+  {
+    typeid: "Condition",
+    callable: (lock: unknown) => new ManagedCondition(lock),
+    proxytype: "ConditionProxy",
+    exposed: ManagedCondition.exposed,
+  },
+  {
+    typeid: "Barrier",
+    callable: (parties: unknown, action: unknown, timeout: unknown) => new ManagedBarrier(parties, action, timeout),
+    proxytype: "BarrierProxy",
+    exposed: ManagedBarrier.exposed,
+  },
+  {
+    typeid: "Array",
+    callable: (typecode: unknown, sequence: unknown) => new ManagedArray(typecode, sequence),
+    proxytype: "ArrayProxy",
+    exposed: ManagedArray.exposed,
   },
 ].map((entry) => ({ createMethod: true, ...entry }));
 

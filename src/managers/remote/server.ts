@@ -34,7 +34,7 @@ import {
 import { tuple } from "../../python/pickle.ts";
 import { type Call, Referent } from "./referents.ts";
 import { make, publicMethods, type Registration } from "./registry.ts";
-import { ManagedLock } from "./waiting_referents.ts";
+import { ManagedCondition, ManagedLock } from "./waiting_referents.ts";
 
 /** The part of a socket `Connection` the server uses: bytes in, bytes out. */
 export interface Channel {
@@ -248,7 +248,9 @@ export class Server {
   #endLease(lease: Lease): void {
     this.#leases.delete(lease.id);
     // Locks first: one the client held may also be one it alone referenced, which the decrefs then drop.
-    for (const { object } of this.#kept.values()) if (object instanceof ManagedLock) object.releaseHeldBy(lease.id);
+    for (const { object } of this.#kept.values()) {
+      if (object instanceof ManagedLock || object instanceof ManagedCondition) object.releaseHeldBy(lease.id);
+    }
     for (const [ident, count] of lease.held) this.#decref(ident, count);
   }
 

@@ -11,7 +11,7 @@
  */
 import { answerChallenge, deliverChallenge } from "../../connection/handshake.ts";
 import { Client, Listener } from "../../connection/listener.ts";
-import type { SocketConnection } from "../../connection/socket.ts";
+import { receiveMessage, sendMessage, type SocketConnection } from "../../connection/socket.ts";
 import { TimeoutError } from "../../errors.ts";
 import type { Address } from "./protocol.ts";
 import type { Acceptor, Channel } from "./server.ts";
@@ -19,10 +19,36 @@ import type { Acceptor, Channel } from "./server.ts";
 /** How long a connecting peer may take over the handshake: Python's CONNECTION_TIMEOUT. */
 const HANDSHAKE_MS = 20_000;
 
+/**
+ * A connection as the manager uses it: every message it sends is a fresh
+ * pickle it never touches again, and every message it receives is
+ * unpickled at once, so neither needs the copy that `sendBytes` and
+ * `recvBytes` make for a caller who may keep or reuse its buffers.
+ */
+class ManagerChannel implements Channel {
+  readonly conn: SocketConnection;
+
+  constructor(conn: SocketConnection) {
+    this.conn = conn;
+  }
+
+  sendBytes(bytes: Uint8Array): Promise<void> {
+    return sendMessage(this.conn, bytes);
+  }
+
+  recvBytes(): Promise<Uint8Array> {
+    return receiveMessage(this.conn);
+  }
+
+  close(): void {
+    this.conn.close();
+  }
+}
+
 /** Opens an authenticated connection to a manager's server; rejects naming the address when it cannot. */
 export async function dial(address: Address, authkey: Uint8Array): Promise<Channel> {
   try {
-    return await Client(address as [string, number] | string, { authkey });
+    return new ManagerChannel(await Client(address as [string, number] | string, { authkey }));
   } catch (error) {
     // Its class stays (AuthenticationError, TimeoutError); its message names the manager when it did not.
     const where = typeof address === "string" ? address : `${address[0]}:${address[1]}`;
@@ -39,9 +65,9 @@ export async function listen(address: Address, authkey: Uint8Array): Promise<{ a
   await listener.listening;
   const acceptor: Acceptor = {
     address: listener.address,
-    accept: () => listener.accept(),
+    accept: async () => new ManagerChannel(await listener.accept()),
     authenticate: async (channel) => {
-      const conn = channel as SocketConnection;
+      const conn = (channel as ManagerChannel).conn;
       let timer: ReturnType<typeof setTimeout> | undefined;
       const late = new Promise<never>((_, reject) => {
         timer = setTimeout(

@@ -252,6 +252,21 @@ export class ManagedLock extends Referent {
     this.#free++;
     this.#waiters.wake();
   }
+  /** For a Condition: whether the calling connection holds it (an RLock), or anybody does (the others). */
+  ownedBy(call: Call): boolean {
+    return this.kind === "RLock" ? this.#owner === this.#ownerOf(call) : this.#free === 0;
+  }
+  /** For a Condition's wait: releases it however deep the caller holds it; the depth to take it back at. */
+  releaseFully(call: Call): number {
+    const depth = this.kind === "RLock" ? this.#depth : 1;
+    if (this.kind === "RLock") this.#depth = 1;
+    this.release(call);
+    return depth;
+  }
+  /** After a Condition's wait: takes it again at `depth` (not when the caller's connection closed meanwhile). */
+  async reacquire(call: Call, depth: number): Promise<void> {
+    if (await this.acquire(call) && this.kind === "RLock") this.#depth = depth;
+  }
   /** The client `client` is gone: what it holds is released. */
   releaseHeldBy(client: number): void {
     if (client === 0) return;
@@ -304,5 +319,203 @@ export class ManagedEvent extends Referent {
   }
   value(): boolean {
     return this.#set;
+  }
+}
+
+/** Python's exception for a broken barrier. */
+const broken = () => pythonError("threading.BrokenBarrierError");
+
+/**
+ * Python's `threading.Barrier(parties, action=None, timeout=None)`, as a
+ * server keeps it (SyncManager's `Barrier`, Python's `BarrierProxy`):
+ * `wait(timeout)` resolves each party's index once `parties` calls wait;
+ * a timeout, `abort()` or `reset()` breaks it for those waiting
+ * (`BrokenBarrierError`). A waiting client whose connection closes can never
+ * arrive: the barrier breaks, as on a timeout.
+ *
+ * @example
+ * ```ts
+ * import { ManagedBarrier } from "@mp/multiprocessing/managers";
+ * const barrier = new ManagedBarrier(2);
+ * console.log(barrier.value()); // { parties: 2, n_waiting: 0, broken: false }
+ * ```
+ */
+export class ManagedBarrier extends Referent {
+  protected static override parameters = { wait: ["timeout"] };
+  /** As Python's `BarrierProxy`. */
+  static exposed: readonly string[] = ["__getattribute__", "wait", "abort", "reset"];
+  /** How many calls of `wait` release one another. */
+  readonly parties: number;
+  readonly #timeout: unknown;
+  /** The calls waiting now: each is told its index, or that the barrier broke. */
+  #waiting: { release: (index: number) => void; fail: () => void }[] = [];
+  #broken = false;
+
+  /** @param parties how many parties @param action refused (a callable cannot come over the wire) @param timeout seconds */
+  constructor(parties: unknown, action: unknown = null, timeout: unknown = null) {
+    super();
+    if (typeof parties !== "number" || !Number.isInteger(parties) || parties < 1) {
+      throw pythonError("ValueError", "parties must be >= 1");
+    }
+    if (action !== null && action !== undefined) {
+      throw pythonError("TypeError", "a served Barrier takes no action (a callable cannot be run from the wire)");
+    }
+    this.parties = parties;
+    this.#timeout = timeout;
+  }
+
+  /** `barrier.parties`, `.n_waiting`, `.broken`, as Python's proxy asks for them. */
+  __getattribute__(_: Call, name: unknown): unknown {
+    if (name === "parties") return this.parties;
+    if (name === "n_waiting") return this.#waiting.length;
+    if (name === "broken") return this.#broken;
+    throw pythonError("AttributeError", `'Barrier' object has no attribute '${String(name)}'`);
+  }
+
+  /** Waits for the other parties; resolves this party's index (0 to parties - 1). */
+  wait(call: Call, timeout: unknown = null): number | Promise<number> {
+    if (this.#broken) throw broken();
+    const index = this.#waiting.length;
+    if (index + 1 === this.parties) {
+      const waiting = this.#waiting;
+      this.#waiting = [];
+      waiting.forEach((waiter, i) => waiter.release(i));
+      return index;
+    }
+    const limit = timeout ?? this.#timeout;
+    const seconds = limit === null || limit === undefined ? Infinity : Number(limit);
+    if (Number.isNaN(seconds) || seconds < 0) {
+      throw pythonError("ValueError", "'timeout' must be a non-negative number");
+    }
+    return new Promise<number>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const end = () => {
+        clearTimeout(timer);
+        call.signal.removeEventListener("abort", gone);
+      };
+      const gone = () => this.abort();
+      this.#waiting.push({
+        release: (i) => (end(), resolve(i)),
+        fail: () => (end(), reject(broken())),
+      });
+      call.signal.addEventListener("abort", gone);
+      // Capped below 2^31 ms, which every runtime fires at once.
+      if (seconds !== Infinity) timer = setTimeout(() => this.abort(), Math.min(seconds * 1_000, 2 ** 31 - 1));
+    });
+  }
+
+  /** Breaks the barrier: waiting and later calls of `wait` fail with BrokenBarrierError. */
+  abort(): void {
+    this.#broken = true;
+    this.#fail();
+  }
+
+  /** Back to the empty, unbroken barrier; those waiting fail with BrokenBarrierError. */
+  reset(): void {
+    this.#fail();
+    this.#broken = false;
+  }
+
+  #fail(): void {
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const waiter of waiting) waiter.fail();
+  }
+
+  /** What `_getvalue()` copies. */
+  value(): unknown {
+    return { parties: this.parties, n_waiting: this.#waiting.length, broken: this.#broken };
+  }
+}
+
+/**
+ * Python's `threading.Condition()`, as a server keeps it (SyncManager's
+ * `Condition`, Python's `ConditionProxy`): its own RLock, owned by the
+ * calling connection as Python's by the serving thread; `wait(timeout)`
+ * releases it, sleeps until a `notify` or the timeout, takes it back and
+ * says whether it was notified; `wait_for` is the proxy's own loop.
+ *
+ * @example
+ * ```ts
+ * import { ManagedCondition } from "@mp/multiprocessing/managers";
+ * const condition = new ManagedCondition();
+ * console.log(condition.repr()); // <Condition(<RLock unlocked>, 0)>
+ * ```
+ */
+export class ManagedCondition extends Referent {
+  protected static override parameters = { acquire: ["blocking", "timeout"], wait: ["timeout"], notify: ["n"] };
+  /** As Python's `ConditionProxy`. */
+  static exposed: readonly string[] = ["acquire", "release", "wait", "notify", "notify_all"];
+  readonly #lock = new ManagedLock("RLock");
+  #sleepers: (() => void)[] = [];
+
+  /** @param lock refused: a served Condition has its own RLock */
+  constructor(lock: unknown = null) {
+    super();
+    if (lock !== null && lock !== undefined) {
+      throw pythonError("TypeError", "a served Condition makes its own RLock: pass no lock");
+    }
+  }
+
+  /** Takes its lock. */
+  acquire(call: Call, blocking: unknown = true, timeout: unknown = null): boolean | Promise<boolean> {
+    return this.#lock.acquire(call, blocking, timeout);
+  }
+
+  /** Gives its lock back. */
+  release(call: Call): void {
+    this.#lock.release(call);
+  }
+
+  /** Sleeps until notified or `timeout` seconds passed, without the lock; resolves whether it was notified. */
+  async wait(call: Call, timeout: unknown = null): Promise<boolean> {
+    if (!this.#lock.ownedBy(call)) throw pythonError("RuntimeError", "cannot wait on un-acquired lock");
+    const seconds = timeout === null || timeout === undefined ? Infinity : Math.max(0, Number(timeout));
+    if (Number.isNaN(seconds)) throw pythonError("ValueError", "'timeout' must be a number");
+    const depth = this.#lock.releaseFully(call);
+    const notified = await new Promise<boolean>((resolve) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const leave = (outcome: boolean) => {
+        clearTimeout(timer);
+        call.signal.removeEventListener("abort", gone);
+        const at = this.#sleepers.indexOf(wake);
+        if (at >= 0) this.#sleepers.splice(at, 1);
+        resolve(outcome);
+      };
+      const wake = () => leave(true);
+      const gone = () => leave(false);
+      this.#sleepers.push(wake);
+      call.signal.addEventListener("abort", gone);
+      // Capped below 2^31 ms, which every runtime fires at once.
+      if (seconds !== Infinity) timer = setTimeout(() => leave(false), Math.min(seconds * 1_000, 2 ** 31 - 1));
+    });
+    if (!call.signal.aborted) await this.#lock.reacquire(call, depth);
+    return notified;
+  }
+
+  /** Wakes up to `n` sleepers (the caller must hold the lock). */
+  notify(call: Call, n: unknown = 1): void {
+    if (!this.#lock.ownedBy(call)) throw pythonError("RuntimeError", "cannot notify on un-acquired lock");
+    for (let i = 0; i < Number(n) && this.#sleepers.length > 0; i++) this.#sleepers[0]();
+  }
+
+  /** The client `client` is gone: its hold on the lock is released, as a lock's. */
+  releaseHeldBy(client: number): void {
+    this.#lock.releaseHeldBy(client);
+  }
+
+  /** Wakes every sleeper (the caller must hold the lock). */
+  notify_all(call: Call): void {
+    this.notify(call, this.#sleepers.length);
+  }
+
+  /** What `_getvalue()` copies: its repr. */
+  value(): string {
+    return this.repr();
+  }
+
+  /** Python's repr. */
+  override repr(): string {
+    return `<Condition(${this.#lock.repr()}, ${this.#sleepers.length})>`;
   }
 }
