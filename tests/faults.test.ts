@@ -7,7 +7,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { AbandonedLockError, Empty, Lock, Pipe, Pool, Queue, Value } from "../mod.ts";
+import { AbandonedLockError, Barrier, Condition, Empty, Event, Lock, Pipe, Pool, Queue, Value } from "../mod.ts";
 import { adapter } from "../src/adapters/mod.ts";
 import { checkNoLeaks } from "./leaks.ts";
 import { runScript } from "./scripts.ts";
@@ -139,6 +139,57 @@ test("faults: a synchronized Value whose writer was terminated changes no more, 
   const last = read();
   await sleep(WATCH_MS);
   assert.equal(read(), last, "the Value did not change after join()");
+});
+
+test("faults: a process terminated while setting an Event over and over sets it no more", { timeout: 30_000 }, async () => {
+  const e = new Event();
+  const done = new Int32Array(new SharedArrayBuffer(4));
+  const p = start("setLoop", e, done);
+  await until(() => Atomics.load(done, 0) >= 1_000, 30_000, "1,000 sets");
+  p.terminate();
+  await p.join(10_000);
+  e.clear();
+  await sleep(WATCH_MS);
+  assert.equal(e.isSet(), false, "the Event was not set again after join()");
+});
+
+test("faults: a process terminated while breaking a Barrier over and over breaks it no more", {
+  timeout: 30_000,
+}, async () => {
+  const b = new Barrier(2);
+  const done = new Int32Array(new SharedArrayBuffer(4));
+  const p = start("breakLoop", b, done);
+  await until(() => Atomics.load(done, 0) >= 1_000, 30_000, "1,000 rounds");
+  p.terminate();
+  await p.join(10_000);
+  b.reset();
+  await sleep(WATCH_MS);
+  assert.equal(b.broken, false, "the Barrier was not broken again after join()");
+});
+
+test("faults: waiters terminated while blocked in a Condition's waitSync take no notify meant for a live waiter", {
+  timeout: 60_000,
+}, async () => {
+  const c = new Condition();
+  const waiting = new Int32Array(new SharedArrayBuffer(8));
+  const ps = [0, 1, 2].map(() => start("waitOnCondition", c, waiting));
+  await until(() => Atomics.load(waiting, 0) === 3, 30_000, "three waiters");
+  await sleep(100); // each is blocked in waitSync
+  for (const p of ps) p.terminate();
+  for (const p of ps) await p.join(10_000);
+  assert.equal(await c.acquire(2_000), true);
+  const notified = c.wait(5_000);
+  assert.equal(await c.acquire(2_000), true);
+  c.notify();
+  c.release();
+  // The terminated waiters go on running on Deno, and the notify wakes them: give them a head start on this
+  // thread's waiter, which wakes on the event loop.
+  const spin = performance.now();
+  while (performance.now() - spin < 50);
+  assert.equal(await notified, true, "the live waiter got the notify");
+  c.release();
+  await sleep(WATCH_MS);
+  assert.equal(Atomics.load(waiting, 1), 0, "no terminated waiter returned from its wait");
 });
 
 test("faults: a consumer terminated while blocked in getSync takes nothing after join()", {
