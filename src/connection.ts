@@ -20,7 +20,9 @@ import { pickle, SENDS, unpickle } from "./pickle.ts";
 import { beforeChildExit } from "./process.ts";
 import { reduce, type Reduction, registerKind } from "./reduction.ts";
 import { receiveBytes, receiveBytesInto } from "./recv_bytes.ts";
-import { Ring, TIMED_OUT } from "./ring.ts";
+import { adopted, reviving } from "./revival.ts";
+import { TIMED_OUT } from "./blocking.ts";
+import { Ring } from "./ring.ts";
 import { assertMayBlock, readWait, type WaitOptions } from "./wait.ts";
 
 interface ConnectionState {
@@ -30,17 +32,20 @@ interface ConnectionState {
   tx?: SharedArrayBuffer;
 }
 
-/** Set while a connection is made by `Pipe` or revived, so that `new Connection()` alone is refused. */
-let adopting: { rx?: Ring; tx?: Ring } | undefined;
+/** What a connection is made on, by `Pipe` or when revived (revival.ts): `new Connection()` alone is refused. */
+interface Ends {
+  rx?: Ring;
+  tx?: Ring;
+}
 
 /** Ends this process holds open, and how to close each; a child closes them when it ends. */
 const held = new Map<Connection, () => Promise<void>>();
 beforeChildExit(() => Promise.all([...held.values()].map((shut) => shut())));
 
-const END = Symbol("end of file");
-const endOf = (ring: Ring) => (): typeof END | undefined => {
+const EOF = Symbol("end of file");
+const endOf = (ring: Ring) => (): typeof EOF | undefined => {
   ring.reap("senders");
-  return ring.senders() === 0 ? END : undefined;
+  return ring.senders() === 0 ? EOF : undefined;
 };
 
 /**
@@ -64,9 +69,9 @@ export class Connection<T = unknown> {
 
   /** Connections come from {@linkcode Pipe}. */
   constructor() {
-    if (!adopting) throw new TypeError("a Connection is made by Pipe(), not by new Connection()");
-    const { rx, tx } = adopting;
-    adopting = undefined;
+    const ends = adopted<Ends>();
+    if (!ends) throw new TypeError("a Connection is made by Pipe(), not by new Connection()");
+    const { rx, tx } = ends;
     this.#rx = rx;
     this.#tx = tx;
     rx?.claim("receivers");
@@ -143,7 +148,7 @@ export class Connection<T = unknown> {
     assertMayBlock("Connection.recvSync");
     const rx = this.#readable("recvSync");
     const bytes = rx.runSync(rx.receive(endOf(rx)), Infinity, "Connection.recvSync");
-    if (bytes === END || bytes === TIMED_OUT) throw new EOFError();
+    if (bytes === EOF || bytes === TIMED_OUT) throw new EOFError();
     return unpickle(bytes) as T;
   }
 
@@ -229,7 +234,7 @@ export class Connection<T = unknown> {
     const ready = rx.tryReceive();
     if (ready) return Promise.resolve(ready);
     return rx.run(rx.receive(endOf(rx)), { timeout: Infinity }).then((bytes) => {
-      if (bytes === END || bytes === TIMED_OUT) throw new EOFError();
+      if (bytes === EOF || bytes === TIMED_OUT) throw new EOFError();
       return bytes;
     });
   }
@@ -246,8 +251,7 @@ export class Connection<T = unknown> {
 }
 
 function connect<T>(rx?: Ring, tx?: Ring): Connection<T> {
-  adopting = { rx, tx };
-  return new Connection<T>();
+  return reviving<Connection<T>>({ rx, tx } satisfies Ends, () => new Connection<T>());
 }
 
 /**

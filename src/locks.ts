@@ -21,7 +21,7 @@
 import { TimeoutError } from "./errors.ts";
 import { awaitPlan, blockOnPlan, type Plan } from "./blocking.ts";
 import { beginCommit, endCommit } from "./fence.ts";
-import { currentProcess, hasEnded } from "./process.ts";
+import { HOLDER_CHECK_MS, holderEnded, holderPid, holderWait, tryHold } from "./holder.ts";
 import { reduce, type Reduction, registerKind } from "./reduction.ts";
 import { adopted, reviving } from "./revival.ts";
 import { assertMayBlock, deadline, readWait, remaining, type Wait } from "./wait.ts";
@@ -32,8 +32,7 @@ import { assertMayBlock, deadline, readWait, remaining, type Wait } from "./wait
  */
 export type AcquireOptions = number | { block?: boolean; timeout?: number; signal?: AbortSignal };
 
-/** How often a waiter checks whether the process holding its lock has ended. */
-export const HOLDER_CHECK_MS = 100;
+export { HOLDER_CHECK_MS };
 
 /**
  * How many times a waiter re-tries a lock held by another process before it
@@ -94,16 +93,6 @@ function readAcquire(options: AcquireOptions | undefined, what: string): Wait {
   return readWait(options as number | { timeout?: number; signal?: AbortSignal } | undefined, what);
 }
 
-let pidOwner: unknown;
-let pid = 0;
-
-/** This process's pid, which locks record as their holder; cached, as acquire's fast path reads it. */
-function myPid(): number {
-  const process = currentProcess();
-  if (process !== pidOwner) (pidOwner = process, pid = process.pid!);
-  return pid;
-}
-
 /** Waits until the Lock or RLock in `cells` can be taken by `pid`. */
 function* takeOwned(cells: Int32Array, pid: number, reentrant: boolean, wait: Wait, what: string): Plan<boolean> {
   const end = deadline(wait.timeout);
@@ -112,18 +101,18 @@ function* takeOwned(cells: Int32Array, pid: number, reentrant: boolean, wait: Wa
   try {
     for (;;) {
       beginCommit();
-      const holder = Atomics.compareExchange(cells, STATE, 0, pid);
+      const holder = tryHold(cells, STATE, pid);
       const taken = holder === 0 || (reentrant && holder === pid);
       if (taken && reentrant) cells[DEPTH] = holder === 0 ? 1 : cells[DEPTH] + 1;
       endCommit();
       if (taken) return true;
       // A holder on this very thread cannot release while we spin.
       if (holder !== pid && spins++ < SPINS) continue;
-      if (hasEnded(holder)) throw new AbandonedLockError(what, holder);
+      if (holderEnded(holder)) throw new AbandonedLockError(what, holder);
       const left = remaining(end);
       if (left === 0) return false;
       // Sliced, so that a holder that ends is noticed even though nobody wakes us.
-      yield { cell: cells, index: STATE, value: holder, timeout: Math.min(left, HOLDER_CHECK_MS) };
+      yield holderWait(cells, STATE, holder, left);
     }
   } finally {
     Atomics.sub(cells, WAITERS, 1);
@@ -211,8 +200,8 @@ export class SemLock {
       const value = Atomics.load(cells, STATE);
       return value > 0 && Atomics.compareExchange(cells, STATE, value, value - 1) === value;
     }
-    const pid = myPid();
-    if (Atomics.compareExchange(cells, STATE, 0, pid) === 0) {
+    const pid = holderPid();
+    if (tryHold(cells, STATE, pid) === 0) {
       if (this.#flavor === RLOCK) cells[DEPTH] = 1;
       return true;
     }
@@ -323,7 +312,7 @@ export class SemLock {
         if (Atomics.compareExchange(cells, STATE, value, value + 1) === value) break;
       }
     } else if (this.#flavor === RLOCK) {
-      if (Atomics.load(cells, STATE) !== myPid()) {
+      if (Atomics.load(cells, STATE) !== holderPid()) {
         throw new Error("cannot release an RLock that this process does not hold");
       }
       if (--cells[DEPTH] > 0) return;
@@ -549,13 +538,13 @@ export function takePlan(lock: SemLock, wait: Wait): Plan<boolean> {
   const cells = cellsOf(lock);
   const flavor = flavorOf(lock);
   if (flavor === SEMAPHORE) return takeCount(cells, wait);
-  return takeOwned(cells, myPid(), flavor === RLOCK, wait, flavor === RLOCK ? "RLock" : "Lock");
+  return takeOwned(cells, holderPid(), flavor === RLOCK, wait, flavor === RLOCK ? "RLock" : "Lock");
 }
 
 /** How many times this process holds `lock` (a Lock or RLock): 0 when it does not. */
 export function heldDepth(lock: SemLock): number {
   const cells = cellsOf(lock);
-  if (Atomics.load(cells, STATE) !== myPid()) return 0;
+  if (Atomics.load(cells, STATE) !== holderPid()) return 0;
   return flavorOf(lock) === RLOCK ? cells[DEPTH] : 1;
 }
 

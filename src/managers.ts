@@ -522,7 +522,7 @@ class Server {
     let turn = performance.now();
     Atomics.store(cells, HOT, 1);
     while (!stopped()) {
-      const bytes = requests.receiveNow("the manager's server");
+      const bytes = requests.receiveIfReady("the manager's server");
       if (bytes) {
         this.#handle(readRequest(bytes));
         if (performance.now() - turn > SERVER_TURN_MS) {
@@ -880,7 +880,7 @@ class Session {
     // Closed while a wait was pending: the next look at stopReason() ends the calls.
     const answers = this.#answers;
     if (!answers) return;
-    for (let bytes; (bytes = answers.receiveNow("a manager proxy"));) {
+    for (let bytes; (bytes = answers.receiveIfReady("a manager proxy"));) {
       const call = readInt(bytes, 0);
       const pending = this.#pending.get(call);
       // Absent when the call was failed already: the server died or the manager shut down.

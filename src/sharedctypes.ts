@@ -22,12 +22,12 @@
  * @module
  */
 import { adapter } from "./adapters/mod.ts";
-import type { Plan } from "./blocking.ts";
+import { blockOnPlanUntil, TIMED_OUT } from "./blocking.ts";
 import { beginCommit, endCommit } from "./fence.ts";
 import { heldDepth, isOwnedLock, RLock, type SemLock, takePlan } from "./locks.ts";
 import { dump, load, reduce, type Reduction, registerKind } from "./reduction.ts";
 import { adopted, reviving } from "./revival.ts";
-import { pollUntil } from "./wait.ts";
+import { deadline } from "./wait.ts";
 
 /** Python's ctypes typecodes that {@linkcode Value} and {@linkcode SharedArray} accept. */
 export type Typecode = "b" | "B" | "h" | "H" | "i" | "I" | "l" | "L" | "q" | "Q" | "f" | "d" | "c";
@@ -198,29 +198,14 @@ const MAIN_SPIN_MS = 1_000;
 
 let mayBlock: boolean | undefined;
 
-/** Runs a lock's plan on the main thread by spinning instead of sleeping; false if it took too long. */
-function spinOnPlan(plan: Plan<boolean>): boolean {
-  const end = performance.now() + MAIN_SPIN_MS;
-  let step = plan.next();
-  while (!step.done) {
-    const { cell, index, value, timeout } = step.value;
-    const left = end - performance.now();
-    if (left <= 0) {
-      plan.return(false);
-      return false;
-    }
-    const changed = pollUntil(() => Atomics.load(cell, index) !== value, Math.min(timeout, left));
-    step = plan.next(changed ? "not-equal" : "timed-out");
-  }
-  return step.value;
-}
-
 /** Takes `lock` for one item access, unless this process holds it already; returns whether to release it. */
 function takeForAccess(lock: SemLock, what: string): boolean {
   if (isOwnedLock(lock) && heldDepth(lock) > 0) return false;
   mayBlock ??= adapter.parent() !== null;
   if (mayBlock) return lock.acquireSync();
-  if (spinOnPlan(takePlan(lock, { timeout: Infinity }))) return true;
+  // On the main thread by spinning instead of sleeping.
+  const taken = blockOnPlanUntil(takePlan(lock, { timeout: Infinity }), deadline(MAIN_SPIN_MS), what, true);
+  if (taken !== TIMED_OUT && taken) return true;
   throw new Error(
     `${what}: another process has held the lock for over ${MAIN_SPIN_MS} ms, and the main thread must not block; ` +
       `wait for it with \`using _ = await x.getLock().guard()\` and access it inside that block`,

@@ -122,7 +122,7 @@ type WaitAsync = (
 let nativeWaitAsync: WaitAsync | undefined = (Atomics as { waitAsync?: WaitAsync }).waitAsync?.bind(Atomics);
 
 /** The safety re-read while a native wait is pending, and the fallback's polling range. */
-const RECHECK_MS = 50;
+const REREAD_MS = 50;
 const POLL_MIN_MS = 1;
 const POLL_MAX_MS = 16;
 
@@ -150,7 +150,7 @@ export function waitCell(cell: Int32Array, index: number, expected: number, wait
   const native = nativeWaitAsync?.(cell, index, expected, wait.timeout);
   if (native && !native.async) return Promise.resolve(native.value);
   native?.value.then((value) => end(() => resolve(value)));
-  let delay = native ? RECHECK_MS : POLL_MIN_MS;
+  let delay = native ? REREAD_MS : POLL_MIN_MS;
   const recheck = () => {
     if (Atomics.load(cell, index) !== expected) return end(() => resolve("ok"));
     if (!native) delay = Math.min(delay * 2, POLL_MAX_MS);
