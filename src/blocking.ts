@@ -88,7 +88,10 @@ export async function awaitPlanUntil<T>(
     if (sleepers !== undefined) Atomics.add(cell, sleepers, 1);
     let outcome: CellWait;
     try {
-      outcome = await waitCell(cell, index, value, { timeout: Math.min(left, timeout), signal: firm ? undefined : signal });
+      outcome = await waitCell(cell, index, value, {
+        timeout: Math.min(left, timeout),
+        signal: firm ? undefined : signal,
+      });
     } catch (error) {
       step = plan.throw(error);
       continue;

@@ -25,6 +25,7 @@
  */
 import { awaitPlan, blockOnPlan, type Plan, unabortable } from "./blocking.ts";
 import { beginCommit, endCommit } from "./fence.ts";
+import { RLock } from "./locks.ts";
 import {
   type AcquireOptions,
   heldDepth,
@@ -32,10 +33,9 @@ import {
   type LockGuard,
   releaseFully,
   restoreDepth,
-  RLock,
   type SemLock,
   takePlan,
-} from "./locks.ts";
+} from "./semlock.ts";
 import { dump, load, reduce, type Reduction, registerKind } from "./reduction.ts";
 import { adopted, reviving } from "./revival.ts";
 import { assertMayBlock, deadline, readWait, remaining, type Wait, type WaitOptions } from "./wait.ts";

@@ -141,17 +141,21 @@ test("faults: a synchronized Value whose writer was terminated changes no more, 
   assert.equal(read(), last, "the Value did not change after join()");
 });
 
-test("faults: a process terminated while setting an Event over and over sets it no more", { timeout: 30_000 }, async () => {
-  const e = new Event();
-  const done = new Int32Array(new SharedArrayBuffer(4));
-  const p = start("setLoop", e, done);
-  await until(() => Atomics.load(done, 0) >= 1_000, 30_000, "1,000 sets");
-  p.terminate();
-  await p.join(10_000);
-  e.clear();
-  await sleep(WATCH_MS);
-  assert.equal(e.isSet(), false, "the Event was not set again after join()");
-});
+test(
+  "faults: a process terminated while setting an Event over and over sets it no more",
+  { timeout: 30_000 },
+  async () => {
+    const e = new Event();
+    const done = new Int32Array(new SharedArrayBuffer(4));
+    const p = start("setLoop", e, done);
+    await until(() => Atomics.load(done, 0) >= 1_000, 30_000, "1,000 sets");
+    p.terminate();
+    await p.join(10_000);
+    e.clear();
+    await sleep(WATCH_MS);
+    assert.equal(e.isSet(), false, "the Event was not set again after join()");
+  },
+);
 
 test("faults: a process terminated while breaking a Barrier over and over breaks it no more", {
   timeout: 30_000,
