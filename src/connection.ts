@@ -44,8 +44,8 @@ beforeChildExit(() => Promise.all([...held.values()].map((shut) => shut())));
 
 const EOF = Symbol("end of file");
 const endOf = (ring: Ring) => (): typeof EOF | undefined => {
-  ring.reap("senders");
-  return ring.senders() === 0 ? EOF : undefined;
+  ring.ends.reap("senders");
+  return ring.ends.senders() === 0 ? EOF : undefined;
 };
 
 /**
@@ -74,8 +74,8 @@ export class Connection<T = unknown> {
     const { rx, tx } = ends;
     this.#rx = rx;
     this.#tx = tx;
-    rx?.claim("receivers");
-    tx?.claim("senders");
+    rx?.ends.claim("receivers");
+    tx?.ends.claim("senders");
     if (tx) this.#feeder = new Feeder(tx, 0);
     held.set(this, () => this.#shut());
   }
@@ -194,9 +194,9 @@ export class Connection<T = unknown> {
     if (this.#closed) return;
     this.#closed = true;
     held.delete(this);
-    this.#rx?.release("receivers");
+    this.#rx?.ends.release("receivers");
     await this.#feeder?.flushed();
-    this.#tx?.release("senders");
+    this.#tx?.ends.release("senders");
   }
 
   /** `using conn = …`: closes this end. */
@@ -213,8 +213,8 @@ export class Connection<T = unknown> {
     this.#checkOpen("send a Connection");
     // A commit (fence.ts): a process reported ended opens no handle that nobody would close.
     beginCommit();
-    this.#tx?.handles("senders", 1);
-    this.#rx?.handles("receivers", 1);
+    this.#tx?.ends.handles("senders", 1);
+    this.#rx?.ends.handles("receivers", 1);
     endCommit();
     const state: ConnectionState = { rx: this.#rx?.buffer, tx: this.#tx?.buffer };
     return { kind: "@mp/Connection", state };
@@ -223,8 +223,8 @@ export class Connection<T = unknown> {
   #post(bytes: Uint8Array, what: string): Promise<void> {
     this.#checkOpen(what);
     if (!this.#feeder) throw new Error(`${what}: this end of a one-way Pipe can only receive`);
-    this.#tx!.reap("receivers");
-    if (this.#tx!.receivers() === 0) throw new Error(`${what}: the other end of the pipe is closed (broken pipe)`);
+    this.#tx!.ends.reap("receivers");
+    if (this.#tx!.ends.receivers() === 0) throw new Error(`${what}: the other end of the pipe is closed (broken pipe)`);
     return this.#feeder.post(bytes, Infinity, undefined).then(() => {});
   }
 

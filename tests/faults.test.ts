@@ -141,35 +141,33 @@ test("faults: a synchronized Value whose writer was terminated changes no more, 
   assert.equal(read(), last, "the Value did not change after join()");
 });
 
-test(
-  "faults: a process terminated while setting an Event over and over sets it no more",
-  { timeout: 30_000 },
-  async () => {
-    const e = new Event();
+/**
+ * A child changes `shared` with `target` over and over (counting in its
+ * second argument) until it is terminated; then this process undoes the
+ * change, and nothing may redo it once join() has returned.
+ */
+function noChangeAfterJoin<T>(
+  what: string,
+  target: string,
+  make: () => T,
+  undo: (shared: T) => void,
+  changed: (shared: T) => boolean,
+) {
+  test(`faults: a process terminated while ${what} over and over does so no more`, { timeout: 30_000 }, async () => {
+    const shared = make();
     const done = new Int32Array(new SharedArrayBuffer(4));
-    const p = start("setLoop", e, done);
-    await until(() => Atomics.load(done, 0) >= 1_000, 30_000, "1,000 sets");
+    const p = start(target, shared, done);
+    await until(() => Atomics.load(done, 0) >= 1_000, 30_000, `1,000 rounds of ${what}`);
     p.terminate();
     await p.join(10_000);
-    e.clear();
+    undo(shared);
     await sleep(WATCH_MS);
-    assert.equal(e.isSet(), false, "the Event was not set again after join()");
-  },
-);
+    assert.equal(changed(shared), false, `${what} went on after join()`);
+  });
+}
 
-test("faults: a process terminated while breaking a Barrier over and over breaks it no more", {
-  timeout: 30_000,
-}, async () => {
-  const b = new Barrier(2);
-  const done = new Int32Array(new SharedArrayBuffer(4));
-  const p = start("breakLoop", b, done);
-  await until(() => Atomics.load(done, 0) >= 1_000, 30_000, "1,000 rounds");
-  p.terminate();
-  await p.join(10_000);
-  b.reset();
-  await sleep(WATCH_MS);
-  assert.equal(b.broken, false, "the Barrier was not broken again after join()");
-});
+noChangeAfterJoin("setting an Event", "setLoop", () => new Event(), (e) => e.clear(), (e) => e.isSet());
+noChangeAfterJoin("breaking a Barrier", "breakLoop", () => new Barrier(2), (b) => b.reset(), (b) => b.broken);
 
 test("faults: waiters terminated while blocked in a Condition's waitSync take no notify meant for a live waiter", {
   timeout: 60_000,
