@@ -41,12 +41,14 @@ export function readWait(options: WaitOptions | undefined | null, what: string):
 
 /** `performance.now()` at which a wait of `timeout` ms ends. */
 export function deadline(timeout: number): number {
-  return performance.now() + timeout;
+  // Without reading the clock when there is no timeout: `performance.now()` costs 0.2 us here, as much as the
+  // rest of a small put (measured on Bun and Node).
+  return timeout === Infinity ? Infinity : performance.now() + timeout;
 }
 
 /** Milliseconds left until `end` (never negative). */
 export function remaining(end: number): number {
-  return Math.max(0, end - performance.now());
+  return end === Infinity ? Infinity : Math.max(0, end - performance.now());
 }
 
 /** The longest delay `setTimeout` takes: 2^31 ms or more fires at once on Deno, Bun and Node. */
