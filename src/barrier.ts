@@ -73,6 +73,16 @@ function breakBarrier(cells: Int32Array): void {
   Atomics.notify(cells, SIGNAL);
 }
 
+/** A party's wait for the signal to move on from `signal`; one that times out breaks the barrier, as in Python. */
+function* awaitSignal(cells: Int32Array, signal: number, end: number): Plan<void> {
+  const left = remaining(end);
+  if (left === 0) {
+    breakBarrier(cells);
+    throw new BrokenBarrierError("the barrier's wait timed out, which broke it");
+  }
+  yield { cell: cells, index: SIGNAL, value: signal, timeout: left };
+}
+
 /**
  * A meeting point for a fixed number of parties in any processes: each
  * `wait` returns once `parties` of them are waiting.
@@ -170,12 +180,7 @@ export class Barrier {
         continue;
       }
       // The last party is running the action: wait for the next generation.
-      const left = remaining(end);
-      if (left === 0) {
-        breakBarrier(cells);
-        throw new BrokenBarrierError("the barrier's wait timed out, which broke it");
-      }
-      yield { cell: cells, index: SIGNAL, value: signal, timeout: left };
+      yield* awaitSignal(cells, signal, end);
     }
     const index = state & COUNT;
     const gen = generation(state);
@@ -204,12 +209,7 @@ export class Barrier {
         return index;
       }
       if (now & BROKEN) throw new BrokenBarrierError();
-      const left = remaining(end);
-      if (left === 0) {
-        breakBarrier(cells);
-        throw new BrokenBarrierError("the barrier's wait timed out, which broke it");
-      }
-      yield { cell: cells, index: SIGNAL, value: signal, timeout: left };
+      yield* awaitSignal(cells, signal, end);
     }
   }
 
