@@ -40,40 +40,48 @@
 import { adapter } from "./adapters/mod.ts";
 import { awaitPlanUntil, blockOnPlanUntil, type CellWaitRequest, type Plan, TIMED_OUT } from "./blocking.ts";
 import { beginCommit, endCommit } from "./fence.ts";
-import { holderPid, holderWait, letGo, takeOver, tryHold } from "./holder.ts";
+import { holderEnded, holderPid, holderWait, letGo, takeOver, tryHold } from "./holder.ts";
 import { END_CELLS, RingEnds } from "./ring_ends.ts";
 import { deadline, type Wait } from "./wait.ts";
 
-// The cells sit on cache lines (16 Int32 each) by who writes them: the
-// reader's, the writer's, the item count that both change, and the rarely
-// written rest. A reader and a writer on two cores then pass fewer lines back
-// and forth per message than with every cell on one line.
+// The cells sit on cache lines (16 Int32 each) by who writes them and who
+// reads them per message: what readers publish (the head, the messages taken)
+// and their lock, what writers publish (the tail, the messages sent) and
+// their lock, and the rarely written rest. A writer and a reader on two cores
+// then pass one line of cells per message (the tail's, which the reader must
+// see), besides the data: each side writes only its own lines, and a writer
+// reads the head only when the ring looks full (see `#sendLocked`). With the
+// count of messages one cell that both sides changed, and each lock on the
+// line its side publishes, a message cost the two cores three more line
+// transfers.
 const LINE = 16;
 
-/** The ring's head: bytes read so far (wrapping at 2^32); then the read lock and its state. */
+/** The ring's head: bytes read so far (wrapping at 2^32), and the messages taken so far. */
 const BYTES_READ = 0;
-const READ_LOCK = 1;
-/** 1 while a reader is in the middle of a streamed message. */
-const READING = 2;
+const TAKEN = 1;
+/** The read lock, and 1 while a reader is in the middle of a streamed message. */
+const READ_LOCK = LINE;
+const READING = LINE + 1;
 
-/** The ring's tail: bytes written so far (wrapping at 2^32); then the write lock and its state. */
-const BYTES_WRITTEN = LINE;
-const WRITE_LOCK = LINE + 1;
-/** 1 while a streamed message is being written. */
-const WRITING = LINE + 2;
-/** Where the streamed message being written began (its first chunk's `tail`). */
-const MESSAGE_START = LINE + 3;
-
-/** Complete messages in the ring; may read one low after a process died between publishing and counting. */
-const ITEMS = 2 * LINE;
+/**
+ * The ring's tail: bytes written so far (wrapping at 2^32), and the complete
+ * messages sent so far. `SENT - TAKEN` is the count of messages in the ring:
+ * it may read one low after a process died between publishing and counting.
+ */
+const BYTES_WRITTEN = 2 * LINE;
+const SENT = 2 * LINE + 1;
+/** The write lock, 1 while a streamed message is being written, and where it began (its first chunk's tail). */
+const WRITE_LOCK = 3 * LINE;
+const WRITING = 3 * LINE + 1;
+const MESSAGE_START = 3 * LINE + 2;
 
 /** How many wait for data (on BYTES_WRITTEN), for space (on BYTES_READ), for a lock: wakers skip `Atomics.notify` when none. */
-const DATA_SLEEPERS = 3 * LINE;
-const SPACE_SLEEPERS = 3 * LINE + 1;
-const LOCK_SLEEPERS = 3 * LINE + 2;
+const DATA_SLEEPERS = 4 * LINE;
+const SPACE_SLEEPERS = 4 * LINE + 1;
+const LOCK_SLEEPERS = 4 * LINE + 2;
 /** The handles of the two ends, for a Connection's end of file: `END_CELLS` cells laid out by ring_ends.ts. */
-const ENDS = 3 * LINE + 3;
-const CELLS = 5 * LINE;
+const ENDS = 4 * LINE + 3;
+const CELLS = 6 * LINE;
 
 const MORE = 1;
 const ABORT = 2;
@@ -138,7 +146,12 @@ export class Ring {
 
   /** Complete messages waiting (never negative). */
   items(): number {
-    return Math.max(0, Atomics.load(this.cells, ITEMS));
+    return Math.max(0, this.#count());
+  }
+
+  /** Messages in the ring, as the two counts say: below zero for a moment while a writer counts its message. */
+  #count(): number {
+    return (Atomics.load(this.cells, SENT) - Atomics.load(this.cells, TAKEN)) | 0;
   }
 
   /** Whether any byte is waiting to be read. */
@@ -162,17 +175,32 @@ export class Ring {
   /** Holding the write lock: writes a message that fits if there is room; else notes the head to wait on. */
   #sendLocked(message: Uint8Array, limit: number): boolean {
     const cells = this.cells;
-    const head = (this.#seenHead = Atomics.load(cells, BYTES_READ));
-    if (limit !== 0 && Atomics.load(cells, ITEMS) >= limit) return false;
-    if (4 + pad(message.length) > this.capacity - ((Atomics.load(cells, BYTES_WRITTEN) - head) >>> 0)) return false;
+    const tail = Atomics.load(cells, BYTES_WRITTEN);
+    const need = 4 + pad(message.length);
+    // The head this process read before is good enough while no other process has written since: then the tail
+    // is still where this process left it, the head has moved at most that far, and the room it shows is at most
+    // the room there is. Reading the head anew for every message would move the readers' line here each time.
+    if (
+      limit !== 0 || !this.#headKnown || tail !== this.#lastTail ||
+      need > this.capacity - ((tail - this.#seenHead) >>> 0)
+    ) {
+      const head = (this.#seenHead = Atomics.load(cells, BYTES_READ));
+      this.#headKnown = true;
+      if (limit !== 0 && this.#count() >= limit) return false;
+      if (need > this.capacity - ((tail - head) >>> 0)) return false;
+    }
     beginCommit();
     this.#writeChunk(message, 0, message.length, 0);
-    Atomics.add(cells, ITEMS, 1);
+    Atomics.add(cells, SENT, 1);
     endCommit();
+    this.#lastTail = (tail + need) | 0;
     return true;
   }
 
+  /** The head as this process last read it, and the tail after its last message (see `#sendLocked`). */
   #seenHead = 0;
+  #headKnown = false;
+  #lastTail = 0;
 
   /** The plan of sending one message; waits while `items() >= limit` (0: no limit) before it starts. */
   *send(message: Uint8Array, limit: number): Plan<void> {
@@ -181,7 +209,7 @@ export class Ring {
       yield* this.#lock(WRITE_LOCK);
       if (4 + message.length > this.capacity) {
         this.#seenHead = Atomics.load(cells, BYTES_READ);
-        if (limit === 0 || Atomics.load(cells, ITEMS) < limit) return yield* this.#stream(message);
+        if (limit === 0 || this.#count() < limit) return yield* this.#stream(message);
       } else if (this.#sendLocked(message, limit)) {
         this.#unlock(WRITE_LOCK);
         return;
@@ -214,7 +242,7 @@ export class Ring {
       this.#writeChunk(message, offset, size, last ? 0 : MORE);
       offset += size;
       if (last) {
-        Atomics.add(cells, ITEMS, 1);
+        Atomics.add(cells, SENT, 1);
         Atomics.store(cells, WRITING, 0);
       }
       endCommit();
@@ -260,7 +288,7 @@ export class Ring {
     ) {
       message = this.#readChunk(at, header >>> 2);
       beginCommit();
-      Atomics.sub(cells, ITEMS, 1);
+      Atomics.add(cells, TAKEN, 1);
       this.#advance((head + 4 + pad(header >>> 2)) | 0);
       endCommit();
     }
@@ -334,7 +362,7 @@ export class Ring {
         }
         // Counted out before the head moves: dying in between leaves the count low, never high (a full queue forever).
         beginCommit();
-        Atomics.sub(cells, ITEMS, 1);
+        Atomics.add(cells, TAKEN, 1);
         Atomics.store(cells, READING, 0);
         this.#advance(next);
         endCommit();
@@ -347,9 +375,15 @@ export class Ring {
         return parts.length === 1 ? parts[0] : concat(parts);
       }
       const tail = Atomics.load(cells, BYTES_WRITTEN);
-      // An empty ring should count no items; a count left low by a dead process heals here.
-      const items = Atomics.load(cells, ITEMS);
-      if (items < 0) Atomics.compareExchange(cells, ITEMS, items, 0);
+      // An empty ring should count no items; a count left low by a dead process heals here. Not while a live
+      // writer holds the write lock: it may have published a message that was taken already and not yet counted
+      // it (healing then left the count one high for good, a bounded queue one place short). Only readers,
+      // holding the read lock, change TAKEN: a plain store, which a writer's count may follow.
+      const writer = Atomics.load(cells, WRITE_LOCK);
+      const sent = Atomics.load(cells, SENT);
+      if (((sent - Atomics.load(cells, TAKEN)) | 0) < 0 && (writer === 0 || holderEnded(writer))) {
+        Atomics.store(cells, TAKEN, sent);
+      }
       this.#unlock(READ_LOCK);
       const result = idle?.();
       // Data sent just before the other end closed is still read before the end of file.
