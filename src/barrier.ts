@@ -13,10 +13,16 @@
  * from its module, or self-contained source), and runs in whichever process
  * arrives last.
  *
+ * Every change of the state, the signal and the history is a commit of
+ * `fence.ts`: a process reported ended (on Deno a terminated thread may go
+ * on running, and one blocked in a wait wakes up) arrives, trips, breaks and
+ * resets no more.
+ *
  * @module
  */
 import { awaitPlan, blockOnPlan, type Plan } from "./blocking.ts";
 import { BrokenBarrierError } from "./errors.ts";
+import { beginCommit, endCommit } from "./fence.ts";
 import { prepareBeforeRun } from "./lifecycle.ts";
 import { reduce, type Reduction, registerKind } from "./reduction.ts";
 import { adopted, reviving } from "./revival.ts";
@@ -56,13 +62,25 @@ interface State {
 const generation = (state: number) => (state >>> GEN_SHIFT) & GEN_MASK;
 
 function breakBarrier(cells: Int32Array): void {
+  beginCommit();
   for (;;) {
     const state = Atomics.load(cells, STATE);
     if (state & BROKEN) break;
     if (Atomics.compareExchange(cells, STATE, state, state | BROKEN) === state) break;
   }
   Atomics.add(cells, SIGNAL, 1);
+  endCommit();
   Atomics.notify(cells, SIGNAL);
+}
+
+/** A party's wait for the signal to move on from `signal`; one that times out breaks the barrier, as in Python. */
+function* awaitSignal(cells: Int32Array, signal: number, end: number): Plan<void> {
+  const left = remaining(end);
+  if (left === 0) {
+    breakBarrier(cells);
+    throw new BrokenBarrierError("the barrier's wait timed out, which broke it");
+  }
+  yield { cell: cells, index: SIGNAL, value: signal, timeout: left };
 }
 
 /**
@@ -155,16 +173,14 @@ export class Barrier {
       state = Atomics.load(cells, STATE);
       if (state & BROKEN) throw new BrokenBarrierError();
       if ((state & COUNT) < this.#parties) {
-        if (Atomics.compareExchange(cells, STATE, state, state + 1) === state) break;
+        beginCommit();
+        const arrived = Atomics.compareExchange(cells, STATE, state, state + 1) === state;
+        endCommit();
+        if (arrived) break;
         continue;
       }
       // The last party is running the action: wait for the next generation.
-      const left = remaining(end);
-      if (left === 0) {
-        breakBarrier(cells);
-        throw new BrokenBarrierError("the barrier's wait timed out, which broke it");
-      }
-      yield { cell: cells, index: SIGNAL, value: signal, timeout: left };
+      yield* awaitSignal(cells, signal, end);
     }
     const index = state & COUNT;
     const gen = generation(state);
@@ -176,11 +192,12 @@ export class Barrier {
         throw error;
       }
       const next = (gen + 1) & GEN_MASK;
+      beginCommit();
       Atomics.and(cells, HISTORY, ~(1 << (next & 31)));
-      if (Atomics.compareExchange(cells, STATE, state + 1, next << GEN_SHIFT) !== state + 1) {
-        throw new BrokenBarrierError("the barrier was aborted while its action ran");
-      }
-      Atomics.add(cells, SIGNAL, 1);
+      const tripped = Atomics.compareExchange(cells, STATE, state + 1, next << GEN_SHIFT) === state + 1;
+      if (tripped) Atomics.add(cells, SIGNAL, 1);
+      endCommit();
+      if (!tripped) throw new BrokenBarrierError("the barrier was aborted while its action ran");
       Atomics.notify(cells, SIGNAL);
       return index;
     }
@@ -192,12 +209,7 @@ export class Barrier {
         return index;
       }
       if (now & BROKEN) throw new BrokenBarrierError();
-      const left = remaining(end);
-      if (left === 0) {
-        breakBarrier(cells);
-        throw new BrokenBarrierError("the barrier's wait timed out, which broke it");
-      }
-      yield { cell: cells, index: SIGNAL, value: signal, timeout: left };
+      yield* awaitSignal(cells, signal, end);
     }
   }
 
@@ -284,13 +296,14 @@ export class Barrier {
     const broken = Atomics.load(cells, STATE);
     const gen = generation(broken);
     const next = (gen + 1) & GEN_MASK;
+    beginCommit();
     Atomics.or(cells, HISTORY, 1 << (gen & 31));
     Atomics.and(cells, HISTORY, ~(1 << (next & 31)));
     // Fails only when another reset got there first, which did the same.
-    if (Atomics.compareExchange(cells, STATE, broken, next << GEN_SHIFT) === broken) {
-      Atomics.add(cells, SIGNAL, 1);
-      Atomics.notify(cells, SIGNAL);
-    }
+    const reset = Atomics.compareExchange(cells, STATE, broken, next << GEN_SHIFT) === broken;
+    if (reset) Atomics.add(cells, SIGNAL, 1);
+    endCommit();
+    if (reset) Atomics.notify(cells, SIGNAL);
   }
 
   /**

@@ -16,9 +16,16 @@
  * Python's `notify` gets the same by waiting until the woken have taken their
  * wake-ups; here `notify` never blocks, so the main thread may call it.
  *
+ * Every change of the queue and the notify count is a commit of `fence.ts`:
+ * a process reported ended (on Deno a terminated thread may go on running,
+ * and one blocked in a wait wakes up) joins no queue, takes no ticket meant
+ * for a live waiter and notifies nobody.
+ *
  * @module
  */
 import { awaitPlan, blockOnPlan, type Plan, unabortable } from "./blocking.ts";
+import { beginCommit, endCommit } from "./fence.ts";
+import { RLock } from "./locks.ts";
 import {
   type AcquireOptions,
   heldDepth,
@@ -26,10 +33,9 @@ import {
   type LockGuard,
   releaseFully,
   restoreDepth,
-  RLock,
   type SemLock,
   takePlan,
-} from "./locks.ts";
+} from "./semlock.ts";
 import { dump, load, reduce, type Reduction, registerKind } from "./reduction.ts";
 import { adopted, reviving } from "./revival.ts";
 import { assertMayBlock, deadline, readWait, remaining, type Wait, type WaitOptions } from "./wait.ts";
@@ -50,7 +56,10 @@ function takeTicket(cells: Int32Array): boolean {
   for (;;) {
     const queue = Atomics.load(cells, QUEUE);
     if ((queue & TICKETS) === 0) return false;
-    if (Atomics.compareExchange(cells, QUEUE, queue, queue - WAITER - 1) === queue) return true;
+    beginCommit();
+    const taken = Atomics.compareExchange(cells, QUEUE, queue, queue - WAITER - 1) === queue;
+    endCommit();
+    if (taken) return true;
   }
 }
 
@@ -65,7 +74,10 @@ function leave(cells: Int32Array, notified: boolean, aborted: boolean): boolean 
     const queue = Atomics.load(cells, QUEUE);
     const tickets = queue & TICKETS;
     const take = notified && (aborted ? tickets >= queue >>> 16 : tickets > 0);
-    if (Atomics.compareExchange(cells, QUEUE, queue, queue - WAITER - (take ? 1 : 0)) === queue) return take;
+    beginCommit();
+    const left = Atomics.compareExchange(cells, QUEUE, queue, queue - WAITER - (take ? 1 : 0)) === queue;
+    endCommit();
+    if (left) return take;
   }
 }
 
@@ -193,7 +205,9 @@ export class Condition {
   *#waitPlan(wait: Wait, depth: number): Plan<boolean> {
     const cells = this.#cells;
     // Both under the lock, as every notify is: the tickets out now are for the waiters before us.
+    beginCommit();
     Atomics.add(cells, QUEUE, WAITER);
+    endCommit();
     const joined = Atomics.load(cells, SEQ);
     releaseFully(this.#lock);
     let queued = true;
@@ -332,9 +346,13 @@ export class Condition {
       const waiters = queue >>> 16;
       const tickets = Math.min((queue & TICKETS) + n, waiters);
       if (tickets === (queue & TICKETS)) return;
-      if (Atomics.compareExchange(cells, QUEUE, queue, (waiters << 16) | tickets) === queue) break;
+      // The tickets and the count that wakes their waiters in one commit: a notify is whole or not made.
+      beginCommit();
+      const given = Atomics.compareExchange(cells, QUEUE, queue, (waiters << 16) | tickets) === queue;
+      if (given) Atomics.add(cells, SEQ, 1);
+      endCommit();
+      if (given) break;
     }
-    Atomics.add(cells, SEQ, 1);
     Atomics.notify(cells, SEQ);
   }
 

@@ -20,7 +20,9 @@ import { pickle, SENDS, unpickle } from "./pickle.ts";
 import { beforeChildExit } from "./lifecycle.ts";
 import { reduce, type Reduction, registerKind } from "./reduction.ts";
 import { receiveBytes, receiveBytesInto } from "./recv_bytes.ts";
-import { Ring, TIMED_OUT } from "./ring.ts";
+import { adopted, reviving } from "./revival.ts";
+import { TIMED_OUT } from "./blocking.ts";
+import { Ring } from "./ring.ts";
 import { assertMayBlock, readWait, type WaitOptions } from "./wait.ts";
 
 interface ConnectionState {
@@ -30,17 +32,20 @@ interface ConnectionState {
   tx?: SharedArrayBuffer;
 }
 
-/** Set while a connection is made by `Pipe` or revived, so that `new Connection()` alone is refused. */
-let adopting: { rx?: Ring; tx?: Ring } | undefined;
+/** What a connection is made on, by `Pipe` or when revived (revival.ts): `new Connection()` alone is refused. */
+interface Ends {
+  rx?: Ring;
+  tx?: Ring;
+}
 
 /** Ends this process holds open, and how to close each; a child closes them when it ends. */
 const held = new Map<Connection, () => Promise<void>>();
 beforeChildExit(() => Promise.all([...held.values()].map((shut) => shut())));
 
-const END = Symbol("end of file");
-const endOf = (ring: Ring) => (): typeof END | undefined => {
-  ring.reap("senders");
-  return ring.senders() === 0 ? END : undefined;
+const EOF = Symbol("end of file");
+const endOf = (ring: Ring) => (): typeof EOF | undefined => {
+  ring.ends.reap("senders");
+  return ring.ends.senders() === 0 ? EOF : undefined;
 };
 
 /**
@@ -64,13 +69,13 @@ export class Connection<T = unknown> {
 
   /** Connections come from {@linkcode Pipe}. */
   constructor() {
-    if (!adopting) throw new TypeError("a Connection is made by Pipe(), not by new Connection()");
-    const { rx, tx } = adopting;
-    adopting = undefined;
+    const ends = adopted<Ends>();
+    if (!ends) throw new TypeError("a Connection is made by Pipe(), not by new Connection()");
+    const { rx, tx } = ends;
     this.#rx = rx;
     this.#tx = tx;
-    rx?.claim("receivers");
-    tx?.claim("senders");
+    rx?.ends.claim("receivers");
+    tx?.ends.claim("senders");
     if (tx) this.#feeder = new Feeder(tx, 0);
     held.set(this, () => this.#shut());
   }
@@ -143,7 +148,7 @@ export class Connection<T = unknown> {
     assertMayBlock("Connection.recvSync");
     const rx = this.#readable("recvSync");
     const bytes = rx.runSync(rx.receive(endOf(rx)), Infinity, "Connection.recvSync");
-    if (bytes === END || bytes === TIMED_OUT) throw new EOFError();
+    if (bytes === EOF || bytes === TIMED_OUT) throw new EOFError();
     return unpickle(bytes) as T;
   }
 
@@ -189,9 +194,9 @@ export class Connection<T = unknown> {
     if (this.#closed) return;
     this.#closed = true;
     held.delete(this);
-    this.#rx?.release("receivers");
+    this.#rx?.ends.release("receivers");
     await this.#feeder?.flushed();
-    this.#tx?.release("senders");
+    this.#tx?.ends.release("senders");
   }
 
   /** `using conn = …`: closes this end. */
@@ -208,8 +213,8 @@ export class Connection<T = unknown> {
     this.#checkOpen("send a Connection");
     // A commit (fence.ts): a process reported ended opens no handle that nobody would close.
     beginCommit();
-    this.#tx?.handles("senders", 1);
-    this.#rx?.handles("receivers", 1);
+    this.#tx?.ends.handles("senders", 1);
+    this.#rx?.ends.handles("receivers", 1);
     endCommit();
     const state: ConnectionState = { rx: this.#rx?.buffer, tx: this.#tx?.buffer };
     return { kind: "@mp/Connection", state };
@@ -218,8 +223,8 @@ export class Connection<T = unknown> {
   #post(bytes: Uint8Array, what: string): Promise<void> {
     this.#checkOpen(what);
     if (!this.#feeder) throw new Error(`${what}: this end of a one-way Pipe can only receive`);
-    this.#tx!.reap("receivers");
-    if (this.#tx!.receivers() === 0) throw new Error(`${what}: the other end of the pipe is closed (broken pipe)`);
+    this.#tx!.ends.reap("receivers");
+    if (this.#tx!.ends.receivers() === 0) throw new Error(`${what}: the other end of the pipe is closed (broken pipe)`);
     return this.#feeder.post(bytes, Infinity, undefined).then(() => {});
   }
 
@@ -229,7 +234,7 @@ export class Connection<T = unknown> {
     const ready = rx.tryReceive();
     if (ready) return Promise.resolve(ready);
     return rx.run(rx.receive(endOf(rx)), { timeout: Infinity }).then((bytes) => {
-      if (bytes === END || bytes === TIMED_OUT) throw new EOFError();
+      if (bytes === EOF || bytes === TIMED_OUT) throw new EOFError();
       return bytes;
     });
   }
@@ -246,8 +251,7 @@ export class Connection<T = unknown> {
 }
 
 function connect<T>(rx?: Ring, tx?: Ring): Connection<T> {
-  adopting = { rx, tx };
-  return new Connection<T>();
+  return reviving<Connection<T>>({ rx, tx } satisfies Ends, () => new Connection<T>());
 }
 
 /**

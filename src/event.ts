@@ -2,9 +2,13 @@
  * `Event`, as Python's `multiprocessing.Event`: one shared flag that
  * processes wait on until another sets it.
  *
+ * `set` and `clear` are commits of `fence.ts`: a process reported ended (on
+ * Deno a terminated thread may go on running) changes the flag no more.
+ *
  * @module
  */
 import { awaitPlan, blockOnPlan, type Plan } from "./blocking.ts";
+import { beginCommit, endCommit } from "./fence.ts";
 import { reduce, type Reduction, registerKind } from "./reduction.ts";
 import { adopted, reviving } from "./revival.ts";
 import { assertMayBlock, deadline, readWait, remaining, type Wait, type WaitOptions } from "./wait.ts";
@@ -71,7 +75,9 @@ export class Event {
    * ```
    */
   set(): void {
+    beginCommit();
     Atomics.store(this.#cells, FLAG, 1);
+    endCommit();
     Atomics.notify(this.#cells, FLAG);
   }
 
@@ -88,7 +94,9 @@ export class Event {
    * ```
    */
   clear(): void {
+    beginCommit();
     Atomics.store(this.#cells, FLAG, 0);
+    endCommit();
   }
 
   /**

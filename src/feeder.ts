@@ -9,7 +9,8 @@
  * @module
  */
 import { beforeChildExit } from "./lifecycle.ts";
-import { type Ring, type Steps, TIMED_OUT } from "./ring.ts";
+import { type Plan, TIMED_OUT } from "./blocking.ts";
+import type { Ring } from "./ring.ts";
 import { deadline, remaining } from "./wait.ts";
 
 interface Entry {
@@ -17,7 +18,7 @@ interface Entry {
   /** `performance.now()` after which the entry gives up (Infinity: never). */
   end: number;
   signal?: AbortSignal;
-  steps?: Steps<void>;
+  steps?: Plan<void>;
   settle: PromiseWithResolvers<boolean>;
 }
 
@@ -93,7 +94,7 @@ export class Feeder {
     return this.#drained.promise;
   }
 
-  #steps(entry: Entry): Steps<void> {
+  #steps(entry: Entry): Plan<void> {
     return (entry.steps ??= this.ring.send(entry.bytes, this.limit));
   }
 

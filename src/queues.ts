@@ -13,7 +13,9 @@ import { Feeder } from "./feeder.ts";
 import { pickle, SENDS, unpickle } from "./pickle.ts";
 import { closeAndJoin, takeUntilClosed } from "./queue_closing.ts";
 import { reduce, type Reduction, registerKind } from "./reduction.ts";
-import { Ring, TIMED_OUT } from "./ring.ts";
+import { adopted, reviving } from "./revival.ts";
+import { TIMED_OUT } from "./blocking.ts";
+import { Ring } from "./ring.ts";
 import { assertMayBlock, readWait, type Wait, waitCell } from "./wait.ts";
 
 /** How `put` and `get` wait: Python's `block` and `timeout`, plus an `AbortSignal`. */
@@ -32,9 +34,6 @@ interface QueueState {
   /** A JoinableQueue's count of unfinished tasks. */
   tasks?: SharedArrayBuffer;
 }
-
-/** Set while a queue is revived from its state, instead of being created. */
-let adopting: QueueState | undefined;
 
 /** A JoinableQueue's shared count of items put and not yet marked done. */
 const tasksOf = new WeakMap<Queue, Int32Array>();
@@ -96,8 +95,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
    * @throws {TypeError} when `maxsize` is not an integer.
    */
   constructor(maxsize: number = 0) {
-    const state = adopting;
-    adopting = undefined;
+    const state = adopted<QueueState>();
     this.#maxsize = state ? state.maxsize : readMaxsize(maxsize, `new ${new.target.name}`);
     this.#ring = state ? new Ring(state.ring) : Ring.create();
     if (state?.tasks) tasksOf.set(this, new Int32Array(state.tasks));
@@ -193,7 +191,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#checkOpen("getNowait");
     // A streamed item not yet complete must not be waited for here.
     if (this.#ring.items() === 0) throw new Empty();
-    const bytes = this.#ring.receiveNow("Queue.getNowait");
+    const bytes = this.#ring.receiveIfReady("Queue.getNowait");
     if (!bytes) throw new Empty();
     return unpickle(bytes) as T;
   }
@@ -408,13 +406,7 @@ export class SimpleQueue<T = unknown> {
   }
 }
 
-function adopt<Q>(create: () => Q): (state: unknown) => Q {
-  return (state) => {
-    adopting = state as QueueState;
-    return create();
-  };
-}
-
-registerKind("@mp/Queue", adopt(() => new Queue()));
-registerKind("@mp/JoinableQueue", adopt(() => new JoinableQueue()));
-registerKind("@mp/SimpleQueue", adopt(() => new SimpleQueue()));
+// A SimpleQueue's constructor makes the Queue inside it, which adopts the state.
+registerKind("@mp/Queue", (state) => reviving(state, () => new Queue()));
+registerKind("@mp/JoinableQueue", (state) => reviving(state, () => new JoinableQueue()));
+registerKind("@mp/SimpleQueue", (state) => reviving(state, () => new SimpleQueue()));

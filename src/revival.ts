@@ -2,7 +2,10 @@
  * How a shared object is revived in another process: its reviver calls the
  * ordinary constructor inside {@linkcode reviving}, and the constructor takes
  * the received state with {@linkcode adopted} instead of allocating new shared
- * memory. One constructor then serves both sides, subclasses included.
+ * memory. One constructor then serves both sides, subclasses included. The
+ * one hand-off of every shared object (locks, Event, Condition, Barrier,
+ * Value and Array, queues, Connection, whose `Pipe()` makes its ends the same
+ * way, since `new Connection()` alone is refused).
  *
  * @module
  */

@@ -7,7 +7,7 @@
  * worker in a message, so a name could not be looked up synchronously in a
  * process started before the block existed. Instead, every block lives in one
  * growable SharedArrayBuffer, the arena, that the main process creates and
- * every process receives when it starts (`inheritable` in process.ts). The
+ * every process receives when it starts (`inheritable` in lifecycle.ts). The
  * arena's head is a table of records, changed under a short mutex, so
  * creating, attaching and unlinking work from any process at once. The arena
  * reserves 4 GiB of address space and grows as blocks are created.
@@ -26,13 +26,14 @@
  * @module
  */
 import { adapter } from "./adapters/mod.ts";
-import { currentProcess, inheritable } from "./lifecycle.ts";
-import { hasEnded } from "./pids.ts";
+import { holderEnded, holderPid, letGo, takeOver, tryHold } from "./holder.ts";
+import { inheritable } from "./lifecycle.ts";
 import { reduce, type Reduction, registerKind } from "./reduction.ts";
+import { adopted, reviving } from "./revival.ts";
 
 // The head's cells.
-const MUTEX = 0; // the pid of the process changing the table, or 0
-const END = 1; // where the arena's used part ends (0: nothing used yet)
+const MUTEX = 0; // a holder cell (holder.ts): the pid of the process changing the table, or 0
+const ARENA_TOP = 1; // the top of the arena: where its used part ends (0: nothing used yet)
 const HIGH = 2; // one past the last record in use: scans stop there
 const BLOCKS = 3; // blocks that exist (live or unlinked but open)
 const HEAD_INTS = 16;
@@ -93,18 +94,17 @@ function table(): Int32Array {
 /** Runs `change` with the table to itself: short sections, so waiters spin (the main thread) or nap (workers). */
 function locked<T>(change: (meta: Int32Array) => T): T {
   const meta = table();
-  const me = currentProcess().pid!;
+  const me = holderPid();
   for (;;) {
-    const holder = Atomics.compareExchange(meta, MUTEX, 0, me);
-    if (holder === 0) break;
+    const holder = tryHold(meta, MUTEX, me);
     // A process that ended mid-change leaves the table as it was; taking over beats a hang.
-    if (hasEnded(holder)) Atomics.compareExchange(meta, MUTEX, holder, 0);
-    else if (mayBlock) Atomics.wait(meta, MUTEX, holder, 1);
+    if (holder === 0 || takeOver(meta, MUTEX, holder, me)) break;
+    if (mayBlock) Atomics.wait(meta, MUTEX, holder, 1);
   }
   try {
     return change(meta);
   } finally {
-    Atomics.store(meta, MUTEX, 0);
+    letGo(meta, MUTEX, me);
     Atomics.notify(meta, MUTEX);
   }
 }
@@ -117,8 +117,8 @@ function kind(meta: Int32Array, record: number): number {
   return meta[at(record) + STATE] & KIND;
 }
 
-function end(meta: Int32Array): number {
-  return meta[END] === 0 ? DATA_START : meta[END] >>> 0;
+function top(meta: Int32Array): number {
+  return meta[ARENA_TOP] === 0 ? DATA_START : meta[ARENA_TOP] >>> 0;
 }
 
 /**
@@ -179,8 +179,8 @@ function release(meta: Int32Array, record: number): void {
       dropRecord(meta, other);
     }
   }
-  if (offset + capacity === end(meta)) {
-    meta[END] = offset;
+  if (offset + capacity === top(meta)) {
+    meta[ARENA_TOP] = offset;
     return;
   }
   // A record is there: the merges above freed at least the block's own.
@@ -205,7 +205,7 @@ function reap(meta: Int32Array): void {
     if (kind(meta, record) !== HANDLES) continue;
     const base = at(record);
     const pid = meta[base + PID];
-    if (!hasEnded(pid)) continue;
+    if (!holderEnded(pid)) continue;
     const block = meta[base + BLOCK];
     const count = meta[base + COUNT];
     dropRecord(meta, record);
@@ -219,7 +219,7 @@ function reap(meta: Int32Array): void {
 
 /** Records one more handle of this process on the block in `record`. */
 function addHandle(meta: Int32Array, block: number): void {
-  const me = currentProcess().pid!;
+  const me = holderPid();
   meta[at(block) + REFS]++;
   for (let record = 0; record < meta[HIGH]; record++) {
     const base = at(record);
@@ -239,7 +239,7 @@ function addHandle(meta: Int32Array, block: number): void {
 
 /** Closes one handle of this process on the block in `record`. */
 function closeHandle(meta: Int32Array, block: number): void {
-  const me = currentProcess().pid!;
+  const me = holderPid();
   for (let record = 0; record < meta[HIGH]; record++) {
     const base = at(record);
     if (kind(meta, record) === HANDLES && meta[base + BLOCK] === block && meta[base + PID] === me) {
@@ -284,7 +284,7 @@ function allocate(meta: Int32Array, name: Uint8Array, size: number, flags: numbe
     }
     meta[base + OFFSET] = offset;
   } else {
-    const start = end(meta);
+    const start = top(meta);
     if (start + capacity > MAX_BYTES) {
       dropRecord(meta, record);
       throw new RangeError(`SharedMemory: no room for ${size} more bytes (all blocks together may use 4 GiB)`);
@@ -293,7 +293,7 @@ function allocate(meta: Int32Array, name: Uint8Array, size: number, flags: numbe
     if (start + capacity > buffer.byteLength) {
       buffer.grow(Math.min(MAX_BYTES, Math.max(start + capacity, buffer.byteLength * 2)));
     }
-    meta[END] = start + capacity;
+    meta[ARENA_TOP] = start + capacity;
     meta[base + OFFSET] = start;
     meta[base + CAPACITY] = capacity;
   }
@@ -330,9 +330,6 @@ function uniqueName(meta: Int32Array): string {
   }
 }
 
-/** Flags for the next block the constructor creates: set only by {@linkcode createScoped}. */
-let nextFlags = 0;
-
 /**
  * A new block that loses its name when any process holding it ends, and
  * its memory once the others close it: a block two processes use between
@@ -346,12 +343,8 @@ let nextFlags = 0;
  * ```
  */
 export function createScoped(name: string, size: number): SharedMemory {
-  nextFlags = SCOPED;
-  try {
-    return new SharedMemory({ name, create: true, size });
-  } finally {
-    nextFlags = 0;
-  }
+  // The flags reach the constructor as revived state does (revival.ts).
+  return reviving(SCOPED, () => new SharedMemory({ name, create: true, size }));
 }
 
 /**
@@ -391,9 +384,8 @@ export class SharedMemory {
 
   /** Creates a block (`{ create: true, size, name? }`) or attaches to one (`{ name }`). */
   constructor(options: SharedMemoryOptions = {}) {
+    const flags = adopted<number>() ?? 0;
     const { name, create = false, size = 0 } = options;
-    const flags = nextFlags;
-    nextFlags = 0;
     if (create) {
       if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 1) {
         throw new RangeError(`new SharedMemory: size must be a positive integer when creating, got ${String(size)}`);

@@ -41,12 +41,14 @@ export function readWait(options: WaitOptions | undefined | null, what: string):
 
 /** `performance.now()` at which a wait of `timeout` ms ends. */
 export function deadline(timeout: number): number {
-  return performance.now() + timeout;
+  // Without reading the clock when there is no timeout: `performance.now()` costs 0.2 us here, as much as the
+  // rest of a small put (measured on Bun and Node).
+  return timeout === Infinity ? Infinity : performance.now() + timeout;
 }
 
 /** Milliseconds left until `end` (never negative). */
 export function remaining(end: number): number {
-  return Math.max(0, end - performance.now());
+  return end === Infinity ? Infinity : Math.max(0, end - performance.now());
 }
 
 /** The longest delay `setTimeout` takes: 2^31 ms or more fires at once on Deno, Bun and Node. */
@@ -123,7 +125,7 @@ type WaitAsync = (
 let nativeWaitAsync: WaitAsync | undefined = (Atomics as { waitAsync?: WaitAsync }).waitAsync?.bind(Atomics);
 
 /** The safety re-read while a native wait is pending, and the fallback's polling range. */
-const RECHECK_MS = 50;
+const REREAD_MS = 50;
 const POLL_MIN_MS = 1;
 const POLL_MAX_MS = 16;
 
@@ -151,7 +153,7 @@ export function waitCell(cell: Int32Array, index: number, expected: number, wait
   const native = nativeWaitAsync?.(cell, index, expected, wait.timeout);
   if (native && !native.async) return Promise.resolve(native.value);
   native?.value.then((value) => end(() => resolve(value)));
-  let delay = native ? RECHECK_MS : POLL_MIN_MS;
+  let delay = native ? REREAD_MS : POLL_MIN_MS;
   const recheck = () => {
     if (Atomics.load(cell, index) !== expected) return end(() => resolve("ok"));
     if (!native) delay = Math.min(delay * 2, POLL_MAX_MS);

@@ -7,7 +7,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { AbandonedLockError, Empty, Lock, Pipe, Pool, Queue, Value } from "../mod.ts";
+import { AbandonedLockError, Barrier, Condition, Empty, Event, Lock, Pipe, Pool, Queue, Value } from "../mod.ts";
 import { adapter } from "../src/adapters/mod.ts";
 import { checkNoLeaks } from "./leaks.ts";
 import { runScript } from "./scripts.ts";
@@ -139,6 +139,59 @@ test("faults: a synchronized Value whose writer was terminated changes no more, 
   const last = read();
   await sleep(WATCH_MS);
   assert.equal(read(), last, "the Value did not change after join()");
+});
+
+/**
+ * A child changes `shared` with `target` over and over (counting in its
+ * second argument) until it is terminated; then this process undoes the
+ * change, and nothing may redo it once join() has returned.
+ */
+function noChangeAfterJoin<T>(
+  what: string,
+  target: string,
+  make: () => T,
+  undo: (shared: T) => void,
+  changed: (shared: T) => boolean,
+) {
+  test(`faults: a process terminated while ${what} over and over does so no more`, { timeout: 30_000 }, async () => {
+    const shared = make();
+    const done = new Int32Array(new SharedArrayBuffer(4));
+    const p = start(target, shared, done);
+    await until(() => Atomics.load(done, 0) >= 1_000, 30_000, `1,000 rounds of ${what}`);
+    p.terminate();
+    await p.join(10_000);
+    undo(shared);
+    await sleep(WATCH_MS);
+    assert.equal(changed(shared), false, `${what} went on after join()`);
+  });
+}
+
+noChangeAfterJoin("setting an Event", "setLoop", () => new Event(), (e) => e.clear(), (e) => e.isSet());
+noChangeAfterJoin("breaking a Barrier", "breakLoop", () => new Barrier(2), (b) => b.reset(), (b) => b.broken);
+
+test("faults: waiters terminated while blocked in a Condition's waitSync take no notify meant for a live waiter", {
+  timeout: 60_000,
+}, async () => {
+  const c = new Condition();
+  const waiting = new Int32Array(new SharedArrayBuffer(8));
+  const ps = [0, 1, 2].map(() => start("waitOnCondition", c, waiting));
+  await until(() => Atomics.load(waiting, 0) === 3, 30_000, "three waiters");
+  await sleep(100); // each is blocked in waitSync
+  for (const p of ps) p.terminate();
+  for (const p of ps) await p.join(10_000);
+  assert.equal(await c.acquire(2_000), true);
+  const notified = c.wait(5_000);
+  assert.equal(await c.acquire(2_000), true);
+  c.notify();
+  c.release();
+  // The terminated waiters go on running on Deno, and the notify wakes them: give them a head start on this
+  // thread's waiter, which wakes on the event loop.
+  const spin = performance.now();
+  while (performance.now() - spin < 50);
+  assert.equal(await notified, true, "the live waiter got the notify");
+  c.release();
+  await sleep(WATCH_MS);
+  assert.equal(Atomics.load(waiting, 1), 0, "no terminated waiter returned from its wait");
 });
 
 test("faults: a consumer terminated while blocked in getSync takes nothing after join()", {

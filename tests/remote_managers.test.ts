@@ -9,13 +9,14 @@ import { Client } from "../src/connection/listener.ts";
 import { dumps, loads } from "../src/python/pickle.ts";
 import {
   BaseManager,
-  ManagedBarrier,
   ManagedQueue,
   type RemoteDictProxy,
   RemoteError,
   SyncManager,
 } from "../src/managers/remote/mod.ts";
 import { DictProxy, ListProxy, NamespaceProxy } from "../src/managers.ts";
+// The server's own Barrier, called as the server calls it (not public: a program reaches it through a proxy).
+import { ManagedBarrier } from "../src/managers/remote/waiting_referents.ts";
 import { childUsesProxy } from "./fixtures/remote_managers_child.ts";
 import { checkNoLeaks } from "./leaks.ts";
 

@@ -109,7 +109,7 @@ class Server {
     let turn = performance.now();
     Atomics.store(cells, HOT, 1);
     while (!stopped()) {
-      const bytes = requests.receiveNow("the manager's server");
+      const bytes = requests.receiveIfReady("the manager's server");
       if (bytes) {
         this.#handle(readRequest(bytes));
         if (performance.now() - turn > SERVER_TURN_MS) {

@@ -131,7 +131,7 @@ export class Session implements Channel {
     // Closed while a wait was pending: the next look at stopReason() ends the calls.
     const answers = this.#answers;
     if (!answers) return;
-    for (let bytes; (bytes = answers.receiveNow("a manager proxy"));) {
+    for (let bytes; (bytes = answers.receiveIfReady("a manager proxy"));) {
       const { call, failed, payload } = readAnswer(bytes);
       const pending = this.#pending.get(call);
       // Absent when the call was failed already: the server died or the manager shut down.
