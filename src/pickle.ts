@@ -19,7 +19,16 @@
  *
  * @module
  */
-import { dump, type Dumped, type DumpOptions, load, reduce, type Reducible, registerInlineKind } from "./reduction.ts";
+import {
+  dump,
+  type Dumped,
+  type DumpOptions,
+  load,
+  MARK,
+  reduce,
+  type Reducible,
+  registerInlineKind,
+} from "./reduction.ts";
 import { fetchParked, park, unpark } from "./resource_sharer.ts";
 
 const Tag = {
@@ -62,9 +71,6 @@ const views = [
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** The key of reduction's markers, which name the kind of a shared object. */
-const MARK = "@mp/reduced";
 
 /** Why a value cannot become bytes; `pickle` turns it into a message with the value's path. */
 class Unpicklable extends Error {}

@@ -490,4 +490,3 @@ export function adoptProcess(
 }
 
 attachLogging(inheritable("@mp/logging", () => new Int32Array(new SharedArrayBuffer(8))), () => current().name);
-

@@ -72,7 +72,8 @@ export interface Dumped {
   reduced: boolean;
 }
 
-const MARK = "@mp/reduced";
+/** The key that marks a reduced object in what is sent: its kind is the value. */
+export const MARK = "@mp/reduced";
 
 /** The kind of a function's marker; its state is a `TargetSpec`. */
 const FUNCTION = "@mp/function";

@@ -66,7 +66,8 @@ export function after(ms: number, fire: () => void): () => void {
   const arm = () => {
     const left = end - performance.now();
     // Rounded up: Node fires a fractional delay up to 1 ms early by Date.now (a 1,000 ms limit rejected at 999).
-    timer = left > LONGEST_DELAY ? setTimeout(arm, LONGEST_DELAY) : setTimeout(fire, Math.ceil(left));
+    // Never below 0: Node warns (TimeoutNegativeWarning) of a negative delay, which a deadline already past gives.
+    timer = left > LONGEST_DELAY ? setTimeout(arm, LONGEST_DELAY) : setTimeout(fire, Math.max(0, Math.ceil(left)));
   };
   arm();
   return () => clearTimeout(timer);

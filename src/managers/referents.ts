@@ -8,6 +8,7 @@
  * @module
  */
 import { methodsOf } from "./builtins.ts";
+import { isThenable } from "../thenable.ts";
 import type { How, Recipe, Typeid } from "./wire.ts";
 
 /** One managed object, and how many handles on it are out. */
@@ -32,11 +33,6 @@ export interface Referent {
 /** How a referent is named in messages: `dict`, or its class's name. */
 export function nameOf(referent: Referent): string {
   return referent.className ?? referent.typeid;
-}
-
-/** Whether `value` is a Promise or another thenable: a method that returns one is answered once it settles. */
-export function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as PromiseLike<unknown> | null)?.then === "function";
 }
 
 /** Makes an object of a user's class (or calls a registered factory) in the server, once its module is imported. */

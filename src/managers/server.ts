@@ -27,7 +27,8 @@ import {
   SERVER_TURN_MS,
   SHUTDOWN,
 } from "./memory.ts";
-import { declaredExposed, exposedOf, isThenable, make, methodOf, nameOf, type Referent } from "./referents.ts";
+import { declaredExposed, exposedOf, make, methodOf, nameOf, type Referent } from "./referents.ts";
+import { isThenable } from "../thenable.ts";
 import {
   ADOPT,
   answer,

@@ -34,7 +34,17 @@ import { MAX_WINDOW, NOT_SAVED } from "./claims.ts";
 import { Limit } from "./limit.ts";
 import { Member, type Settler, type Task, type WorkerPlan } from "./member.ts";
 import { type PoolOptions, readPoolOptions } from "./options.ts";
-import { isPrimitive, MAP, type Mode, NO_TRANSFER, numeric, pack, TASK_VALUES, taskCode, type ToPool } from "./protocol.ts";
+import {
+  isPrimitive,
+  MAP,
+  type Mode,
+  NO_TRANSFER,
+  numeric,
+  pack,
+  TASK_VALUES,
+  taskCode,
+  type ToPool,
+} from "./protocol.ts";
 import { deliver, type Outcome } from "./results.ts";
 import { attachRoute, PoolCalls, type TaskRoute } from "./surface.ts";
 

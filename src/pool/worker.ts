@@ -11,6 +11,7 @@ import { adapter } from "../adapters/mod.ts";
 import { debug } from "../logging.ts";
 import { dump, load, reduceError } from "../reduction.ts";
 import { resolveTarget, type TargetSpec } from "../spawn.ts";
+import { isThenable } from "../thenable.ts";
 import { pollUntil } from "../wait.ts";
 import { WorkerCells } from "./claims.ts";
 import {
@@ -40,11 +41,6 @@ const IDLE_WAIT_MS = 10;
 /** How long it polls before that, for a caller that awaits one task at a time. */
 const IDLE_POLL_MS = 0.1;
 const receiveNow = adapter.receiveNow;
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (typeof value === "object" && value !== null || typeof value === "function") &&
-    typeof (value as { then?: unknown }).then === "function";
-}
 
 /**
  * The loop every pool worker runs: a `Process` whose target is this export.
