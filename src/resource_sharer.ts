@@ -15,7 +15,7 @@
  * the main one directly over a port of its own (`portForEachChild`), whoever
  * started it. A receiver may be inside a synchronous `getSync`/`recvSync`, so
  * a worker waits for each answer in `Atomics.wait` and takes it with
- * `receiveWaiting` (Deno's `receiveMessageOnPort` takes from Web ports too);
+ * `receiveNow` (Deno's `receiveMessageOnPort` takes from Web ports too);
  * the main process, which may not block, never waits: it holds the buffers
  * of every item that can be read.
  *
@@ -60,7 +60,7 @@ const clients = new Map<MessagePort, number>();
 
 /**
  * Serves a process's port from the event loop. Never read with
- * `receiveWaiting` here: Deno's port takes its next message off the channel
+ * `receiveNow` here: Deno's port takes its next message off the channel
  * before dispatching it, so a message can be neither readable nor handled
  * yet (bench/transfer.ts, a Lock in each of 20,000 items, lost parkings so on
  * Deno 2.9 when the main process drained its ports itself). Hence a park is
@@ -158,7 +158,7 @@ function ask(message: ToSharer & { bell: SharedArrayBuffer }, what: string): Ans
   Atomics.store(bell, 0, 0);
   port.postMessage(message);
   for (;;) {
-    const got = adapter.receiveWaiting(port);
+    const got = adapter.receiveNow(port);
     if (got) return got.message as Answer;
     Atomics.wait(bell, 0, 0, 1000);
   }

@@ -69,7 +69,8 @@ export function denoAdapter(): Adapter {
     // In a worker, Deno.exit() ends only that worker, and at once (even one busy in a loop, unlike terminate()).
     exit: (code) => exit(code),
     onUncaught: onUncaughtInWebWorker,
-    receiveWaiting(port) {
+    poolPollsPorts: false,
+    receiveNow(port) {
       threads ??= nodeLayer();
       return threads.receiveMessageOnPort(port as never);
     },

@@ -145,6 +145,6 @@ export function nodeAdapter(runtime: "node" | "bun" = "node"): Adapter {
     },
     writeError: (text) => void process.stderr.write(text),
     receiveNow: (port) => receiveMessageOnPort(port as never),
-    receiveWaiting: (port) => receiveMessageOnPort(port as never),
+    poolPollsPorts: true,
   };
 }

@@ -90,18 +90,17 @@ export interface Adapter {
   /** Writes text to the program's standard error without a trailing newline. */
   writeError(text: string): void;
   /**
-   * Takes the next message waiting on `port` at once, without the event loop,
-   * where the runtime can (`receiveMessageOnPort` of Node and Bun). An idle
-   * pool worker polls and then waits for work in `Atomics.wait`, and takes
-   * its tasks with this. Absent on Deno, whose Web Workers have no such call.
+   * Takes the next message waiting on `port` at once, without the event loop
+   * (`receiveMessageOnPort`; Deno's is reached through its Node layer, loaded
+   * on first use, which takes from a Web MessagePort too in Deno 2.9). The
+   * resource sharer receives with it in the middle of a synchronous `get`.
    */
-  receiveNow?(port: MessagePort): { message: unknown } | undefined;
+  receiveNow(port: MessagePort): { message: unknown } | undefined;
   /**
-   * As `receiveNow`, on every runtime: Deno's is reached through its Node
-   * layer (loaded on first use), whose `receiveMessageOnPort` takes from a
-   * Web MessagePort too (Deno 2.9). For the resource sharer, which must
-   * receive in the middle of a synchronous `get`; the pool keeps its Deno
-   * path, which was measured without it.
+   * Whether an idle pool worker waits for work in `Atomics.wait` and takes
+   * its tasks with {@linkcode Adapter.receiveNow} (Node, Bun), rather than on
+   * the event loop (Deno, where the pool was measured without the Node
+   * layer's call).
    */
-  receiveWaiting(port: MessagePort): { message: unknown } | undefined;
+  poolPollsPorts: boolean;
 }

@@ -32,7 +32,7 @@ export const MAX_WINDOW = 8192;
 const STARTED = 0;
 const POSTED = 1;
 const READY = 2;
-/** Rung by the pool with each batch, for a worker that waits in Atomics.wait (see `adapter.receiveNow`). */
+/** Rung by the pool with each batch, for a worker that waits in Atomics.wait (see `adapter.poolPollsPorts`). */
 const BELL = 3;
 const COUNTERS = 4;
 

@@ -142,7 +142,7 @@ export class Member {
     if (tasks.length === 0) return from;
     this.#post({ kind: "run", functions, tasks, data } satisfies RunMessage, transfer);
     // Only a worker that can take a message without its event loop sleeps on the bell (see worker.ts).
-    if (adapter.receiveNow) this.cells.ring();
+    if (adapter.poolPollsPorts) this.cells.ring();
     return from;
   }
 

@@ -40,7 +40,7 @@ const FLUSH_MS = 1;
 const IDLE_WAIT_MS = 10;
 /** How long it polls before that, for a caller that awaits one task at a time. */
 const IDLE_POLL_MS = 0.1;
-const receiveNow = adapter.receiveNow;
+const receiveNow = adapter.poolPollsPorts ? adapter.receiveNow : undefined;
 
 /**
  * The loop every pool worker runs: a `Process` whose target is this export.
