@@ -14,22 +14,15 @@
  * A SharedArrayBuffer cannot be sent as bytes: it would arrive as a copy,
  * not shared. So the buffers inside this library's shared objects (Queue,
  * Lock, Value, Connection …), and bare SharedArrayBuffers and views of them,
- * are parked with the main process's resource sharer (`resource_sharer.ts`)
+ * are parked with the main process's resource sharer (`shared_parking.ts`, over `resource_sharer.ts`)
  * and the bytes carry their name: the receiver gets the same shared memory.
  *
  * @module
  */
-import {
-  dump,
-  type Dumped,
-  type DumpOptions,
-  load,
-  MARK,
-  reduce,
-  type Reducible,
-  registerInlineKind,
-} from "./reduction.ts";
-import { fetchParked, park, unpark } from "./resource_sharer.ts";
+import { dump, type Dumped, type DumpOptions, load, MARK, reduce, type Reducible } from "./reduction.ts";
+import { unpark } from "./resource_sharer.ts";
+import { forgetFetched, parkShared } from "./shared_parking.ts";
+import { isShared, views } from "./view_types.ts";
 
 const Tag = {
   undefined: 0,
@@ -53,21 +46,6 @@ const Tag = {
   boxed: 18,
 } as const;
 const T = Tag;
-
-const views = [
-  Int8Array,
-  Uint8Array,
-  Uint8ClampedArray,
-  Int16Array,
-  Uint16Array,
-  Int32Array,
-  Uint32Array,
-  Float32Array,
-  Float64Array,
-  BigInt64Array,
-  BigUint64Array,
-  DataView,
-] as const;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -143,10 +121,6 @@ function writeBytes(bytes: Uint8Array): void {
   reserve(bytes.length);
   out.set(bytes, at);
   at += bytes.length;
-}
-
-function isShared(buffer: ArrayBufferLike): boolean {
-  return typeof SharedArrayBuffer === "function" && buffer instanceof SharedArrayBuffer;
 }
 
 function write(value: unknown): void {
@@ -467,14 +441,8 @@ export function pickle(value: unknown, what: string, options?: DumpOptions): Uin
       `${what} holds an object that must be transferred (a MessagePort), which cannot be sent as bytes`,
     );
   }
-  const parking: Parking = { buffers: [], index: new Map(), states: [], copies: new Map() };
-  const data = options?.shared ? parkShared(dumped.data, parking) : dumped.data;
-  let id: string | undefined;
-  if (parking.buffers.length) {
-    // Parked before the bytes exist, so that whoever can read them finds the buffers.
-    id = park(parking.buffers, what);
-    for (const state of parking.states) state.id = id;
-  }
+  // Parked before the bytes exist, so that whoever can read them finds the buffers.
+  const { data, id } = options?.shared ? parkShared(dumped.data, what) : { data: dumped.data, id: undefined };
   try {
     return encode(data, dumped.reduced || id !== undefined);
   } catch (error) {
@@ -489,100 +457,6 @@ export function pickle(value: unknown, what: string, options?: DumpOptions): Uin
   }
 }
 
-/** The kind of the marker that stands for a parked SharedArrayBuffer (or a view of one) in bytes. */
-const PARKED = "@mp/parked";
-
-/** A parked buffer: which parking, which of its buffers, and the view on it when a view was sent. */
-interface ParkedState {
-  id: string;
-  i: number;
-  /** `views` index, byte offset, byte length. */
-  view?: [number, number, number];
-}
-
-/** What one {@linkcode parkShared} walk gathers. */
-interface Parking {
-  buffers: SharedArrayBuffer[];
-  index: Map<SharedArrayBuffer, number>;
-  /** The markers' states, which get the parking's name once it is parked. */
-  states: ParkedState[];
-  copies: Map<object, unknown>;
-}
-
-function parkedMarker(buffer: SharedArrayBuffer, parking: Parking, view?: [number, number, number]): unknown {
-  let i = parking.index.get(buffer);
-  if (i === undefined) (i = parking.buffers.push(buffer) - 1, parking.index.set(buffer, i));
-  const state: ParkedState = { id: "", i };
-  if (view) state.view = view;
-  parking.states.push(state);
-  return { [MARK]: PARKED, state };
-}
-
-/**
- * `data` with every SharedArrayBuffer and view of one (inside reductions'
- * states too) replaced by a parked marker; containers are copied only where
- * something inside them was replaced, so plain data goes through as it is.
- */
-function parkShared(value: unknown, parking: Parking): unknown {
-  if (typeof value !== "object" || value === null) return value;
-  const known = parking.copies.get(value);
-  if (known !== undefined) return known;
-  if (isShared(value as ArrayBufferLike)) return parkedMarker(value as SharedArrayBuffer, parking);
-  if (ArrayBuffer.isView(value)) {
-    if (!isShared(value.buffer)) return value;
-    const kind = views.findIndex((type) => value instanceof type);
-    if (kind < 0) return value;
-    return parkedMarker(value.buffer as SharedArrayBuffer, parking, [kind, value.byteOffset, value.byteLength]);
-  }
-  // In progress: a cycle back to here keeps the original, whose buffers (if any) then fail to encode, by name.
-  parking.copies.set(value, value);
-  let result: unknown = value;
-  if (Array.isArray(value)) {
-    const items = value.map((item) => parkShared(item, parking));
-    if (items.some((item, i) => item !== value[i])) result = items;
-  } else if (value instanceof Map) {
-    const entries = [...value].map(([k, v]) => [parkShared(k, parking), parkShared(v, parking)] as const);
-    if ([...value].some(([k, v], i) => entries[i][0] !== k || entries[i][1] !== v)) result = new Map(entries);
-  } else if (value instanceof Set) {
-    const items = [...value].map((item) => parkShared(item, parking));
-    if ([...value].some((item, i) => items[i] !== item)) result = new Set(items);
-  } else {
-    const proto = Object.getPrototypeOf(value);
-    if (proto === Object.prototype || proto === null) {
-      const record = value as Record<string, unknown>;
-      const keys = Object.keys(record);
-      const items = keys.map((key) => parkShared(record[key], parking));
-      if (items.some((item, i) => item !== record[keys[i]])) {
-        result = Object.fromEntries(keys.map((key, i) => [key, items[i]]));
-      }
-    }
-  }
-  parking.copies.set(value, result);
-  return result;
-}
-
-/** Buffers fetched during one {@linkcode unpickle}, by parking: one fetch serves all the buffers of an item. */
-const fetched = new Map<string, SharedArrayBuffer[]>();
-
-registerInlineKind(PARKED, (given, owner) => {
-  const state = given as ParkedState;
-  let buffers = fetched.get(state.id);
-  if (!buffers) {
-    buffers = fetchParked(state.id, owner ? `a ${owner.replace("@mp/", "")}` : "a SharedArrayBuffer");
-    fetched.set(state.id, buffers);
-  }
-  const buffer = buffers[state.i];
-  if (!state.view) return buffer;
-  const [kind, offset, byteLength] = state.view;
-  const type = views[kind];
-  if (type === DataView) return new DataView(buffer, offset, byteLength);
-  const array = type as unknown as {
-    new (b: SharedArrayBuffer, o: number, l: number): unknown;
-    BYTES_PER_ELEMENT: number;
-  };
-  return new array(buffer, offset, byteLength / array.BYTES_PER_ELEMENT);
-});
-
 /**
  * What a queue item or a pipe message may hold beyond data: functions, as
  * Python's pickle sends them, and this library's shared objects, as Python's
@@ -596,7 +470,7 @@ export function unpickle(bytes: Uint8Array): unknown {
   try {
     return load(data, reduced);
   } finally {
-    fetched.clear();
+    forgetFetched();
   }
 }
 
