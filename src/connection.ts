@@ -19,7 +19,7 @@ import { Feeder } from "./feeder.ts";
 import { pickle, SENDS, unpickle } from "./pickle.ts";
 import { beforeChildExit } from "./lifecycle.ts";
 import { reduce, type Reduction, registerKind } from "./reduction.ts";
-import { receiveBytes, receiveBytesInto } from "./recv_bytes.ts";
+import { receiveBytes, receiveBytesInto, sentBytes } from "./recv_bytes.ts";
 import { adopted, reviving } from "./revival.ts";
 import { TIMED_OUT } from "./blocking.ts";
 import { Ring } from "./ring.ts";
@@ -114,19 +114,7 @@ export class Connection<T = unknown> {
    * @throws {RangeError} when `offset`/`size` fall outside the buffer.
    */
   sendBytes(buffer: ArrayBufferView | ArrayBuffer, offset: number = 0, size?: number): Promise<void> {
-    const bytes = ArrayBuffer.isView(buffer)
-      ? new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
-      : new Uint8Array(buffer);
-    const length = size ?? bytes.length - offset;
-    if (!Number.isInteger(offset) || offset < 0 || offset > bytes.length) {
-      throw new RangeError(`sendBytes: offset ${offset} is outside the buffer of ${bytes.length} bytes`);
-    }
-    if (!Number.isInteger(length) || length < 0 || offset + length > bytes.length) {
-      throw new RangeError(
-        `sendBytes: size ${length} from offset ${offset} runs past the buffer of ${bytes.length} bytes`,
-      );
-    }
-    return this.#post(bytes.slice(offset, offset + length), "sendBytes");
+    return this.#post(sentBytes(buffer, offset, size).slice(), "sendBytes");
   }
 
   /**
