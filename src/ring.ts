@@ -12,7 +12,7 @@
  * `postMessage` is very fast; above it on Deno), and a Pipe round trip
  * takes about as long as a raw MessageChannel ping-pong.
  *
- * Layout: a header of Int32 cells, then `capacity` bytes (a power of two).
+ * Layout (`ring_layout.ts`): a header of Int32 cells, then `capacity` bytes (a power of two).
  * The head (`BYTES_READ`) and the tail (`BYTES_WRITTEN`) count bytes read and written, wrapping at 2^32. A
  * message is one or more chunks, each a 4-byte header (length << 2 | flags)
  * and its payload padded to 4 bytes. A message that fits in the ring is one
@@ -42,54 +42,29 @@ import { awaitPlanUntil, blockOnPlanUntil, type CellWaitRequest, type Plan, TIME
 import { beginCommit, endCommit } from "./fence.ts";
 import { holderEnded, holderPid, holderWait, letGo, takeOver, tryHold } from "./holder.ts";
 import { END_CELLS, RingEnds } from "./ring_ends.ts";
+import {
+  ABORT,
+  BYTES_READ,
+  BYTES_WRITTEN,
+  CELLS,
+  DATA_SLEEPERS,
+  ENDS,
+  LOCK_SLEEPERS,
+  MESSAGE_START,
+  MORE,
+  pad,
+  READ_LOCK,
+  READING,
+  SENT,
+  SPACE_SLEEPERS,
+  TAKEN,
+  WRITE_LOCK,
+  WRITING,
+} from "./ring_layout.ts";
 import { deadline, type Wait } from "./wait.ts";
-
-// The cells sit on cache lines (16 Int32 each) by who writes them and who
-// reads them per message: what readers publish (the head, the messages taken)
-// and their lock, what writers publish (the tail, the messages sent) and
-// their lock, and the rarely written rest. A writer and a reader on two cores
-// then pass one line of cells per message (the tail's, which the reader must
-// see), besides the data: each side writes only its own lines, and a writer
-// reads the head only when the ring looks full (see `#sendLocked`). With the
-// count of messages one cell that both sides changed, and each lock on the
-// line its side publishes, a message cost the two cores three more line
-// transfers.
-const LINE = 16;
-
-/** The ring's head: bytes read so far (wrapping at 2^32), and the messages taken so far. */
-const BYTES_READ = 0;
-const TAKEN = 1;
-/** The read lock, and 1 while a reader is in the middle of a streamed message. */
-const READ_LOCK = LINE;
-const READING = LINE + 1;
-
-/**
- * The ring's tail: bytes written so far (wrapping at 2^32), and the complete
- * messages sent so far. `SENT - TAKEN` is the count of messages in the ring:
- * it may read one low after a process died between publishing and counting.
- */
-const BYTES_WRITTEN = 2 * LINE;
-const SENT = 2 * LINE + 1;
-/** The write lock, 1 while a streamed message is being written, and where it began (its first chunk's tail). */
-const WRITE_LOCK = 3 * LINE;
-const WRITING = 3 * LINE + 1;
-const MESSAGE_START = 3 * LINE + 2;
-
-/** How many wait for data (on BYTES_WRITTEN), for space (on BYTES_READ), for a lock: wakers skip `Atomics.notify` when none. */
-const DATA_SLEEPERS = 4 * LINE;
-const SPACE_SLEEPERS = 4 * LINE + 1;
-const LOCK_SLEEPERS = 4 * LINE + 2;
-/** The handles of the two ends, for a Connection's end of file: `END_CELLS` cells laid out by ring_ends.ts. */
-const ENDS = 4 * LINE + 3;
-const CELLS = 6 * LINE;
-
-const MORE = 1;
-const ABORT = 2;
 
 /** The default ring size: 1 MiB; messages that do not fit are streamed. */
 export const DEFAULT_CAPACITY: number = 1 << 20;
-
-const pad = (n: number): number => (n + 3) & ~3;
 
 /**
  * Messages up to this many bytes are copied in by a loop: a typed array's
