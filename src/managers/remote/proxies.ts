@@ -10,7 +10,8 @@
  *
  * A proxy holds one reference on its object, given back when it is
  * garbage-collected; it travels to another process of the program (in a
- * Queue, a Pipe, `args`) and to a Python peer (pickled as `RebuildProxy`).
+ * Queue, a Pipe, `args`) and to a Python peer (pickled as `RebuildProxy`):
+ * that handle and those ways out are `proxy_handles.ts`.
  *
  * @module
  */
@@ -26,72 +27,19 @@ import { reduce, type Reduction, registerKind } from "../../reduction.ts";
 import type { AcquireOptions } from "../../locks.ts";
 import type { QueueWaitOptions } from "../../queues.ts";
 import type { ManagerClient } from "./client.ts";
-import { type Address, mayHoldProxies, pickleProxy, Token, walk } from "./protocol.ts";
+import { type Address, Token } from "./protocol.ts";
+import {
+  describeRemote,
+  holdHandle,
+  pickledProxy,
+  proxiesMade,
+  reduceRemote,
+  REMOTE_PROXY,
+  remoteCall,
+  type RemoteState,
+} from "./proxy_handles.ts";
 
-/** What each remote proxy is: its client, its token, its methods; `ident` resolves once the server made it. */
-interface Handle {
-  client: ManagerClient;
-  token: Token;
-  exposed?: readonly string[];
-  proxytype: string;
-  ident: Promise<string>;
-}
-
-const handles = new WeakMap<object, Handle>();
-
-/** The proxy classes of Python's `multiprocessing.managers`. */
-const PYTHON_PROXIES = new Set([
-  "AutoProxy",
-  "DictProxy",
-  "ListProxy",
-  "NamespaceProxy",
-  "AcquirerProxy",
-  "EventProxy",
-  "ValueProxy",
-  "ConditionProxy",
-  "BarrierProxy",
-  "ArrayProxy",
-  "IteratorProxy",
-  "PoolProxy",
-]);
-
-// A proxy that is gone gives its reference back, as Python's proxy finalizer does.
-const released = new FinalizationRegistry<{ client: ManagerClient; ident: Promise<string> }>(({ client, ident }) => {
-  ident.then((id) => client.serverCall("decref", [id])).catch(() => {});
-});
-
-function handleOf(proxy: object): Handle {
-  const handle = handles.get(proxy);
-  if (!handle) throw new TypeError("not a remote manager proxy");
-  return handle;
-}
-
-/** A call through the proxy's client, once its object exists. */
-async function remoteCall(
-  proxy: object,
-  method: string,
-  args: readonly unknown[],
-  signal?: AbortSignal,
-): Promise<unknown> {
-  const { client, ident } = handleOf(proxy);
-  const id = await ident;
-  await proxiesMade(args);
-  return await client.call(id, method, args, signal);
-}
-
-/** Waits until every proxy inside `values` has its object's id, which its pickle carries. */
-export async function proxiesMade(values: readonly unknown[]): Promise<void> {
-  for (const value of values) {
-    if (!mayHoldProxies(value)) continue;
-    const pending: Promise<string>[] = [];
-    walk(value, (item) => {
-      const handle = item !== null && typeof item === "object" ? handles.get(item) : undefined;
-      if (handle) pending.push(handle.ident);
-      return item;
-    });
-    await Promise.all(pending);
-  }
-}
+export { pickledProxy, proxiesMade };
 
 /** Whether `error` is Python's `exception` (a KeyError comes as a RangeError tagged with its Python type). */
 function isPython(error: unknown, exception: string): boolean {
@@ -150,29 +98,6 @@ const namespaceCalls: Record<string, (proxy: object, args: readonly unknown[]) =
     return state instanceof Map ? Object.fromEntries(state) : { ...(state as object) };
   },
 };
-
-/** Sends a remote proxy within this program: its token and key, and the receiver holds a reference of its own. */
-function reduceRemote(proxy: object): Reduction {
-  const { client, token, exposed, proxytype } = handleOf(proxy);
-  return {
-    kind: REMOTE_PROXY,
-    state: { address: client.address, authkey: client.authkey, typeid: token.typeid, id: token.id, exposed, proxytype },
-  };
-}
-
-/** The proxy's Python pickle: `RebuildProxy(proxytype, token, 'pickle', {exposed})`, for the wire. */
-export function pickledProxy(proxy: object): PyObject | undefined {
-  const handle = handles.get(proxy);
-  if (!handle) return undefined;
-  // Our own proxy types (QueueProxy) are AutoProxies to Python, which makes its class from `exposed`.
-  const python = PYTHON_PROXIES.has(handle.proxytype) ? handle.proxytype : "AutoProxy";
-  return pickleProxy(python, handle.token, python === "AutoProxy" ? handle.exposed : undefined);
-}
-
-function describeRemote(proxy: object): string {
-  const { token, proxytype } = handleOf(proxy);
-  return `<${proxytype} object, typeid '${token.typeid}' of the manager at ${JSON.stringify(token.address)}>`;
-}
 
 /**
  * A dict in a remote manager: the in-program `DictProxy`'s methods, over the socket.
@@ -497,24 +422,9 @@ export function makeProxy(
   void ident.then((id) => (token.id = id), () => {});
   // A failed creation rejects every call, with its reason; it is not also an unhandled rejection.
   held.catch(() => {});
-  const handle: Handle = { client, token, exposed, proxytype, ident: held };
-  handles.set(base, handle);
-  handles.set(proxy, handle);
-  released.register(proxy, { client, ident: held });
+  holdHandle(base, proxy, { client, token, exposed, proxytype, ident: held });
   return proxy;
 }
-
-/** The state of a remote proxy sent within the program. */
-interface RemoteState {
-  address: Address;
-  authkey: Uint8Array;
-  typeid: string;
-  id: string;
-  exposed?: string[];
-  proxytype: string;
-}
-
-const REMOTE_PROXY = "managers.remote-proxy";
 
 /** Set by the manager module: the client for an address and key in this process. */
 let clientFor: (address: Address, authkey: Uint8Array) => ManagerClient = () => {

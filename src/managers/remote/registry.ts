@@ -7,9 +7,10 @@
  *
  * @module
  */
-import { Dict, List, Namespace } from "./referents.ts";
+import { Dict, Namespace } from "./referents.ts";
 import { ManagedBarrier, ManagedCondition, ManagedEvent, ManagedLock, ManagedQueue } from "./waiting_referents.ts";
-import { ManagedArray, ManagedValue } from "./referents.ts";
+import { ManagedValue } from "./referents.ts";
+import { List, ManagedArray } from "./sequence_referents.ts";
 
 /** What makes a server-side object: a function called with the arguments, or a class constructed with them. */
 // deno-lint-ignore no-explicit-any

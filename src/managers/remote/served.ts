@@ -3,18 +3,14 @@
  * program sees them: something to make, hand to `register` (the docs'
  * `get_queue`), and read. Their Python methods (`__getitem__`, `get(block,
  * timeout)`, …) take the call being served as their first argument, so only
- * the server calls them: those classes (referents.ts, waiting_referents.ts)
+ * the server calls them: those classes (referents.ts, sequence_referents.ts, waiting_referents.ts)
  * stay internal, and each is exported here under a type that shows what a
  * program may use.
  *
  * @module
  */
-import {
-  Dict as DictReferent,
-  List as ListReferent,
-  ManagedValue as ValueReferent,
-  Namespace as NamespaceReferent,
-} from "./referents.ts";
+import { Dict as DictReferent, ManagedValue as ValueReferent, Namespace as NamespaceReferent } from "./referents.ts";
+import { List as ListReferent } from "./sequence_referents.ts";
 import {
   ManagedEvent as EventReferent,
   ManagedLock as LockReferent,
