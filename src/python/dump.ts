@@ -124,7 +124,7 @@ function writeString(w: Writer, s: string): void {
     }
   }
   const utf8 = encodeText(s);
-  w.length(utf8.length, w.protocol >= 4 ? Op.SHORT_BINUNICODE : -1, Op.BINUNICODE, Op.BINUNICODE8);
+  w.sizedOp(utf8.length, w.protocol >= 4 ? Op.SHORT_BINUNICODE : -1, Op.BINUNICODE, Op.BINUNICODE8);
   w.bytes(utf8);
   w.remember(s);
 }
@@ -146,7 +146,7 @@ function writeBytes(w: Writer, b: Uint8Array, path: string): void {
     }
     w.byte(Op.REDUCE);
   } else {
-    w.length(b.length, Op.SHORT_BINBYTES, Op.BINBYTES, Op.BINBYTES8);
+    w.sizedOp(b.length, Op.SHORT_BINBYTES, Op.BINBYTES, Op.BINBYTES8);
     w.bytes(b);
   }
   w.remember(b);

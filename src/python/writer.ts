@@ -97,7 +97,7 @@ export class Writer {
    * when that form is not allowed), else `long` with 4 bytes, else `huge`
    * with 8, as CPython writes str and bytes.
    */
-  length(n: number, short: number, long: number, huge: number): void {
+  sizedOp(n: number, short: number, long: number, huge: number): void {
     if (n < 256 && short >= 0) {
       this.room(2);
       this.out[this.at++] = short;
