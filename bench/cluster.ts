@@ -36,8 +36,20 @@ function row(
   ours: number,
   against: Record<string, number>,
   notes?: string,
+  samples?: { ours: number[]; against: Record<string, number[]> },
 ) {
-  console.log(JSON.stringify({ area: "cluster", name, unit, better, ours: round(ours), against, notes }));
+  console.log(JSON.stringify({
+    area: "cluster",
+    name,
+    unit,
+    better,
+    ours: round(ours),
+    against,
+    notes,
+    samples: samples?.ours.map(round),
+    againstSamples: samples &&
+      Object.fromEntries(Object.entries(samples.against).map(([key, xs]) => [key, xs.map(round)])),
+  }));
 }
 const round = (x: number) => Number(x.toPrecision(3));
 const began = performance.now();
@@ -106,6 +118,8 @@ async function directBulk(jobs: Queue, n: number): Promise<number> {
   return (performance.now() - start) / 1000;
 }
 const POLL_MS = 5;
+/** `MP_BENCH_CLUSTER=latency npm run bench cluster`: only the one-task-at-a-time figure (the rest takes minutes). */
+const latencyOnly = process.env.MP_BENCH_CLUSTER === "latency";
 
 async function main(): Promise<void> {
   if (redisMissing) {
@@ -131,51 +145,73 @@ async function main(): Promise<void> {
     step("warm up");
     await pool.map("inc", range(1000));
     await directBulk(jobs, 1000);
-    step("in flight");
+    if (!latencyOnly) {
+      step("in flight");
 
-    // 10,000 tiny tasks in flight.
-    let start = performance.now();
-    await Promise.all(range(10_000).map((i) => pool.apply("inc", [i])));
-    const oursInFlight = 10_000 / ((performance.now() - start) / 1000);
-    const directInFlight = 10_000 / await directBulk(jobs, 10_000);
-    row("10,000 tiny tasks in flight", "tasks/s", "higher", oursInFlight, { "BullMQ direct": round(directInFlight) });
+      // 10,000 tiny tasks in flight.
+      let start = performance.now();
+      await Promise.all(range(10_000).map((i) => pool.apply("inc", [i])));
+      const oursInFlight = 10_000 / ((performance.now() - start) / 1000);
+      const directInFlight = 10_000 / await directBulk(jobs, 10_000);
+      row("10,000 tiny tasks in flight", "tasks/s", "higher", oursInFlight, { "BullMQ direct": round(directInFlight) });
 
-    step("map");
-    start = performance.now();
-    await pool.map("inc", range(100_000));
-    const oursMap = 100_000 / ((performance.now() - start) / 1000);
-    // BullMQ direct's rate, one job per item, from 20,000 of them: at ~1,000-3,000 jobs/s on this shared VM,
-    // all 100,000 took 35-110 s and pushed the three runtimes' runs past bench/run.ts's 5 minutes; its rate
-    // was the same at 10,000 and 100,000 jobs (within the noise of the run).
-    const DIRECT_MAP = 20_000;
-    const directMap = DIRECT_MAP / await directBulk(jobs, DIRECT_MAP);
-    row("map of 100,000 tiny items", "items/s", "higher", oursMap, {
-      "BullMQ direct, one job per item": round(directMap),
-    }, `BullMQ direct's rate measured on ${DIRECT_MAP.toLocaleString("en")} jobs`);
+      step("map");
+      start = performance.now();
+      await pool.map("inc", range(100_000));
+      const oursMap = 100_000 / ((performance.now() - start) / 1000);
+      // BullMQ direct's rate, one job per item, from 20,000 of them: at ~1,000-3,000 jobs/s on this shared VM,
+      // all 100,000 took 35-110 s and pushed the three runtimes' runs past bench/run.ts's 5 minutes; its rate
+      // was the same at 10,000 and 100,000 jobs (within the noise of the run).
+      const DIRECT_MAP = 20_000;
+      const directMap = DIRECT_MAP / await directBulk(jobs, DIRECT_MAP);
+      row("map of 100,000 tiny items", "items/s", "higher", oursMap, {
+        "BullMQ direct, one job per item": round(directMap),
+      }, `BullMQ direct's rate measured on ${DIRECT_MAP.toLocaleString("en")} jobs`);
+    }
 
     step("one at a time");
-    const TRIPS = 200;
+    // In rounds, ours then BullMQ direct, so that the load of this shared machine, which drifts over seconds,
+    // weighs on both alike (run back to back, 200 then 200, their ratio swung from 1.4× to 2.9×).
+    const ROUNDS = 5;
+    const TRIPS = 40;
+    const DIRECT = "BullMQ direct (add + waitUntilFinished)";
+    /** Each round's median: the samples bench/run.ts shows as median and slowest run. */
     const ours: number[] = [];
-    for (let i = 0; i < TRIPS; i++) {
-      const t = performance.now();
-      await pool.apply("inc", [i]);
-      ours.push(performance.now() - t);
-    }
     const direct: number[] = [];
-    for (let i = 0; i < TRIPS; i++) {
-      const t = performance.now();
-      const job = await jobs.add("inc", { x: i }, { removeOnComplete: 1000 });
-      await job.waitUntilFinished(events, 10_000);
-      direct.push(performance.now() - t);
+    for (let r = 0; r < ROUNDS; r++) {
+      const trips: number[] = [];
+      for (let i = 0; i < TRIPS; i++) {
+        const t = performance.now();
+        await pool.apply("inc", [i]);
+        trips.push(performance.now() - t);
+      }
+      ours.push(median(trips));
+      trips.length = 0;
+      for (let i = 0; i < TRIPS; i++) {
+        const t = performance.now();
+        const job = await jobs.add("inc", { x: i }, { removeOnComplete: 1000 });
+        await job.waitUntilFinished(events, 10_000);
+        trips.push(performance.now() - t);
+      }
+      direct.push(median(trips));
     }
-    row("one task at a time (median round trip)", "ms", "lower", median(ours), {
-      "BullMQ direct (add + waitUntilFinished)": round(median(direct)),
-    });
+    row(
+      "one task at a time (median round trip)",
+      "ms",
+      "lower",
+      median(ours),
+      {
+        [DIRECT]: round(median(direct)),
+      },
+      `load average ${loadavg()[0].toFixed(1)}`,
+      { ours, against: { [DIRECT]: direct } },
+    );
     await events.close();
     await jobs.close();
     connection.disconnect();
     eventsConnection.disconnect();
 
+    if (latencyOnly) return;
     step("cpu");
     // CPU-bound map: 80 items of 25 ms on one host process, then on two, alternately, three times each
     // (the median of each): the machine is shared, so a single pair would say more about the neighbours.

@@ -127,29 +127,35 @@ export async function serve(options: ServeOptions = {}): Promise<Host> {
   });
   await subscriber.subscribe(names.cancel);
 
-  const runJob = async (data: JobData): Promise<void> => {
+  const runJob = async (data: JobData, jobId: string): Promise<void> => {
     let outbox: WireOutcome[] = [];
     let sending: Promise<unknown> = Promise.resolve();
     let scheduled = false;
-    const send = () => {
+    /** Sends the outcomes so far; the `last` send of the job also forgets who holds it, in the same round trip. */
+    const send = (last = false) => {
       scheduled = false;
-      if (outbox.length === 0) return;
+      if (outbox.length === 0) {
+        if (last) sending = sending.then(() => redis.hdel(names.holders, jobId));
+        return;
+      }
       const bytes = Buffer.from(pickle(outbox, "results"));
       outbox = [];
       const key = names.results(data.client);
       // A client that has gone away leaves no list behind for long.
-      sending = sending.then(() => redis.multi().rpush(key, bytes).pexpire(key, 3_600_000).exec());
+      const batch = redis.multi().rpush(key, bytes).pexpire(key, 3_600_000);
+      if (last) batch.hdel(names.holders, jobId);
+      sending = sending.then(() => batch.exec());
     };
     const deliver = (outcome: WireOutcome) => {
       outbox.push(outcome);
-      if (!scheduled) (scheduled = true, setTimeout(send, 0));
+      if (!scheduled) (scheduled = true, setTimeout(() => send(), 0));
     };
     let fns: TargetSpec[];
     try {
       fns = data.fns.map((spec) => ({ ...spec, module: localModule(spec.module, root, name) }));
     } catch (error) {
       for (const [id] of data.tasks) deliver([id, false, reduceError(error)]);
-      send();
+      send(true);
       return void await sending;
     }
     await Promise.all(data.tasks.map(async ([id, fn, mode, payload]) => {
@@ -169,19 +175,21 @@ export async function serve(options: ServeOptions = {}): Promise<Host> {
         running.delete(key);
       }
     }));
-    send();
+    send(true);
     await sending;
   };
 
   const lockDuration = options.lockDuration ?? 30_000;
   const worker = new Worker(queue, async (job) => {
     // Who holds the job, for a client to name if this host dies with it (BullMQ's processedBy is
-    // overwritten by the next host to touch the job). Not awaited: it is off the task's path.
+    // overwritten by the next host to touch the job). Not awaited: it is off the task's path. The job's
+    // last results forget it (one command fewer per job: the next task's pick-up starts right then).
     redis.hset(names.holders, job.id!, name).catch(() => {});
     try {
-      await runJob(job.data as JobData);
-    } finally {
+      await runJob(job.data as JobData, job.id!);
+    } catch (error) {
       redis.hdel(names.holders, job.id!).catch(() => {});
+      throw error;
     }
   }, {
     connection: redis,
