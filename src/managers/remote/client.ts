@@ -204,7 +204,9 @@ export class ManagerClient {
 
   async #send(channel: Channel, bytes: Uint8Array, method: string): Promise<unknown> {
     try {
-      await channel.sendBytes(bytes);
+      // The reply is awaited, not the write's callback (one event-loop turn on Deno and Bun): a send that
+      // fails breaks the socket, which fails the receive.
+      void Promise.resolve(channel.sendBytes(bytes)).catch(() => {});
       return loads(await channel.recvBytes());
     } catch (error) {
       this.#drop(channel);
