@@ -3,7 +3,8 @@
  * in another OS process over loopback TCP, beside Python 3.11's remote
  * BaseManager (bench/python/remote_manager.py) measured in the same run.
  * Sequential pairs from one caller, then 8 callers at once (8 async loops
- * here, 8 threads in Python): each caller gets its own connection in both.
+ * here, 8 threads in Python): each thread gets its own connection in
+ * Python; here a dict's calls share one, pipelined (client.ts).
  * Seven runs of each after one unrecorded (bench/measure.ts), in Python too.
  *
  * The floor beside them, in the same runs: a bare `node:net` echo server
