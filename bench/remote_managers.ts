@@ -3,10 +3,19 @@
  * in another OS process over loopback TCP, beside Python 3.11's remote
  * BaseManager (bench/python/remote_manager.py) measured in the same run.
  * Sequential pairs from one caller, then 8 callers at once (8 async loops
- * here, 8 threads in Python): each caller gets its own connection in both.
+ * here, 8 threads in Python): each thread gets its own connection in
+ * Python; here a dict's calls share one, pipelined (client.ts).
  * Seven runs of each after one unrecorded (bench/measure.ts), in Python too.
+ *
+ * The floor beside them, in the same runs: a bare `node:net` echo server
+ * (bench/raw/remote_manager_server.ts `echo`, same runtime) and a client
+ * making two round trips of a message the size of a set request per
+ * "pair", one connection per caller. A set+get pair can be no faster than
+ * that, whatever the manager does; the goal of 2× Python is within reach
+ * only where Python's pairs are under half the floor.
  */
 import { spawn } from "node:child_process";
+import { connect, type Socket } from "node:net";
 import { type RemoteDictProxy, SyncManager } from "../src/managers/remote/mod.ts";
 import { printRow, pythonSamples, sample } from "./measure.ts";
 
@@ -20,14 +29,41 @@ async function pairs(d: RemoteDictProxy<string, number>, n: number, key: string)
   }
 }
 
-/** The command that runs a TypeScript program on this runtime. */
-function runtime(): string[] {
-  return "Deno" in globalThis ? [process.execPath, "run", "-A"] : [process.execPath];
+/** The size of a framed `__setitem__('k', i)` request of our client, about: what the floor echoes. */
+const REQUEST_BYTES = 48;
+
+/** `n` pairs of round trips on a connection of its own to the echo server at `port`. */
+async function echoPairs(port: number, n: number): Promise<void> {
+  const socket: Socket = connect(port, "127.0.0.1");
+  socket.setNoDelay(true);
+  await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
+  const message = new Uint8Array(REQUEST_BYTES);
+  let got = 0;
+  let answered: () => void = () => {};
+  socket.on("data", (chunk: Uint8Array) => {
+    got += chunk.length;
+    if (got >= REQUEST_BYTES) {
+      got -= REQUEST_BYTES;
+      answered();
+    }
+  });
+  for (let i = 0; i < 2 * n; i++) {
+    await new Promise<void>((resolve) => {
+      answered = resolve;
+      socket.write(message);
+    });
+  }
+  socket.destroy();
 }
 
-if (import.meta.main) {
-  const [command, ...args] = runtime();
-  const server = spawn(command, [...args, new URL("./raw/remote_manager_server.ts", import.meta.url).pathname], {
+/** Starts bench/raw/remote_manager_server.ts (with `args`) on this runtime; its process and port. */
+async function startServer(args: string[]): Promise<{ server: ReturnType<typeof spawn>; port: number }> {
+  const [command, ...flags] = runtime();
+  const server = spawn(command, [
+    ...flags,
+    new URL("./raw/remote_manager_server.ts", import.meta.url).pathname,
+    ...args,
+  ], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   const port = await new Promise<number>((resolve, reject) => {
@@ -40,38 +76,65 @@ if (import.meta.main) {
     server.on("exit", (code) => reject(new Error(`the bench server ended with ${code}`)));
     setTimeout(() => reject(new Error("the bench server did not start within 30 s")), 30_000).unref?.();
   });
+  return { server, port };
+}
+
+/** The command that runs a TypeScript program on this runtime. */
+function runtime(): string[] {
+  return "Deno" in globalThis ? [process.execPath, "run", "-A"] : [process.execPath];
+}
+
+if (import.meta.main) {
+  const { server, port } = await startServer([]);
+  const echo = await startServer(["echo"]);
   const manager = new SyncManager({ address: ["127.0.0.1", port], authkey: "bench" });
   await manager.connect();
   const d = manager.dict<string, number>();
   await d.set("warm", 0);
-  const sequential = await sample(async () => {
+  const rate = async (n: number, run: () => Promise<unknown>) => {
     const t0 = performance.now();
-    await pairs(d, N, "k");
-    return N / ((performance.now() - t0) / 1_000);
-  });
+    await run();
+    return n / ((performance.now() - t0) / 1_000);
+  };
+  const sequential = await sample(async () => ({
+    ours: await rate(N, () => pairs(d, N, "k")),
+    raw: await rate(N, () => echoPairs(echo.port, N)),
+  }));
   const each = Math.floor(N / CALLERS);
-  const concurrent = await sample(async () => {
-    const t0 = performance.now();
-    await Promise.all(Array.from({ length: CALLERS }, (_, i) => pairs(d, each, `k${i}`)));
-    return (each * CALLERS) / ((performance.now() - t0) / 1_000);
-  });
+  const concurrent = await sample(async () => ({
+    ours: await rate(
+      each * CALLERS,
+      () => Promise.all(Array.from({ length: CALLERS }, (_, i) => pairs(d, each, `k${i}`))),
+    ),
+    raw: await rate(
+      each * CALLERS,
+      () => Promise.all(Array.from({ length: CALLERS }, () => echoPairs(echo.port, each))),
+    ),
+  }));
   await manager.shutdown();
   server.kill();
+  echo.server.kill();
   const figure = (name: string) => pythonSamples("remote_manager.py", name);
   printRow({
     area: "remote_managers",
     name: "remote dict set+get pairs, one caller, loopback TCP",
     unit: "pairs/s",
     better: "higher",
-    ours: sequential,
-    against: { "python 3.11 remote BaseManager": figure("remote_manager_dict_set_get") },
+    ours: sequential.ours,
+    against: {
+      "python 3.11 remote BaseManager": figure("remote_manager_dict_set_get"),
+      "raw node:net echo, 2 round trips": sequential.raw,
+    },
   });
   printRow({
     area: "remote_managers",
     name: `remote dict set+get pairs, ${CALLERS} callers at once`,
     unit: "pairs/s",
     better: "higher",
-    ours: concurrent,
-    against: { "python 3.11 remote BaseManager, 8 threads": figure("remote_manager_dict_set_get_8_threads") },
+    ours: concurrent.ours,
+    against: {
+      "python 3.11 remote BaseManager, 8 threads": figure("remote_manager_dict_set_get_8_threads"),
+      "raw node:net echo, 2 round trips, 8 connections": concurrent.raw,
+    },
   });
 }

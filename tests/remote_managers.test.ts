@@ -295,6 +295,58 @@ test(
 );
 
 test(
+  "remote managers: 300 dict calls at once from one client each get their own reply, while a queue's get waits; Python and TypeScript servers",
+  {
+    timeout: 60_000,
+  },
+  async () => {
+    // The dict's calls share one connection (client.ts, #pipelined): the replies must come back to the right callers,
+    // errors included (a missing key is a KeyError on the wire), and a call that waits in the server must not hold them.
+    try {
+      for (const kind of ["python", "ts"]) {
+        const { server, address } = kind === "python"
+          ? await (async () => {
+            const server = program(["python3"], [
+              join(fixtures, "remote_queue_server.py"),
+              "sync",
+              "127.0.0.1",
+              "0",
+              KEY,
+            ]);
+            return {
+              server,
+              address: ["127.0.0.1", Number((await server.line("ready ")).slice(6))] as [string, number],
+            };
+          })()
+          : await tsServer(["tcp", "127.0.0.1", "0"]);
+        const manager = new SyncManager({ address, authkey: KEY });
+        await manager.connect();
+        const d = manager.dict<string, number>();
+        const q = manager.Queue<string>();
+        const waiting = q.get({ timeout: 30_000 });
+        await Promise.all(Array.from({ length: 100 }, (_, i) => d.set(`k${i}`, i * 7)));
+        const calls: Promise<unknown>[] = [];
+        const expected: unknown[] = [];
+        for (let i = 0; i < 100; i++) {
+          calls.push(d.get(`k${i}`), d.get(`missing${i}`), d.has(i % 2 ? `k${i}` : `nope${i}`));
+          expected.push(i * 7, undefined, i % 2 === 1);
+        }
+        calls.push(d.delete("never"), d.size());
+        expected.push(false, 100);
+        assert.deepEqual(await Promise.all(calls), expected, kind);
+        await q.put("woken");
+        assert.equal(await waiting, "woken", kind);
+        await manager.shutdown();
+        await shutDown(address);
+        assert.equal((await server.exit()).code, 0, kind);
+      }
+    } finally {
+      cleanUp();
+    }
+  },
+);
+
+test(
   "remote managers: a client SIGKILLed mid-call — the server goes on, frees its objects and its lock, keeps the item",
   {
     timeout: 60_000,

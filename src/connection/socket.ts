@@ -57,6 +57,7 @@ export function adopt<T>(socket: Socket, options: SocketConnectionOptions): Sock
 let learn: (conn: SocketConnection<unknown>, ours: boolean) => void;
 let sendGiven: (conn: SocketConnection<unknown>, body: Uint8Array) => Promise<void>;
 let receiveRead: (conn: SocketConnection<unknown>) => Promise<Uint8Array>;
+let receiveNow: (conn: SocketConnection<unknown>) => Uint8Array | undefined;
 
 /**
  * For a protocol on top (the remote managers'): sends `body` as one message
@@ -72,6 +73,14 @@ export function sendMessage(conn: SocketConnection<unknown>, body: Uint8Array): 
  */
 export function receiveMessage(conn: SocketConnection<unknown>): Promise<Uint8Array> {
   return receiveRead(conn);
+}
+
+/**
+ * The next message if a whole one has arrived already, else `undefined`:
+ * for a server that answers requests which came in one read with one write.
+ */
+export function receiveArrived(conn: SocketConnection<unknown>): Uint8Array | undefined {
+  return receiveNow(conn);
 }
 
 /** After the authkey handshake, `listener.ts` says whether the peer's challenge was signed by one of ours. */
@@ -137,6 +146,7 @@ export class SocketConnection<T = unknown> {
       return conn.#sendOwned(body, "sendBytes", true);
     };
     receiveRead = (conn) => conn.#next("recvBytes");
+    receiveNow = (conn) => !conn.#closed && conn.#inbox.length > conn.#inboxHead ? conn.#take() : undefined;
   }
   /** Why nothing more will come: end of file, or the error that broke the stream. */
   #ended?: Error;

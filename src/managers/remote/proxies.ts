@@ -41,6 +41,11 @@ import {
 
 export { pickledProxy, proxiesMade };
 
+/** A call of a container's own method (dict, list, namespace): pipelined. */
+function containerCall(proxy: object, method: string, args: readonly unknown[]): Promise<unknown> {
+  return remoteCall(proxy, method, args, undefined, true);
+}
+
 /** Whether `error` is Python's `exception` (a KeyError comes as a RangeError tagged with its Python type). */
 function isPython(error: unknown, exception: string): boolean {
   return (error as { pythonType?: string } | null)?.pythonType === `builtins.${exception}`;
@@ -51,21 +56,21 @@ const dictCalls: Record<string, (proxy: object, args: readonly unknown[]) => Pro
   // `d.get(key)` without a fallback is undefined for a missing key, as in-program: asked as `d[key]`.
   get: (p, [key, ...fallback]) =>
     fallback.length && fallback[0] !== undefined
-      ? remoteCall(p, "get", [key, fallback[0]])
-      : remoteCall(p, "__getitem__", [key]).catch((e) => isPython(e, "KeyError") ? undefined : Promise.reject(e)),
-  set: (p, args) => remoteCall(p, "__setitem__", args),
-  has: (p, args) => remoteCall(p, "__contains__", args),
+      ? containerCall(p, "get", [key, fallback[0]])
+      : containerCall(p, "__getitem__", [key]).catch((e) => isPython(e, "KeyError") ? undefined : Promise.reject(e)),
+  set: (p, args) => containerCall(p, "__setitem__", args),
+  has: (p, args) => containerCall(p, "__contains__", args),
   delete: (p, args) =>
-    remoteCall(p, "__delitem__", args).then(() => true, (e) => isPython(e, "KeyError") ? false : Promise.reject(e)),
-  pop: (p, args) => remoteCall(p, "pop", args),
-  setDefault: (p, args) => remoteCall(p, "setdefault", args),
-  update: (p, args) => remoteCall(p, "update", args),
-  keys: (p) => remoteCall(p, "keys", []),
-  values: (p) => remoteCall(p, "values", []),
-  entries: (p) => remoteCall(p, "items", []),
-  size: (p) => remoteCall(p, "__len__", []),
-  clear: (p) => remoteCall(p, "clear", []),
-  toMap: async (p) => asMap(await remoteCall(p, "copy", [])),
+    containerCall(p, "__delitem__", args).then(() => true, (e) => isPython(e, "KeyError") ? false : Promise.reject(e)),
+  pop: (p, args) => containerCall(p, "pop", args),
+  setDefault: (p, args) => containerCall(p, "setdefault", args),
+  update: (p, args) => containerCall(p, "update", args),
+  keys: (p) => containerCall(p, "keys", []),
+  values: (p) => containerCall(p, "values", []),
+  entries: (p) => containerCall(p, "items", []),
+  size: (p) => containerCall(p, "__len__", []),
+  clear: (p) => containerCall(p, "clear", []),
+  toMap: async (p) => asMap(await containerCall(p, "copy", [])),
 };
 
 function asMap(value: unknown): Map<unknown, unknown> {
@@ -74,26 +79,26 @@ function asMap(value: unknown): Map<unknown, unknown> {
 }
 
 const listCalls: Record<string, (proxy: object, args: readonly unknown[]) => Promise<unknown>> = {
-  get: (p, args) => remoteCall(p, "__getitem__", args),
-  set: (p, args) => remoteCall(p, "__setitem__", args),
-  delete: (p, args) => remoteCall(p, "__delitem__", args),
-  size: (p) => remoteCall(p, "__len__", []),
+  get: (p, args) => containerCall(p, "__getitem__", args),
+  set: (p, args) => containerCall(p, "__setitem__", args),
+  delete: (p, args) => containerCall(p, "__delitem__", args),
+  size: (p) => containerCall(p, "__len__", []),
   // Python's ListProxy exposes no `clear`: `l *= 0` empties the list in place.
-  clear: (p) => remoteCall(p, "__imul__", [0]).then(() => undefined),
-  toArray: (p) => remoteCall(p, "#GETVALUE", []),
+  clear: (p) => containerCall(p, "__imul__", [0]).then(() => undefined),
+  toArray: (p) => containerCall(p, "#GETVALUE", []),
 };
 
 const namespaceCalls: Record<string, (proxy: object, args: readonly unknown[]) => Promise<unknown>> = {
-  get: (p, args) => remoteCall(p, "__getattribute__", args),
-  set: (p, args) => remoteCall(p, "__setattr__", args),
+  get: (p, args) => containerCall(p, "__getattribute__", args),
+  set: (p, args) => containerCall(p, "__setattr__", args),
   has: (p, args) =>
-    remoteCall(p, "__getattribute__", args).then(
+    containerCall(p, "__getattribute__", args).then(
       () => true,
       (e) => (e as { pythonType?: string }).pythonType === "builtins.AttributeError" ? false : Promise.reject(e),
     ),
-  delete: (p, args) => remoteCall(p, "__delattr__", args),
+  delete: (p, args) => containerCall(p, "__delattr__", args),
   toObject: async (p) => {
-    const value = await remoteCall(p, "#GETVALUE", []);
+    const value = await containerCall(p, "#GETVALUE", []);
     const state = value instanceof PyObject ? value.state : value;
     return state instanceof Map ? Object.fromEntries(state) : { ...(state as object) };
   },

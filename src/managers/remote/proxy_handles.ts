@@ -62,7 +62,9 @@ export function handleOf(proxy: object): Handle {
 
 /**
  * A call through the proxy's client, once its object exists (and every
- * proxy among `args` has its own).
+ * proxy among `args` has its own). `pipelined`: a method of a dict, list or
+ * namespace, which never waits in the server, so it may queue behind other
+ * such calls on one shared connection.
  *
  * @example
  * ```ts
@@ -74,11 +76,12 @@ export async function remoteCall(
   method: string,
   args: readonly unknown[],
   signal?: AbortSignal,
+  pipelined = false,
 ): Promise<unknown> {
   const { client, ident } = handleOf(proxy);
   const id = await ident;
   await proxiesMade(args);
-  return await client.call(id, method, args, signal);
+  return await client.call(id, method, args, signal, pipelined);
 }
 
 /**

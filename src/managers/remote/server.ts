@@ -35,11 +35,14 @@ import { tuple } from "../../python/pickle.ts";
 import { type Call, Referent } from "./referents.ts";
 import { make, publicMethods, type Registration } from "./registry.ts";
 import { ManagedCondition, ManagedLock } from "./waiting_referents.ts";
+import { isThenable } from "../../thenable.ts";
 
 /** The part of a socket `Connection` the server uses: bytes in, bytes out. */
 export interface Channel {
   sendBytes(bytes: Uint8Array): Promise<void> | void;
   recvBytes(): Promise<Uint8Array>;
+  /** The next message if it has arrived already (see the server's loop), else `undefined`. */
+  recvArrived?(): Uint8Array | undefined;
   close(): unknown;
 }
 
@@ -161,18 +164,21 @@ export class Server {
         // A wrong key or a peer that never answers: refused; nothing it sent is read.
         return this.onConnectionError(error as Error);
       }
-      // A read is always pending, also while a call waits: the end of the connection (its client died or
-      // aborted the call) then ends the wait at once, so a dead client takes no item and gets no lock.
-      let next = channel.recvBytes();
+      // The read pending while a call waits (see below).
+      let next: Promise<Uint8Array> | undefined;
       for (let first = true;; first = false) {
-        let bytes: Uint8Array;
-        try {
-          bytes = await next;
-        } catch {
-          return; // The peer closed (or died): its calls end with it.
+        // Requests that came in one read (a client's pipelined dict calls) are served without a turn between
+        // them, so their replies leave in one write: measured, 8 callers' set+get pairs on Node went from 26k to
+        // 57k per second, the server's CPU per pair from 22 to 10 µs (load 9.6, 2 cores).
+        let bytes = next ? undefined : channel.recvArrived?.();
+        if (!bytes) {
+          try {
+            bytes = await (next ?? channel.recvBytes());
+          } catch {
+            return; // The peer closed (or died): its calls end with it.
+          }
         }
-        next = channel.recvBytes();
-        next.catch(() => ended.abort());
+        next = undefined;
         let message: unknown;
         try {
           message = loads(bytes);
@@ -219,9 +225,18 @@ export class Server {
           if (!lease) return; // As Python's: one server method per fresh connection.
           continue;
         }
-        await channel.sendBytes(
-          await this.#callMethod(request.ident, request.method, request.args, request.kwds, call),
-        );
+        let answer = this.#callMethod(request.ident, request.method, request.args, request.kwds, call);
+        if (answer instanceof Promise) {
+          // A call that waits has a read pending: the end of the connection (its client died or aborted the
+          // call) then ends the wait at once, so a dead client takes no item and gets no lock.
+          next = channel.recvBytes();
+          next.catch(() => ended.abort());
+          answer = await answer;
+        }
+        // Not awaited: a reply is handed to the socket, and the next request (already read, or on its way) is
+        // served at once; a reply that cannot go broke the socket, which ends the next read and this loop.
+        // Awaiting each write's callback cost an event-loop turn per call (on Deno and Bun).
+        void Promise.resolve(channel.sendBytes(answer)).catch(() => {});
       }
     } catch (error) {
       // A reply that cannot go because its peer left is no error of the server's.
@@ -352,39 +367,55 @@ export class Server {
     return args;
   }
 
-  /** Serves one method call (Python's `serve_client` loop body); the reply's bytes. */
-  async #callMethod(
+  /**
+   * Serves one method call (Python's `serve_client` loop body); the reply's
+   * bytes, at once when the method returned no thenable: no microtask turn
+   * between a dict's `__getitem__` and its reply.
+   */
+  #callMethod(
     ident: string | null,
     method: string,
     args: unknown[],
     kwds: Record<string, unknown>,
     call: Call,
-  ): Promise<Uint8Array> {
+  ): Uint8Array | Promise<Uint8Array> {
     const kept = ident === null ? undefined : this.#kept.get(ident);
     if (!kept) return dumps(reply("#TRACEBACK", `KeyError: ${describe(ident)}: no such object in the manager`));
-    const { object } = kept;
     let result: unknown;
     try {
-      if (kept.exposed.has(method)) {
-        result = object instanceof Referent
-          ? object.invoke(method, call, this.#adopt(args), kwds)
-          : this.#callUserMethod(object, method, this.#adopt(args), kwds);
-        if (result instanceof Promise || (result as PromiseLike<unknown> | null)?.then) result = await result;
-      } else if (method === "#GETVALUE") {
-        result = object instanceof Referent ? object.value() : object;
-      } else if (method === "__repr__" || method === "__str__") {
-        result = object instanceof Referent ? object.repr() : String(object);
-      } else {
-        throw pythonError(
-          "AttributeError",
-          `method '${method}' of '${kept.object?.constructor?.name}' object is not in exposed=${
-            describe([...kept.exposed])
-          }`,
-        );
-      }
+      result = this.#invoke(kept, method, args, kwds, call);
     } catch (error) {
-      return this.#encode(reply("#ERROR", pickleException(error)));
+      return this.#failed(error);
     }
+    if (!isThenable(result)) return this.#answer(kept, method, result, call);
+    return Promise.resolve(result).then((value) => this.#answer(kept, method, value, call), (e) => this.#failed(e));
+  }
+
+  /** What `method` of the kept object returns (maybe a thenable); throws what it throws. */
+  #invoke(kept: Kept, method: string, args: unknown[], kwds: Record<string, unknown>, call: Call): unknown {
+    const { object } = kept;
+    if (kept.exposed.has(method)) {
+      return object instanceof Referent
+        ? object.invoke(method, call, this.#adopt(args), kwds)
+        : this.#callUserMethod(object, method, this.#adopt(args), kwds);
+    }
+    if (method === "#GETVALUE") return object instanceof Referent ? object.value() : object;
+    if (method === "__repr__" || method === "__str__") {
+      return object instanceof Referent ? object.repr() : String(object);
+    }
+    throw pythonError(
+      "AttributeError",
+      `method '${method}' of '${object?.constructor?.name}' object is not in exposed=${describe([...kept.exposed])}`,
+    );
+  }
+
+  /** The `#ERROR` reply of a method that threw. */
+  #failed(error: unknown): Uint8Array {
+    return this.#encode(reply("#ERROR", pickleException(error)));
+  }
+
+  /** The reply to a method that returned `result`: `#RETURN`, or `#PROXY` for a method with a typeid. */
+  #answer(kept: Kept, method: string, result: unknown, call: Call): Uint8Array {
     const typeid = kept.methodToTypeid?.[method];
     if (typeid) {
       // The result stays here; the caller gets a proxy of it, holding the reference create() made.

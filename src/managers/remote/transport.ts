@@ -11,7 +11,7 @@
  */
 import { answerChallenge, deliverChallenge } from "../../connection/handshake.ts";
 import { Client, Listener } from "../../connection/listener.ts";
-import { receiveMessage, sendMessage, type SocketConnection } from "../../connection/socket.ts";
+import { receiveArrived, receiveMessage, sendMessage, type SocketConnection } from "../../connection/socket.ts";
 import { TimeoutError } from "../../errors.ts";
 import type { Address } from "./protocol.ts";
 import type { Acceptor, Channel } from "./server.ts";
@@ -38,6 +38,10 @@ class ManagerChannel implements Channel {
 
   recvBytes(): Promise<Uint8Array> {
     return receiveMessage(this.conn);
+  }
+
+  recvArrived(): Uint8Array | undefined {
+    return receiveArrived(this.conn);
   }
 
   close(): void {
