@@ -19,8 +19,11 @@
  * server polls for a moment after each request before it sleeps (`HOT` tells
  * callers it is awake), and a caller polls for its answer while the server
  * is awake: a run of calls never sleeps, and a lone call costs one wake-up,
- * as a message would. comlink carries the manager's own control requests,
- * from the process that started it (is the server ready, shut down).
+ * as a message would. A spin pays only while the other side has a core, so
+ * each side backs off while its spins come up empty (`polling.ts`: on a busy
+ * 2-core VM spinning every time made 1-2k pairs/s, backing off 5-46k).
+ * comlink carries the manager's own control requests, from the process
+ * that started it (is the server ready, shut down).
  *
  * Lifetimes follow Python's reference counts. The server counts the handles
  * on each object: the proxy that created it, one more each time a proxy is
@@ -40,6 +43,7 @@
  * The files of src/managers/, in the order a call goes through them:
  * - `wire.ts`: the bytes of requests and answers, a proxy's state, the control port: what both sides import;
  * - `memory.ts`: the manager's block (cells, request ring), each caller's answer block, the polling times;
+ * - `polling.ts`: the short spin both sides make before they park, which backs off while it does not pay;
  * - `proxies.ts`: the calls (every proxy method, over `callMethod`) and the `Channel` they go through;
  * - `session.ts`: the caller's side of the ring, the `Channel` of a program's proxies;
  * - `server.ts`: the server's loop, its reference counts, and `managerServer`, the server process's target;

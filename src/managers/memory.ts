@@ -22,7 +22,11 @@ export const ANSWER_CAPACITY = 1 << 18;
 /** The size of a manager's block. */
 export const BLOCK_SIZE = CELLS * 4 + Ring.size(REQUEST_CAPACITY);
 
-/** How long the server polls for the next request before it sleeps, and a caller for its answer. */
+/**
+ * How long the server polls for the next request before it sleeps, and a
+ * caller for its answer; each backs off while its polls come up empty
+ * (polling.ts).
+ */
 export const SERVER_POLL_MS = 0.5;
 export const CALLER_POLL_MS = 0.2;
 /** A server kept busy still lets its event loop run this often (control requests, answers waiting for room). */

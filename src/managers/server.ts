@@ -14,7 +14,6 @@ import { hasEnded } from "../pids.ts";
 import { reduce, reduceError, type Reduction, reductionsIn } from "../reduction.ts";
 import { Ring } from "../ring.ts";
 import { SharedMemory } from "../shared_memory.ts";
-import { pollUntil } from "../wait.ts";
 import { create, methodsOf } from "./builtins.ts";
 import {
   answersName,
@@ -27,6 +26,7 @@ import {
   SERVER_TURN_MS,
   SHUTDOWN,
 } from "./memory.ts";
+import { Poller } from "./polling.ts";
 import { declaredExposed, exposedOf, make, methodOf, nameOf, type Referent } from "./referents.ts";
 import { isThenable } from "../thenable.ts";
 import {
@@ -108,6 +108,7 @@ class Server {
     const { cells, requests } = this;
     const stopped = () => stop.aborted || Atomics.load(cells, SHUTDOWN) === 1;
     let turn = performance.now();
+    const poller = new Poller(SERVER_POLL_MS);
     Atomics.store(cells, HOT, 1);
     while (!stopped()) {
       const bytes = requests.receiveIfReady("the manager's server");
@@ -120,7 +121,7 @@ class Server {
         }
         continue;
       }
-      if (pollUntil(() => requests.hasData() || stopped(), SERVER_POLL_MS)) continue;
+      if (poller.poll(() => requests.hasData() || stopped())) continue;
       Atomics.store(cells, HOT, 0);
       this.#reap();
       try {

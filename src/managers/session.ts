@@ -16,7 +16,6 @@ import { currentProcess } from "../process.ts";
 import { type ReducedError, registerKind, reviveError } from "../reduction.ts";
 import { Ring } from "../ring.ts";
 import { createScoped, SharedMemory } from "../shared_memory.ts";
-import { pollUntil } from "../wait.ts";
 import {
   ANSWER_CAPACITY,
   answersName,
@@ -30,6 +29,7 @@ import {
   SHUTDOWN,
   WATCH_MS,
 } from "./memory.ts";
+import { Poller } from "./polling.ts";
 import { type Channel, connect } from "./proxies.ts";
 import {
   ADOPT,
@@ -64,6 +64,8 @@ export class Session implements Channel {
   #reading = false;
   /** Handles held by this process's proxies, by object id. */
   #handles = new Map<number, number>();
+  /** The short spin for an answer, while the server is awake. */
+  #poller = new Poller(CALLER_POLL_MS);
 
   constructor(address: string) {
     this.address = address;
@@ -120,7 +122,7 @@ export class Session implements Channel {
     const { promise, resolve, reject } = Promise.withResolvers<unknown>();
     this.#pending.set(call, { resolve, reject });
     void this.#requests!.post(request(CALL, currentProcess().pid!, call, object, method, payload), Infinity, undefined);
-    if (Atomics.load(this.#memory!.cells, HOT) === 1) pollUntil(() => answers.hasData(), CALLER_POLL_MS);
+    if (Atomics.load(this.#memory!.cells, HOT) === 1) this.#poller.poll(() => answers.hasData());
     this.#settle();
     if (this.#pending.size && !this.#reading) void this.#read();
     return promise;
