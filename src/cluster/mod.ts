@@ -28,7 +28,7 @@
 import { ClusterPool, type ClusterPoolOptions } from "./pool.ts";
 import { DEFAULT_QUEUE, rootURL } from "./protocol.ts";
 import { ClusterQueue, type ClusterQueueOptions } from "./queue.ts";
-import { DEFAULT_URL } from "./redis.ts";
+import { checkURL, DEFAULT_URL, readReconnectTimeout } from "./redis.ts";
 
 export { ClusterPool, type ClusterPoolOptions } from "./pool.ts";
 export { ClusterQueue, type ClusterQueueOptions } from "./queue.ts";
@@ -88,16 +88,12 @@ export interface Cluster {
  * ```
  */
 export function connect(options: ConnectOptions = {}): Cluster {
-  const { url = DEFAULT_URL, queue = DEFAULT_QUEUE, retries = 0, reconnectTimeout = 10_000 } = options;
-  if (typeof url !== "string" || !/^rediss?:\/\//.test(url)) {
-    throw new TypeError(`connect: url must start with redis:// or rediss://, got ${String(url)}`);
-  }
+  const { url = DEFAULT_URL, queue = DEFAULT_QUEUE, retries = 0 } = options;
+  checkURL(url, "connect: url");
   if (!Number.isInteger(retries) || retries < 0) {
     throw new RangeError(`connect: retries must be an integer >= 0, got ${String(retries)}`);
   }
-  if (typeof reconnectTimeout !== "number" || !(reconnectTimeout >= 0) || reconnectTimeout >= 2 ** 31) {
-    throw new RangeError(`connect: reconnectTimeout must be a number of ms in [0, 2^31), got ${reconnectTimeout}`);
-  }
+  const reconnectTimeout = readReconnectTimeout(options.reconnectTimeout, "connect");
   const settings = {
     url,
     queue,

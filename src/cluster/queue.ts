@@ -37,7 +37,7 @@ import { pickle, unpickle } from "../pickle.ts";
 import type { QueueWaitOptions } from "../queues.ts";
 import { closeAndJoin, takeUntilClosed } from "../queue_closing.ts";
 import { readWait, type Wait } from "../wait.ts";
-import { closeRedis, openRedis } from "./redis.ts";
+import { closeRedis, openRedis, readReconnectTimeout } from "./redis.ts";
 
 /** How often an open queue renews its heartbeat and looks for dead consumers. */
 const HEARTBEAT_MS = 1_000;
@@ -167,10 +167,7 @@ export class ClusterQueue<T = unknown> implements AsyncIterable<T>, AsyncDisposa
     }
     const name = options.name ?? randomUUID();
     if (typeof name !== "string" || name === "") throw new TypeError("new Queue: name must be a non-empty string");
-    const { reconnectTimeout = 10_000 } = options;
-    if (typeof reconnectTimeout !== "number" || !(reconnectTimeout >= 0) || reconnectTimeout >= 2 ** 31) {
-      throw new RangeError(`new Queue: reconnectTimeout must be a number of ms in [0, 2^31), got ${reconnectTimeout}`);
-    }
+    const reconnectTimeout = readReconnectTimeout(options.reconnectTimeout, "new Queue");
     this.name = name;
     this.#maxsize = Math.max(0, maxsize);
     this.#url = url;

@@ -13,11 +13,30 @@ import { Redis } from "ioredis";
 /** Where Redis is, when nothing says otherwise. */
 export const DEFAULT_URL = "redis://127.0.0.1:6379";
 
+/** How long calls wait for a lost Redis to come back, when nothing says otherwise. */
+export const DEFAULT_RECONNECT_TIMEOUT = 10_000;
+
+/** Throws a TypeError, starting with `what`, unless `url` is a Redis URL. */
+export function checkURL(url: unknown, what: string): asserts url is string {
+  if (typeof url !== "string" || !/^rediss?:\/\//.test(url)) {
+    throw new TypeError(`${what} must start with redis:// or rediss://, got ${String(url)}`);
+  }
+}
+
+/**
+ * `reconnectTimeout` as given (the default when undefined), checked: a
+ * RangeError, naming `where`, for anything but ms in [0, 2^31).
+ */
+export function readReconnectTimeout(reconnectTimeout: unknown = DEFAULT_RECONNECT_TIMEOUT, where: string): number {
+  if (typeof reconnectTimeout !== "number" || !(reconnectTimeout >= 0) || reconnectTimeout >= 2 ** 31) {
+    throw new RangeError(`${where}: reconnectTimeout must be a number of ms in [0, 2^31), got ${reconnectTimeout}`);
+  }
+  return reconnectTimeout;
+}
+
 /** A new connection to `url`. */
 export function openRedis(url: string): Redis {
-  if (typeof url !== "string" || !/^rediss?:\/\//.test(url)) {
-    throw new TypeError(`a Redis URL must start with redis:// or rediss://, got ${String(url)}`);
-  }
+  checkURL(url, "a Redis URL");
   const redis = new Redis(url, {
     maxRetriesPerRequest: null,
     // Reconnect quickly: a restarted Redis on loopback is back within tens of milliseconds.
