@@ -36,13 +36,33 @@ import { adapter } from "./adapters/mod.ts";
 import { unref } from "./ports.ts";
 import { portForEachChild } from "./lifecycle.ts";
 import { hasEnded, ownPid } from "./pids.ts";
+import { beginCommit, endCommit } from "./fence.ts";
 
-/** What a process sends to the main process's sharer; each is answered on the same port, then `bell` is rung. */
+/**
+ * A question to the main process's sharer: answered on the same port, then
+ * `bell` (the asker's {@linkcode Bell}) is rung. `asked` numbers the
+ * process's questions, so that the sharer can tell whether this one's answer
+ * was taken.
+ */
+interface Ask {
+  bell: SharedArrayBuffer;
+  asked: number;
+}
+
+/** What a process sends to the main process's sharer. */
 type ToSharer =
-  | { t: "park"; id: string; buffers: SharedArrayBuffer[]; bell: SharedArrayBuffer }
+  | ({ t: "park"; id: string; buffers: SharedArrayBuffer[] } & Ask)
   | { t: "unpark"; id: string }
-  | { t: "fetch"; id: string; bell: SharedArrayBuffer }
+  | ({ t: "fetch"; id: string } & Ask)
   | { t: "client"; pid: number; port: MessagePort };
+
+/**
+ * The cells of a process's bell, an Int32Array of its own: `RUNG`, set by the
+ * sharer once an answer is on the port; `TAKEN`, the number of the last
+ * question whose answer the process took, stored in a commit (fence.ts).
+ */
+const RUNG = 0;
+const TAKEN = 1;
 
 /** The sharer's answer: to a fetch, the buffers (none when they were taken already); to a park, nothing. */
 interface Answer {
@@ -96,10 +116,58 @@ function reapEnded(): void {
   }
 }
 
+/**
+ * A parking answered to a process that may not have taken the answer yet.
+ * If that process ends first it never wrote the bytes that name the parking
+ * (it writes them only after taking the answer), so nobody can ever fetch it:
+ * it is dropped, or a sender killed while it waited would leave its buffers
+ * here until the program ends. One per port: a process asks one question at
+ * a time.
+ */
+interface Unclaimed {
+  id: string;
+  pid: number;
+  bell: Int32Array;
+  asked: number;
+}
+const unclaimed = new Map<MessagePort, Unclaimed>();
+/** The next look at `unclaimed`, while it holds any; every look waits twice as long, up to `SETTLE_MAX_MS`. */
+let settling: ReturnType<typeof setTimeout> | undefined;
+let settleMs = 0;
+const SETTLE_MAX_MS = 250;
+
+/**
+ * Forgets the parkings whose answer was taken, drops those whose process
+ * ended without taking it. A live process takes its answer within
+ * microseconds of the bell, and an ended one is reported ended within
+ * milliseconds, so the looks stop soon: a timer that holds the program open
+ * that long does no harm.
+ */
+function settle(): void {
+  settling = undefined;
+  for (const [port, entry] of unclaimed) {
+    // Ended first: the fence (fence.ts) is raised before a process is reported ended, and taking an answer is a
+    // commit, so once it has ended the TAKEN read next is final.
+    const ended = hasEnded(entry.pid);
+    if (Atomics.load(entry.bell, TAKEN) >= entry.asked) unclaimed.delete(port);
+    else if (ended) (unclaimed.delete(port), parked.delete(entry.id));
+  }
+  if (unclaimed.size === 0) return void (settleMs = 0);
+  settleMs = Math.min(SETTLE_MAX_MS, Math.max(1, settleMs * 2));
+  settling = setTimeout(settle, settleMs);
+}
+
 function handle(port: MessagePort, message: ToSharer): void {
   switch (message.t) {
     case "park":
       parked.set(message.id, message.buffers);
+      unclaimed.set(port, {
+        id: message.id,
+        pid: clients.get(port)!,
+        bell: new Int32Array(message.bell),
+        asked: message.asked,
+      });
+      settling ??= setTimeout(settle, 0);
       return answer(port, message.bell, { id: message.id });
     case "unpark":
       parked.delete(message.id);
@@ -120,16 +188,17 @@ function take(id: string): SharedArrayBuffer[] | undefined {
 function answer(port: MessagePort, bell: SharedArrayBuffer, reply: Answer): void {
   port.postMessage(reply);
   const cell = new Int32Array(bell);
-  Atomics.store(cell, 0, 1);
-  Atomics.notify(cell, 0);
+  Atomics.store(cell, RUNG, 1);
+  Atomics.notify(cell, RUNG);
 }
 
 // ---- Every other process: a client ------------------------------------------
 
 /** This process's port to the main one, given at start. */
 let own: MessagePort | undefined;
-const bell = new Int32Array(new SharedArrayBuffer(4));
+const bell = new Int32Array(new SharedArrayBuffer(8));
 let parkedHere = 0;
+let asked = 0;
 
 function ownPort(what: string): MessagePort {
   if (own) return own;
@@ -153,14 +222,21 @@ portForEachChild((pid) => {
  * this worker: the main process answers from its event loop, and rings the
  * bell once the answer is on the port.
  */
-function ask(message: ToSharer & { bell: SharedArrayBuffer }, what: string): Answer {
+function ask(message: ToSharer & Ask, what: string): Answer {
   const port = ownPort(what);
-  Atomics.store(bell, 0, 0);
+  Atomics.store(bell, RUNG, 0);
   port.postMessage(message);
   for (;;) {
     const got = adapter.receiveNow(port);
-    if (got) return got.message as Answer;
-    Atomics.wait(bell, 0, 0, 1000);
+    if (got) {
+      // A commit: a process already reported ended (a Deno thread terminated while it waited runs on) ends here,
+      // before it takes a parking that the sharer then drops (see `settle`).
+      beginCommit();
+      Atomics.store(bell, TAKEN, message.asked);
+      endCommit();
+      return got.message as Answer;
+    }
+    Atomics.wait(bell, RUNG, 0, 1000);
   }
 }
 
@@ -178,7 +254,7 @@ function ask(message: ToSharer & { bell: SharedArrayBuffer }, what: string): Ans
 export function park(buffers: SharedArrayBuffer[], what: string): string {
   const id = `${ownPid()}.${++parkedHere}`;
   if (inMain) parked.set(id, buffers);
-  else ask({ t: "park", id, buffers, bell: bell.buffer as SharedArrayBuffer }, what);
+  else ask({ t: "park", id, buffers, bell: bell.buffer as SharedArrayBuffer, asked: ++asked }, what);
   return id;
 }
 
@@ -213,7 +289,7 @@ export function unpark(id: string): void {
 export function fetchParked(id: string, what: string): SharedArrayBuffer[] {
   const buffers = inMain
     ? take(id)
-    : ask({ t: "fetch", id, bell: bell.buffer as SharedArrayBuffer }, `receive ${what}`).buffers;
+    : ask({ t: "fetch", id, bell: bell.buffer as SharedArrayBuffer, asked: ++asked }, `receive ${what}`).buffers;
   if (!buffers) {
     throw new Error(
       `cannot receive ${what}: it was received once already. A shared object sent through a queue or a pipe ` +
@@ -221,4 +297,18 @@ export function fetchParked(id: string, what: string): SharedArrayBuffer[] {
     );
   }
   return buffers;
+}
+
+/**
+ * How many parkings the main process holds (0 in any other process): for
+ * the tests of what a process killed in the middle of a transfer leaves.
+ *
+ * @example
+ * ```ts
+ * import { parkedCount } from "./resource_sharer.ts";
+ * console.log(parkedCount()); // 0 before anything was sent
+ * ```
+ */
+export function parkedCount(): number {
+  return parked.size;
 }

@@ -11,6 +11,7 @@ import {
   Barrier,
   BoundedSemaphore,
   Condition,
+  Empty,
   EOFError,
   Event,
   JoinableQueue,
@@ -28,6 +29,7 @@ import {
   Value,
 } from "../mod.ts";
 import { pickle, SENDS, unpickle } from "../src/pickle.ts";
+import { parkedCount } from "../src/resource_sharer.ts";
 import type { Connection } from "../mod.ts";
 import { checkNoLeaks } from "./leaks.ts";
 import { starter } from "./starter.ts";
@@ -35,6 +37,24 @@ import { starter } from "./starter.ts";
 checkNoLeaks();
 
 const start = starter("transfer");
+
+/** Resolves once `done()` holds; fails the test after `ms`. */
+async function until(done: () => boolean, ms: number, what: string): Promise<void> {
+  const end = performance.now() + ms;
+  while (!done()) {
+    if (performance.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Keeps the main thread busy, with no turn of its event loop, until `done()` holds or `ms` pass; says which. */
+function spinUntil(done: () => boolean, ms: number): boolean {
+  const end = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > end) return false;
+  }
+  return true;
+}
 
 test("transfer: a pipe end put on a Queue by the parent works in the child, both ways, to end-of-file", {
   timeout: 20_000,
@@ -272,3 +292,65 @@ test("transfer: the same bytes received twice fail the second time, naming the o
   assert.equal(first.lock.locked(), false);
   assert.throws(() => unpickle(bytes), /cannot receive a Lock: it was received once already/);
 });
+
+// The two windows below are held open by the main thread: the sharer answers only from its event loop, so while the
+// main thread spins, a child that has asked it something waits in the middle of its transfer, and is killed there.
+
+test(
+  "transfer: a receiver terminated in the middle of its fetch leaves nothing parked, and the next receiver gets the next item",
+  { timeout: 30_000 },
+  async () => {
+    const q = new Queue();
+    const report = new Queue();
+    const cell = new Int32Array(new SharedArrayBuffer(4));
+    const p = start("takeAndReport", q, report, cell);
+    await until(() => Atomics.load(cell, 0) === 1, 10_000, "the child to be about to take an item");
+    q.putNowait({ value: new Value("i", 5) });
+    assert.equal(parkedCount(), 1, "the main process parked the Value's buffer");
+    // The child has taken the bytes once the queue counts no item; it then asks the sharer for the buffer, and
+    // no answer can come while this thread spins. 200 ms more is far longer than the microseconds it takes to ask.
+    assert.equal(spinUntil(() => q.qsize() === 0, 10_000), true, "the child took the item's bytes");
+    spinUntil(() => false, 200);
+    p.terminate();
+    await p.join(10_000);
+    assert.equal(p.exitCode, -15);
+    await assert.rejects(report.get({ timeout: 500 }), Empty, "the killed receiver reported nothing");
+    await until(() => parkedCount() === 0, 5_000, "the sharer to hand the buffer to the fetch that came");
+    q.putNowait({ value: new Value("i", 6) });
+    const next = start("takeAndReport", q, report, new Int32Array(new SharedArrayBuffer(4)));
+    assert.equal(await report.get({ timeout: 10_000 }), 6, "the next receiver gets the next item, working");
+    await next.join(10_000);
+    assert.equal(next.exitCode, 0);
+    assert.equal(parkedCount(), 0);
+  },
+);
+
+test(
+  "transfer: a sender terminated while it waits for the main process's answer puts nothing and leaves nothing parked; the queue goes on",
+  { timeout: 30_000 },
+  async () => {
+    const q = new Queue();
+    const cell = new Int32Array(new SharedArrayBuffer(8));
+    const p = start("putWhenTold", q, cell);
+    await until(() => Atomics.load(cell, 0) === 1, 10_000, "the child to be ready to put");
+    const before = parkedCount();
+    Atomics.store(cell, 1, 1);
+    Atomics.notify(cell, 1);
+    // The child makes a Value and asks the sharer to park its buffer, then waits for an answer that cannot come
+    // while this thread spins; it is killed there. (On the old code the park arrived and stayed for good.)
+    spinUntil(() => false, 300);
+    p.terminate();
+    await p.join(10_000);
+    assert.equal(p.exitCode, -15);
+    assert.equal(q.empty(), true);
+    assert.throws(() => q.getNowait(), Empty, "no half item");
+    await assert.rejects(q.get({ timeout: 500 }), Empty, "a reader waits only its timeout");
+    await until(() => parkedCount() === before, 5_000, "the sharer to drop the killed sender's parking");
+    const again = new Int32Array(new SharedArrayBuffer(8));
+    Atomics.store(again, 1, 1);
+    const next = start("putWhenTold", q, again);
+    assert.equal((await q.get({ timeout: 10_000 }) as Value<"i">).value, 7, "another sender's item arrives whole");
+    await next.join(10_000);
+    assert.equal(next.exitCode, 0);
+  },
+);
