@@ -189,6 +189,10 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
    */
   getNowait(): T {
     this.#checkOpen("getNowait");
+    // A message in one chunk is complete once it is published, counted or not: its writer may have died between
+    // publishing and counting it, and the count then stays low until a reader heals it (ring.ts, receive).
+    const ready = this.#ring.tryReceive();
+    if (ready) return unpickle(ready) as T;
     // A streamed item not yet complete must not be waited for here.
     if (this.#ring.items() === 0) throw new Empty();
     const bytes = this.#ring.receiveIfReady("Queue.getNowait");

@@ -2,6 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Empty, Full, JoinableQueue, Lock, Queue, SimpleQueue } from "../mod.ts";
 import { withoutNativeWaitAsync } from "../src/wait.ts";
+import { reduce } from "../src/reduction.ts";
+import { CELLS, SENT } from "../src/ring_layout.ts";
 import { checkNoLeaks } from "./leaks.ts";
 import { starter } from "./starter.ts";
 import { runScript } from "./scripts.ts";
@@ -45,6 +47,21 @@ test("queues: an item put in a child arrives in the main process, copied faithfu
   assert.equal((got[6] as Error).name, "RangeError");
   assert.equal((got[6] as Error).message, "bad range");
   assert.equal(p.exitCode, 0);
+});
+
+test("queues: getNowait takes an item whose writer died after publishing it and before counting it", {
+  timeout: 5_000,
+}, () => {
+  const q = new Queue<string>();
+  q.putNowait("published");
+  // The state a writer killed between its two stores leaves (ring.ts, #sendLocked: the chunk's tail store, then
+  // SENT): built here, since no kill lands reliably between two adjacent statements.
+  const ring = (q[reduce]().state as { ring: SharedArrayBuffer }).ring;
+  Atomics.sub(new Int32Array(ring, 0, CELLS), SENT, 1);
+  assert.equal(q.getNowait(), "published", "a published item is seen, counted or not");
+  assert.throws(() => q.getNowait(), Empty);
+  q.putNowait("next");
+  assert.equal(q.getNowait(), "next");
 });
 
 test("queues: putNowait/getNowait throw Full/Empty; qsize, empty, full", { timeout: 5_000 }, () => {
