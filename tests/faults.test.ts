@@ -266,9 +266,6 @@ for (
 ) {
   test(`faults: a program ends once its main returns, though ${script.replace(/_exit$/, "").replace("_", " ")} runs`, {
     timeout: 60_000,
-    // Deno: a MessagePort that has received a message holds the event loop for good, unref() or not (a pool's port
-    // to its worker carries every result); its daemon workers themselves no longer hold the program.
-    skip: script === "idle_pool_exit" && adapter.runtime === "deno" ? "Deno's MessagePort re-refs itself" : false,
   }, async () => {
     const started = performance.now();
     const result = await runScript(`tests/fixtures/${script}.ts`, 40_000);

@@ -70,6 +70,13 @@ export function denoAdapter(): Adapter {
     exit: (code) => exit(code),
     onUncaught: onUncaughtInWebWorker,
     poolPollsPorts: false,
+    // A Web MessagePort made before Deno's Node layer is loaded holds the event loop for good once it has received
+    // a message, unref() or not; one made after it does not (Deno 2.9.6: a daemon worker posting once to the main
+    // process's port, the program ended in 0.4 s with the layer loaded before the MessageChannel was made, and
+    // never with it loaded just after). A pool loads the layer anyway, for its daemon workers (spawnDetached).
+    beforeUnrefPort() {
+      threads ??= nodeLayer();
+    },
     receiveNow(port) {
       threads ??= nodeLayer();
       return threads.receiveMessageOnPort(port as never);

@@ -103,4 +103,10 @@ export interface Adapter {
    * layer's call).
    */
   poolPollsPorts: boolean;
+  /**
+   * Called before making a MessagePort that must not hold the program open
+   * once unref'd (a pool's port to its worker); absent where every port's
+   * `unref()` holds.
+   */
+  beforeUnrefPort?(): void;
 }

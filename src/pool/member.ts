@@ -85,6 +85,7 @@ export class Member {
 
   /** Starts a worker; `onMessage` hears each of its messages. */
   constructor(plan: WorkerPlan, onMessage: (member: Member, message: ToPool) => void) {
+    adapter.beforeUnrefPort?.();
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     this.process = new plan.Process({
