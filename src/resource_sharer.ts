@@ -160,6 +160,7 @@ function settle(): void {
 function handle(port: MessagePort, message: ToSharer): void {
   switch (message.t) {
     case "park":
+      parksHeard++;
       parked.set(message.id, message.buffers);
       unclaimed.set(port, {
         id: message.id,
@@ -299,16 +300,20 @@ export function fetchParked(id: string, what: string): SharedArrayBuffer[] {
   return buffers;
 }
 
+/** Park requests of other processes the main process has handled. */
+let parksHeard = 0;
+
 /**
- * How many parkings the main process holds (0 in any other process): for
- * the tests of what a process killed in the middle of a transfer leaves.
+ * What the main process's sharer holds and has heard (0 in any other
+ * process): for the tests of what a process killed in the middle of a
+ * transfer leaves.
  *
  * @example
  * ```ts
- * import { parkedCount } from "./resource_sharer.ts";
- * console.log(parkedCount()); // 0 before anything was sent
+ * import { sharerCounts } from "./resource_sharer.ts";
+ * console.log(sharerCounts()); // { parked: 0, parksHeard: 0 } before anything was sent
  * ```
  */
-export function parkedCount(): number {
-  return parked.size;
+export function sharerCounts(): { parked: number; parksHeard: number } {
+  return { parked: parked.size, parksHeard };
 }

@@ -29,7 +29,7 @@ import {
   Value,
 } from "../mod.ts";
 import { pickle, SENDS, unpickle } from "../src/pickle.ts";
-import { parkedCount } from "../src/resource_sharer.ts";
+import { sharerCounts } from "../src/resource_sharer.ts";
 import type { Connection } from "../mod.ts";
 import { checkNoLeaks } from "./leaks.ts";
 import { starter } from "./starter.ts";
@@ -306,7 +306,7 @@ test(
     const p = start("takeAndReport", q, report, cell);
     await until(() => Atomics.load(cell, 0) === 1, 10_000, "the child to be about to take an item");
     q.putNowait({ value: new Value("i", 5) });
-    assert.equal(parkedCount(), 1, "the main process parked the Value's buffer");
+    assert.equal(sharerCounts().parked, 1, "the main process parked the Value's buffer");
     // The child has taken the bytes once the queue counts no item; it then asks the sharer for the buffer, and
     // no answer can come while this thread spins. 200 ms more is far longer than the microseconds it takes to ask.
     assert.equal(spinUntil(() => q.qsize() === 0, 10_000), true, "the child took the item's bytes");
@@ -315,13 +315,13 @@ test(
     await p.join(10_000);
     assert.equal(p.exitCode, -15);
     await assert.rejects(report.get({ timeout: 500 }), Empty, "the killed receiver reported nothing");
-    await until(() => parkedCount() === 0, 5_000, "the sharer to hand the buffer to the fetch that came");
+    await until(() => sharerCounts().parked === 0, 5_000, "the sharer to hand the buffer to the fetch that came");
     q.putNowait({ value: new Value("i", 6) });
     const next = start("takeAndReport", q, report, new Int32Array(new SharedArrayBuffer(4)));
     assert.equal(await report.get({ timeout: 10_000 }), 6, "the next receiver gets the next item, working");
     await next.join(10_000);
     assert.equal(next.exitCode, 0);
-    assert.equal(parkedCount(), 0);
+    assert.equal(sharerCounts().parked, 0);
   },
 );
 
@@ -333,24 +333,51 @@ test(
     const cell = new Int32Array(new SharedArrayBuffer(8));
     const p = start("putWhenTold", q, cell);
     await until(() => Atomics.load(cell, 0) === 1, 10_000, "the child to be ready to put");
-    const before = parkedCount();
+    const before = sharerCounts();
     Atomics.store(cell, 1, 1);
     Atomics.notify(cell, 1);
     // The child makes a Value and asks the sharer to park its buffer, then waits for an answer that cannot come
     // while this thread spins; it is killed there. (On the old code the park arrived and stayed for good.)
-    spinUntil(() => false, 300);
+    spinUntil(() => false, 500);
     p.terminate();
     await p.join(10_000);
     assert.equal(p.exitCode, -15);
     assert.equal(q.empty(), true);
     assert.throws(() => q.getNowait(), Empty, "no half item");
     await assert.rejects(q.get({ timeout: 500 }), Empty, "a reader waits only its timeout");
-    await until(() => parkedCount() === before, 5_000, "the sharer to drop the killed sender's parking");
+    // The park it asked for reaches the main process (on Deno, after the end-of-file above): then it is dropped.
+    await until(() => sharerCounts().parksHeard > before.parksHeard, 10_000, "the killed sender's park to arrive");
+    await until(() => sharerCounts().parked === before.parked, 5_000, "the sharer to drop the killed sender's parking");
     const again = new Int32Array(new SharedArrayBuffer(8));
     Atomics.store(again, 1, 1);
     const next = start("putWhenTold", q, again);
     assert.equal((await q.get({ timeout: 10_000 }) as Value<"i">).value, 7, "another sender's item arrives whole");
     await next.join(10_000);
     assert.equal(next.exitCode, 0);
+  },
+);
+
+test(
+  "transfer: a sender terminated while it waits for the main process's answer to a pipe send leaves end-of-file, nothing parked",
+  { timeout: 30_000 },
+  async () => {
+    const [mine, theirs] = Pipe();
+    const cell = new Int32Array(new SharedArrayBuffer(8));
+    const p = start("sendWhenTold", theirs, cell);
+    theirs.close();
+    await until(() => Atomics.load(cell, 0) === 1, 10_000, "the child to be ready to send");
+    const before = sharerCounts();
+    Atomics.store(cell, 1, 1);
+    Atomics.notify(cell, 1);
+    // As for the queue above: the child waits for the park's answer, which cannot come while this thread spins.
+    spinUntil(() => false, 500);
+    p.terminate();
+    await p.join(10_000);
+    assert.equal(p.exitCode, -15);
+    await assert.rejects(mine.recv(), EOFError, "no half message: the killed sender's end closed with it");
+    // The park it asked for reaches the main process (on Deno, after the end-of-file above): then it is dropped.
+    await until(() => sharerCounts().parksHeard > before.parksHeard, 10_000, "the killed sender's park to arrive");
+    await until(() => sharerCounts().parked === before.parked, 5_000, "the sharer to drop the killed sender's parking");
+    mine.close();
   },
 );
