@@ -325,29 +325,42 @@ test(
   },
 );
 
+/**
+ * Starts `target(arg, cell)`, tells it to send a Value, and terminates it while it waits for the sharer's answer to
+ * its park: the child makes the Value and asks at once, and no answer can come while this thread spins. Returns the
+ * sharer's counts from before.
+ */
+async function killWhileParking(target: string, arg: unknown): Promise<ReturnType<typeof sharerCounts>> {
+  const cell = new Int32Array(new SharedArrayBuffer(8));
+  const p = start(target, arg, cell);
+  await until(() => Atomics.load(cell, 0) === 1, 10_000, "the child to be ready to send");
+  const before = sharerCounts();
+  Atomics.store(cell, 1, 1);
+  Atomics.notify(cell, 1);
+  spinUntil(() => false, 500);
+  p.terminate();
+  await p.join(10_000);
+  assert.equal(p.exitCode, -15);
+  return before;
+}
+
+/** Waits until the killed sender's park has reached the main process (on Deno, late), then until it is dropped. */
+async function parkingDropped(before: ReturnType<typeof sharerCounts>): Promise<void> {
+  await until(() => sharerCounts().parksHeard > before.parksHeard, 10_000, "the killed sender's park to arrive");
+  // On the old code the parking stayed for good.
+  await until(() => sharerCounts().parked === before.parked, 5_000, "the sharer to drop the killed sender's parking");
+}
+
 test(
   "transfer: a sender terminated while it waits for the main process's answer puts nothing and leaves nothing parked; the queue goes on",
   { timeout: 30_000 },
   async () => {
     const q = new Queue();
-    const cell = new Int32Array(new SharedArrayBuffer(8));
-    const p = start("putWhenTold", q, cell);
-    await until(() => Atomics.load(cell, 0) === 1, 10_000, "the child to be ready to put");
-    const before = sharerCounts();
-    Atomics.store(cell, 1, 1);
-    Atomics.notify(cell, 1);
-    // The child makes a Value and asks the sharer to park its buffer, then waits for an answer that cannot come
-    // while this thread spins; it is killed there. (On the old code the park arrived and stayed for good.)
-    spinUntil(() => false, 500);
-    p.terminate();
-    await p.join(10_000);
-    assert.equal(p.exitCode, -15);
+    const before = await killWhileParking("putWhenTold", q);
     assert.equal(q.empty(), true);
     assert.throws(() => q.getNowait(), Empty, "no half item");
     await assert.rejects(q.get({ timeout: 500 }), Empty, "a reader waits only its timeout");
-    // The park it asked for reaches the main process (on Deno, after the end-of-file above): then it is dropped.
-    await until(() => sharerCounts().parksHeard > before.parksHeard, 10_000, "the killed sender's park to arrive");
-    await until(() => sharerCounts().parked === before.parked, 5_000, "the sharer to drop the killed sender's parking");
+    await parkingDropped(before);
     const again = new Int32Array(new SharedArrayBuffer(8));
     Atomics.store(again, 1, 1);
     const next = start("putWhenTold", q, again);
@@ -362,22 +375,10 @@ test(
   { timeout: 30_000 },
   async () => {
     const [mine, theirs] = Pipe();
-    const cell = new Int32Array(new SharedArrayBuffer(8));
-    const p = start("sendWhenTold", theirs, cell);
+    const before = await killWhileParking("sendWhenTold", theirs);
     theirs.close();
-    await until(() => Atomics.load(cell, 0) === 1, 10_000, "the child to be ready to send");
-    const before = sharerCounts();
-    Atomics.store(cell, 1, 1);
-    Atomics.notify(cell, 1);
-    // As for the queue above: the child waits for the park's answer, which cannot come while this thread spins.
-    spinUntil(() => false, 500);
-    p.terminate();
-    await p.join(10_000);
-    assert.equal(p.exitCode, -15);
     await assert.rejects(mine.recv(), EOFError, "no half message: the killed sender's end closed with it");
-    // The park it asked for reaches the main process (on Deno, after the end-of-file above): then it is dropped.
-    await until(() => sharerCounts().parksHeard > before.parksHeard, 10_000, "the killed sender's park to arrive");
-    await until(() => sharerCounts().parked === before.parked, 5_000, "the sharer to drop the killed sender's parking");
+    await parkingDropped(before);
     mine.close();
   },
 );
