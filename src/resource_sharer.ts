@@ -28,7 +28,12 @@
  *
  * What is parked is handed out once, as Python's resource sharer does: a
  * queue item or a pipe message is received once. Buffers of an item that is
- * never received stay with the main process until the program ends.
+ * never received stay with the main process until the program ends; but a
+ * sender that ends before it has taken the answer to its park never wrote the
+ * bytes that name it, so that parking is dropped (`settle`). A receiver that
+ * ends while it waits for its fetch's answer takes its item with it, as any
+ * killed `get` does: the sharer handed the buffers to the answer, which dies
+ * with the port.
  *
  * @module
  */
