@@ -107,7 +107,7 @@ export function launch(
     fields: { data: fields.data, reduced: fields.reduced },
     library: args.reduced || fields.reduced ? libraryModule() : undefined,
     inherited: inheritedState(),
-    port: portForChild(state.pid),
+    port: portForChild(state.pid, state.daemon),
     environment: adapter.environment?.(),
     authkey: state.authkey,
   };

@@ -169,7 +169,7 @@ export function beforeChildExit(task: () => unknown): () => void {
 }
 
 interface EachChild {
-  give(pid: number): MessagePort;
+  give(pid: number, daemon: boolean): MessagePort;
   take(port: MessagePort): void;
 }
 
@@ -190,23 +190,26 @@ let portBeforeTaker: MessagePort | undefined;
  * portForEachChild((_pid) => new MessageChannel().port2, (port) => port.close());
  * ```
  */
-export function portForEachChild(give: (pid: number) => MessagePort, take: (port: MessagePort) => void): void {
+export function portForEachChild(
+  give: (pid: number, daemon: boolean) => MessagePort,
+  take: (port: MessagePort) => void,
+): void {
   eachChild = { give, take };
   if (portBeforeTaker) take(portBeforeTaker);
   portBeforeTaker = undefined;
 }
 
 /**
- * In the parent: the port for the child with this pid, when a module asked for one.
+ * In the parent: the port for the child with this pid (a daemon or not), when a module asked for one.
  *
  * @example
  * ```ts
  * import { portForChild } from "./lifecycle.ts";
- * console.log(portForChild(2)); // undefined, unless resource_sharer.ts is loaded
+ * console.log(portForChild(2, false)); // undefined, unless resource_sharer.ts is loaded
  * ```
  */
-export function portForChild(pid: number): MessagePort | undefined {
-  return eachChild?.give(pid);
+export function portForChild(pid: number, daemon: boolean): MessagePort | undefined {
+  return eachChild?.give(pid, daemon);
 }
 
 /**

@@ -211,7 +211,10 @@ function ownPort(what: string): MessagePort {
   throw new Error(`${what}: this worker was not started by Process, so it cannot reach the main process's sharer`);
 }
 
-portForEachChild((pid) => {
+portForEachChild((pid, daemon) => {
+  // A daemon's port lives as long as the program may: it must not hold it open once it has carried a message
+  // (Deno: see the adapter's beforeUnrefPort; a daemon loads what it needs anyway).
+  if (daemon) adapter.beforeUnrefPort?.();
   const { port1, port2 } = new MessageChannel();
   if (inMain) serve(port1, pid);
   else {

@@ -260,6 +260,7 @@ test(
 for (
   const [script, output] of [
     ["daemon_exit", "started true"],
+    ["sharing_daemon_exit", "lock false"],
     ["idle_pool_exit", "result 42"],
     ["open_manager", "value 1"],
   ] as const
