@@ -41,6 +41,7 @@ export {
   RemoteQueueProxy,
   RemoteValueProxy,
 } from "./proxies.ts";
+export { RemoteArrayProxy, RemoteBarrierProxy, RemoteConditionProxy } from "./sync_proxies.ts";
 // The server's own classes take the served call in every Python method: a program sees them through served.ts.
 export {
   type LockKind,

@@ -27,9 +27,11 @@ import { reduce, type Reduction, registerKind } from "../../reduction.ts";
 import type { AcquireOptions } from "../../locks.ts";
 import type { QueueWaitOptions } from "../../queues.ts";
 import type { ManagerClient } from "./client.ts";
+import type { Channel } from "./server.ts";
 import { type Address, Token } from "./protocol.ts";
 import {
   describeRemote,
+  handleOf,
   holdHandle,
   pickledProxy,
   proxiesMade,
@@ -301,10 +303,79 @@ export class RemoteQueueProxy<T = unknown> extends RemoteProxy {
   }
 }
 
+/** While a lock owned by its connection is held through a proxy: that connection, and how deep it is held. */
+interface Holder {
+  channel: Channel;
+  depth: number;
+}
+
+const holders = new WeakMap<object, Holder>();
+
+/** The Conditions made on a plain `Lock()`, which nobody in particular owns. */
+const onPlainLock = new WeakSet<object>();
+
+/** Whether the server owns the proxy's lock by connection: an RLock, a Condition on one. */
+function ownedByConnection(proxy: object): boolean {
+  const { typeid } = handleOf(proxy).token;
+  return (typeid === "RLock" || typeid === "Condition") && !onPlainLock.has(proxy);
+}
+
+/**
+ * Records that `condition` was made on `lock`: on a plain Lock, its calls may go on any connection.
+ *
+ * @example
+ * ```ts
+ * const condition = conditionOn(manager.create("Condition", lock), lock);
+ * ```
+ */
+export function conditionOn<P extends object>(condition: P, lock: object | undefined): P {
+  if (lock && handleOf(lock).token.typeid === "Lock") onPlainLock.add(condition);
+  return condition;
+}
+
+/**
+ * The connection that holds the proxy's lock, if it is held (a Condition's `notify` goes on it).
+ *
+ * @example
+ * ```ts
+ * await remoteCall(condition, "notify", [1], undefined, false, holderChannel(condition));
+ * ```
+ */
+export function holderChannel(proxy: object): Channel | undefined {
+  return holders.get(proxy)?.channel;
+}
+
+/**
+ * Runs a Condition's `wait` on the holder's connection, whose lock the
+ * server releases while it waits and holds again once it answers.
+ *
+ * @example
+ * ```ts
+ * await releasedDuring(condition, (channel) => remoteCall(condition, "wait", [null], undefined, false, channel));
+ * ```
+ */
+export async function releasedDuring<T>(proxy: object, wait: (channel?: Channel) => Promise<T>): Promise<T> {
+  const held = holders.get(proxy);
+  holders.delete(proxy);
+  try {
+    return await wait(held?.channel);
+  } finally {
+    if (held) holders.set(proxy, held);
+  }
+}
+
 /**
  * A lock or semaphore in a remote manager (Python's `AcquirerProxy`), as the
  * library's `Lock`, async. Held by this client: if it dies, our server
  * releases it.
+ *
+ * A server (Python's, and ours for Python's sake) owns an RLock by the
+ * connection that acquired it, as Python's by the thread serving it, while
+ * this client spreads calls over idle connections: so an RLock's (and a
+ * Condition's on one) acquire keeps its connection, and the holder's calls
+ * (a re-entrant acquire, `release`, a Condition's `wait`/`notify`) go on it.
+ * The holder is this proxy in this process, as the in-program RLock's
+ * owner is a process.
  *
  * @example
  * ```ts
@@ -317,13 +388,41 @@ export class RemoteQueueProxy<T = unknown> extends RemoteProxy {
  */
 export class RemoteLockProxy extends RemoteProxy {
   /** Acquires, waiting as the options say (milliseconds); whether it was acquired. */
-  acquire(options?: AcquireOptions): Promise<boolean> {
+  async acquire(options?: AcquireOptions): Promise<boolean> {
     const signal = typeof options === "object" ? options?.signal : undefined;
-    return remoteCall(this, "acquire", blockTimeout(options), signal) as Promise<boolean>;
+    const [block, timeout] = blockTimeout(options);
+    // No timeout goes as none at all, as Python's AcquirerProxy sends it: a Python server's Lock and RLock
+    // refuse `acquire(True, None)` (TypeError), their default being -1.
+    const args = timeout === null ? [block] : [block, timeout];
+    if (!ownedByConnection(this)) return await remoteCall(this, "acquire", args, signal) as boolean;
+    const held = holders.get(this);
+    if (held) {
+      // Re-entrant, on the connection that owns it: granted at once.
+      const again = await remoteCall(this, "acquire", args, signal, false, held.channel) as boolean;
+      if (again) held.depth++;
+      return again;
+    }
+    const { client } = handleOf(this);
+    const channel = await client.takeChannel();
+    let acquired = false;
+    try {
+      acquired = await remoteCall(this, "acquire", args, signal, false, channel) as boolean;
+    } finally {
+      if (acquired) holders.set(this, { channel, depth: 1 });
+      else client.giveBack(channel);
+    }
+    return acquired;
   }
+
   /** Releases; rejects when it was not held. */
   async release(): Promise<void> {
-    await remoteCall(this, "release", []);
+    const held = holders.get(this);
+    await remoteCall(this, "release", [], undefined, false, held?.channel);
+    if (held && --held.depth === 0) {
+      // Another holder may have come in meanwhile (a wait taking the lock back): it stays.
+      if (holders.get(this) === held) holders.delete(this);
+      handleOf(this).client.giveBack(held.channel);
+    }
   }
 }
 
@@ -395,6 +494,18 @@ const proxyClasses: Record<string, new () => object> = {
   ValueProxy: RemoteValueProxy,
   QueueProxy: RemoteQueueProxy,
 };
+
+/**
+ * Gives the proxies of Python's `proxytype` the class `Class` (sync_proxies.ts adds Condition, Barrier and Array).
+ *
+ * @example
+ * ```ts
+ * addProxyClass("BarrierProxy", RemoteBarrierProxy);
+ * ```
+ */
+export function addProxyClass(proxytype: string, Class: new () => RemoteProxy): void {
+  proxyClasses[proxytype] = Class;
+}
 
 /** Every property a proxy lacks is a method of the object (but `then`, or awaiting it would call it). */
 function autoProxy(base: RemoteProxy): RemoteProxy {

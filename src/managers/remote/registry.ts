@@ -37,6 +37,11 @@ export interface Registration {
   methodToTypeid?: Record<string, string>;
   proxytype: string;
   createMethod: boolean;
+  /**
+   * The callable gets this server's own objects for the proxies of them among its arguments (a Condition's
+   * lock), where Python's server would give it a proxy that calls back into the server.
+   */
+  referents?: boolean;
 }
 
 /** A typeid's registration from `register`'s arguments; throws a `TypeError` for bad ones. */
@@ -120,6 +125,7 @@ export const syncRegistry: readonly Registration[] = [
     callable: (lock: unknown) => new ManagedCondition(lock),
     proxytype: "ConditionProxy",
     exposed: ManagedCondition.exposed,
+    referents: true,
   },
   {
     typeid: "Barrier",

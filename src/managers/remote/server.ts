@@ -309,7 +309,11 @@ export class Server {
       if (args.length !== 1) throw pythonError("ValueError", "Without callable, must have one non-keyword argument");
       object = args[0];
     } else {
-      object = make(entry.callable, this.#adopt(args), kwds);
+      object = make(
+        entry.callable,
+        entry.referents ? args.map((arg) => this.#referentOf(arg)) : this.#adopt(args),
+        kwds,
+      );
     }
     const exposed = [
       ...(entry.exposed ??
@@ -346,6 +350,13 @@ export class Server {
       this.#identOf.delete(kept.object);
     }
     return null;
+  }
+
+  /** The object a proxy of this server's names (Python compares the token's address too), else `value` itself. */
+  #referentOf(value: unknown): unknown {
+    const proxy = readProxy(value);
+    if (!proxy || JSON.stringify(proxy.token.address) !== JSON.stringify(this.address)) return value;
+    return this.#kept.get(proxy.token.id)?.object ?? value;
   }
 
   /**
