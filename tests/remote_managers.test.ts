@@ -287,17 +287,11 @@ test(
         assert.equal(done.code, 0, done.stderr);
         assert.equal(done.stdout.trim(), "done");
       }
-      class Counter extends SyncManager {}
-      Counter.register("get_dict", undefined, { proxytype: "DictProxy" });
-      const manager = new Counter({ address, authkey: KEY });
-      await manager.connect();
-      const dict = manager.create<RemoteDictProxy<string, number>>("get_dict");
+      const { manager, dict } = await withDict(address);
       assert.equal(await dict.get("count"), 8 * N);
       await manager.shutdown();
       await shutDown(address);
       assert.equal((await server.exit()).code, 0);
-      // Python's server is not run here: it cannot tell a killed client's thread from a live one, so its sleeper
-      // may take the next notify, and whether a lock that client held looks held depends on thread idents reused.
     } finally {
       cleanUp();
     }
@@ -604,6 +598,12 @@ async function conditionBarrierArray(manager: SyncManager): Promise<unknown[]> {
   seen.push(await a.slice(1), await a.slice(-2, 3), await a.toArray());
   await assert.rejects(a.get(7), (e: Error) => e instanceof RangeError && /array index out of range/.test(e.message));
   await assert.rejects(a.set(1, 1.5), TypeError);
+  // Garbage from the client side: an index that is no integer, a zero step.
+  await assert.rejects(
+    a.get("x" as never),
+    (e: Error) => e instanceof TypeError && /array indices must be/.test(e.message),
+  );
+  await assert.rejects(a.slice(0, 3, 0), /slice step cannot be zero/);
   seen.push(await manager.Array("d", [1.5, -2]).toArray(), await manager.Array("q", 2).toArray());
 
   const b = manager.Barrier(2, { timeout: 300 });
@@ -896,6 +896,37 @@ test(
       // Only a shutdown request stops it (what the manager that start()ed a server sends).
       await shutDown(address);
       assert.equal((await server.exit()).code, 0);
+    } finally {
+      cleanUp();
+    }
+  },
+);
+
+test(
+  "remote managers: the server SIGKILLed while clients wait in a Barrier and a Condition — both reject, nothing hangs",
+  {
+    timeout: 60_000,
+  },
+  async () => {
+    try {
+      const { server, address } = await tsServer(["tcp", "127.0.0.1", "0"]);
+      const manager = new SyncManager({ address, authkey: KEY });
+      await manager.connect();
+      const barrier = manager.Barrier(2);
+      const condition = manager.Condition();
+      const inBarrier = barrier.wait();
+      await condition.acquire();
+      const inCondition = condition.wait();
+      inBarrier.catch(() => {});
+      inCondition.catch(() => {});
+      assert.ok(await eventually(async () => (await barrier.nWaiting) === 1));
+      server.child.kill("SIGKILL");
+      await assert.rejects(inBarrier, { name: "EOFError", message: /closed the connection during wait\(\)/ });
+      await assert.rejects(inCondition, { name: "EOFError", message: /closed the connection during wait\(\)/ });
+      await assert.rejects(condition.release(), new RegExp(`${(address as [string, number])[1]}`));
+      await assert.rejects(barrier.abort(), new RegExp(`${(address as [string, number])[1]}`));
+      await manager.shutdown();
+      assert.equal((await server.exit()).signal, "SIGKILL");
     } finally {
       cleanUp();
     }

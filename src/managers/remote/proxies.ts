@@ -22,6 +22,7 @@ import {
   ListProxy,
   NamespaceProxy,
 } from "../../managers.ts";
+import { EOFError } from "../../errors.ts";
 import { PyObject } from "../../python/pickle.ts";
 import { reduce, type Reduction, registerKind } from "../../reduction.ts";
 import type { AcquireOptions } from "../../locks.ts";
@@ -357,10 +358,21 @@ export function holderChannel(proxy: object): Channel | undefined {
 export async function releasedDuring<T>(proxy: object, wait: (channel?: Channel) => Promise<T>): Promise<T> {
   const held = holders.get(proxy);
   holders.delete(proxy);
+  const result = await onHolder(proxy, held, () => wait(held?.channel));
+  if (held) holders.set(proxy, held);
+  return result;
+}
+
+/**
+ * A call on the holder's connection: when that connection ends (the server died, or cut it), the server has let
+ * the lock go with it, so the proxy holds nothing more and its next calls open a connection of their own.
+ */
+async function onHolder<T>(proxy: object, held: Holder | undefined, call: () => Promise<T>): Promise<T> {
   try {
-    return await wait(held?.channel);
-  } finally {
-    if (held) holders.set(proxy, held);
+    return await call();
+  } catch (error) {
+    if (held && error instanceof EOFError && holders.get(proxy) === held) holders.delete(proxy);
+    throw error;
   }
 }
 
@@ -398,7 +410,11 @@ export class RemoteLockProxy extends RemoteProxy {
     const held = holders.get(this);
     if (held) {
       // Re-entrant, on the connection that owns it: granted at once.
-      const again = await remoteCall(this, "acquire", args, signal, false, held.channel) as boolean;
+      const again = await onHolder(
+        this,
+        held,
+        () => remoteCall(this, "acquire", args, signal, false, held.channel),
+      ) as boolean;
       if (again) held.depth++;
       return again;
     }
@@ -417,7 +433,7 @@ export class RemoteLockProxy extends RemoteProxy {
   /** Releases; rejects when it was not held. */
   async release(): Promise<void> {
     const held = holders.get(this);
-    await remoteCall(this, "release", [], undefined, false, held?.channel);
+    await onHolder(this, held, () => remoteCall(this, "release", [], undefined, false, held?.channel));
     if (held && --held.depth === 0) {
       // Another holder may have come in meanwhile (a wait taking the lock back): it stays.
       if (holders.get(this) === held) holders.delete(this);
