@@ -766,14 +766,14 @@ async function withDict(address: [string, number] | string) {
   return { manager, dict: manager.create<RemoteDictProxy<string, unknown>>("get_dict") };
 }
 
-/** A client program of `mode` that prints "waiting" once its call is on the wire, killed then with SIGKILL. */
+/**
+ * A client program of `mode` that prints "waiting" once its call is on the wire, killed then with SIGKILL;
+ * mode "python-barrier" is a Python client waiting in the Barrier.
+ */
 async function killWaiting(address: [string, number] | string, mode: string): Promise<void> {
-  const victim = program(tsCommand(), [
-    join(fixtures, "remote_managers_client.ts"),
-    mode,
-    ...addressArgs(address),
-    KEY,
-  ]);
+  const victim = mode === "python-barrier"
+    ? program(["python3"], [join(fixtures, "remote_barrier_victim.py"), String((address as [string, number])[1]), KEY])
+    : program(tsCommand(), [join(fixtures, "remote_managers_client.ts"), mode, ...addressArgs(address), KEY]);
   await victim.line("waiting");
   victim.child.kill("SIGKILL");
   assert.equal((await victim.exit()).signal, "SIGKILL");
@@ -784,7 +784,8 @@ test(
   { timeout: 90_000 },
   async () => {
     try {
-      for (const kind of ["ts", "python"]) {
+      // ts: our server, a TypeScript victim; ts-python: our server, a Python victim; python: Python's server.
+      for (const kind of ["ts", "ts-python", "python"]) {
         const { server, address } = kind === "python"
           ? await pythonServer()
           : await tsServer(["tcp", "127.0.0.1", "0"]);
@@ -794,9 +795,9 @@ test(
         // Ours: no timeout, the dead party breaks it. Python's server cannot tell (its thread stays in wait):
         // the live party's own timeout breaks it.
         const t0 = performance.now();
-        const ours = barrier.wait(kind === "ts" ? undefined : 1_500);
+        const ours = barrier.wait(kind === "python" ? 1_500 : undefined);
         ours.catch(() => {});
-        await killWaiting(address, "barrier");
+        await killWaiting(address, kind === "ts-python" ? "python-barrier" : "barrier");
         await assert.rejects(ours, BrokenBarrierError, kind);
         if (kind === "python") assert.ok(performance.now() - t0 >= 1_400, kind);
         assert.equal(await barrier.broken, true, kind);
