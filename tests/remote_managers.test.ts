@@ -632,6 +632,17 @@ async function conditionBarrierArray(manager: SyncManager): Promise<unknown[]> {
   await c.release();
   await q.put("after");
   seen.push(await pending);
+  // The same for an RLock, re-entered meanwhile.
+  const r = manager.RLock();
+  assert.equal(await r.acquire(), true);
+  const later = q.get({ timeout: 10_000 });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal(await r.acquire({ timeout: 1_000 }), true);
+  await r.release();
+  await r.release();
+  await assert.rejects(r.release(), /cannot release un-acquired lock/);
+  await q.put("later");
+  seen.push(await later);
   // Another task sleeps in wait(); this one notifies until it wakes (a notify before it sleeps wakes nobody).
   const other = (async () => {
     await c.acquire();
@@ -699,6 +710,7 @@ const CONDITION_BARRIER_ARRAY = [
   true,
   false,
   "after",
+  "later",
   true,
   ["ready", "ready"],
   0,
