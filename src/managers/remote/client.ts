@@ -41,7 +41,7 @@ import type { Channel } from "./server.ts";
 export type Dial = (address: Address, authkey: Uint8Array) => Promise<Channel>;
 
 /**
- * What a client makes of a proxy it receives (see proxies.ts). `owned`: the
+ * What a client makes of a proxy it receives (see proxy_types.ts). `owned`: the
  * server counted a reference for it already (a `#PROXY` reply); otherwise
  * the proxy increfs its object itself.
  */

@@ -35,13 +35,13 @@ export {
   RemoteDictProxy,
   RemoteEventProxy,
   RemoteListProxy,
-  RemoteLockProxy,
   RemoteNamespaceProxy,
   RemoteProxy,
   RemoteQueueProxy,
   RemoteValueProxy,
 } from "./proxies.ts";
-export { RemoteArrayProxy, RemoteBarrierProxy, RemoteConditionProxy } from "./sync_proxies.ts";
+export { RemoteConditionProxy, RemoteLockProxy } from "./lock_proxies.ts";
+export { RemoteArrayProxy, RemoteBarrierProxy } from "./sync_proxies.ts";
 // The server's own classes take the served call in every Python method: a program sees them through served.ts.
 export {
   type LockKind,

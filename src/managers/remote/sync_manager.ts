@@ -8,18 +8,17 @@
  */
 import { readWait } from "../../wait.ts";
 import { BaseManager, registerBuiltins } from "./manager.ts";
-import {
-  conditionOn,
-  type RemoteDictProxy,
-  type RemoteEventProxy,
-  type RemoteListProxy,
-  RemoteLockProxy,
-  type RemoteNamespaceProxy,
-  type RemoteQueueProxy,
-  type RemoteValueProxy,
+import { conditionOn, RemoteConditionProxy, RemoteLockProxy } from "./lock_proxies.ts";
+import type {
+  RemoteDictProxy,
+  RemoteEventProxy,
+  RemoteListProxy,
+  RemoteNamespaceProxy,
+  RemoteQueueProxy,
+  RemoteValueProxy,
 } from "./proxies.ts";
 import { syncRegistry } from "./registry.ts";
-import { type RemoteArrayProxy, type RemoteBarrierProxy, RemoteConditionProxy } from "./sync_proxies.ts";
+import type { RemoteArrayProxy, RemoteBarrierProxy } from "./sync_proxies.ts";
 
 /**
  * A remote manager with SyncManager's typeids. Its proxies have the methods

@@ -1,104 +1,29 @@
 /**
- * The proxies of SyncManager's `Condition`, `Barrier` and `Array` over a
- * socket: Python's `ConditionProxy`, `BarrierProxy` and `ArrayProxy`, with
- * the names of the in-program manager's objects (`notifyAll`, `nWaiting`,
- * `toArray`) and their errors (`BrokenBarrierError`, `RangeError` for an
- * index out of range), async. Timeouts are milliseconds here, seconds on
- * the wire. They work against our server and against Python's.
+ * The proxies of SyncManager's `Barrier` and `Array` over a socket:
+ * Python's `BarrierProxy` and `ArrayProxy`, with the names of the
+ * in-program manager's objects (`nWaiting`, `toArray`) and their errors
+ * (`BrokenBarrierError`, `RangeError` for an index out of range), async.
+ * Timeouts are milliseconds here, seconds on the wire. They work against
+ * our server and against Python's.
  *
  * @module
  */
 import { PyGlobal, PyObject } from "../../python/pickle.ts";
-import { deadline, readWait, remaining, type WaitOptions } from "../../wait.ts";
-import { addProxyClass, holderChannel, releasedDuring, RemoteLockProxy, RemoteProxy } from "./proxies.ts";
+import { readWait, type WaitOptions } from "../../wait.ts";
+import { RemoteProxy } from "./proxies.ts";
 import { describe } from "./protocol.ts";
 import { remoteCall } from "./proxy_handles.ts";
 
-/** A wait's timeout as Python takes it: seconds, or `None` for none. */
-function seconds(timeout: number): number | null {
-  return timeout === Infinity ? null : timeout / 1_000;
-}
-
 /**
- * A condition in a remote manager (`manager.Condition()`), Python's
- * `ConditionProxy`: the in-program `Condition`'s methods, async. The lock
- * is held by this process (our server counts one of our clients as one
- * owner, as the in-program lock's owner is a process), and released by the
- * server if this process dies.
- *
- * What a socket cannot give: the `…Sync` forms and `guard()` (a release is
- * a round trip, which a `using` block cannot await), and aborting a `wait`
- * (closing its connection would leave the lock's state unknown to this
- * side); `waitFor`'s predicate runs here, between waits, as Python's
- * proxy's `wait_for` does.
+ * A wait's timeout as Python takes it: seconds, or `None` for none.
  *
  * @example
  * ```ts
- * import { SyncManager } from "@mp/multiprocessing/managers";
- * await using manager = new SyncManager({ address: ["127.0.0.1", 0] });
- * await manager.start();
- * const ready = manager.Condition();
- * await ready.acquire();
- * console.log(await ready.wait(10)); // false: nobody notified
- * await ready.release();
+ * seconds(1500); // 1.5
  * ```
  */
-export class RemoteConditionProxy extends RemoteLockProxy {
-  /**
-   * Releases the lock, waits until notified or until `timeout` ms pass, then
-   * takes the lock back; whether it was notified.
-   *
-   * @throws {RangeError} for a NaN or negative timeout.
-   * @throws {TypeError} for a `signal`.
-   */
-  wait(timeout?: WaitOptions): Promise<boolean> {
-    const wait = readWait(timeout, "Condition.wait");
-    if (wait.signal) {
-      throw new TypeError("Condition.wait: a remote condition's wait cannot be aborted; give a timeout");
-    }
-    return releasedDuring(
-      this,
-      (channel) => remoteCall(this, "wait", [seconds(wait.timeout)], undefined, false, channel) as Promise<boolean>,
-    );
-  }
-
-  /**
-   * Waits until `predicate()` (which may return a promise) is truthy,
-   * checking it here after each wake-up; its last result, falsy when
-   * `timeout` ms passed first.
-   */
-  async waitFor<T>(predicate: () => T | PromiseLike<T>, timeout?: WaitOptions): Promise<T> {
-    const wait = readWait(timeout, "Condition.waitFor");
-    if (wait.signal) {
-      throw new TypeError("Condition.waitFor: a remote condition's wait cannot be aborted; give a timeout");
-    }
-    const end = deadline(wait.timeout);
-    let result = await predicate();
-    while (!result) {
-      const left = remaining(end);
-      if (left === 0) break;
-      await this.wait(left);
-      result = await predicate();
-    }
-    return result;
-  }
-
-  /**
-   * Wakes up to `n` waiters (this process must hold the lock).
-   *
-   * @throws {RangeError} for an `n` that is NaN or negative.
-   */
-  async notify(n: number = 1): Promise<void> {
-    if (typeof n !== "number" || Number.isNaN(n) || n < 0) {
-      throw new RangeError(`Condition.notify(n): n must be a number >= 0, got ${String(n)}`);
-    }
-    await remoteCall(this, "notify", [n === Infinity ? 2 ** 31 - 1 : n], undefined, false, holderChannel(this));
-  }
-
-  /** Wakes every waiter (this process must hold the lock). */
-  async notifyAll(): Promise<void> {
-    await remoteCall(this, "notify_all", [], undefined, false, holderChannel(this));
-  }
+export function seconds(timeout: number): number | null {
+  return timeout === Infinity ? null : timeout / 1_000;
 }
 
 /**
@@ -259,7 +184,3 @@ export class RemoteArrayProxy<T = number> extends RemoteProxy {
     return arrayItems(await remoteCall(this, "#GETVALUE", [])) as T[];
   }
 }
-
-addProxyClass("ConditionProxy", RemoteConditionProxy);
-addProxyClass("BarrierProxy", RemoteBarrierProxy);
-addProxyClass("ArrayProxy", RemoteArrayProxy);
