@@ -4,7 +4,15 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AuthenticationError, BrokenBarrierError, currentProcess, Empty, Process, Queue } from "../mod.ts";
+import {
+  AuthenticationError,
+  BrokenBarrierError,
+  currentProcess,
+  Empty,
+  Process,
+  Queue,
+  TimeoutError,
+} from "../mod.ts";
 import { Client } from "../src/connection/listener.ts";
 import { dumps, loads } from "../src/python/pickle.ts";
 import {
@@ -18,6 +26,8 @@ import { DictProxy, ListProxy, NamespaceProxy } from "../src/managers.ts";
 // The server's own Barrier, called as the server calls it (not public: a program reaches it through a proxy).
 import { ManagedBarrier } from "../src/managers/remote/waiting_referents.ts";
 import { childUsesProxy } from "./fixtures/remote_managers_child.ts";
+import { add, exitWith, failOnThree, inc, sleepItem, sleepy } from "./fixtures/pool.ts";
+import { PyGlobal } from "../src/python/pickle.ts";
 import { checkNoLeaks } from "./leaks.ts";
 
 checkNoLeaks();
@@ -494,6 +504,10 @@ test("remote managers: start() serves in a worker; proxies have the in-program M
   await q.put("after");
   assert.equal(await q.get({ timeout: 5_000 }), "after");
   assert.ok((await manager.numberOfObjects()) >= 5);
+  // start()'s server is a daemon (a manager never shut down does not hold the program open), and a daemon has
+  // no children: its Pool says so (Python's server process is no daemon; serve a Pool from a server program).
+  const pool = manager.Pool(1, { module: POOL_TASKS });
+  await assert.rejects(pool.map(inc, [1, 2]), /daemonic processes are not allowed to have children/);
 });
 
 test("remote managers: currentProcess().authkey is the default key, inherited by a child; a proxy travels in a Queue", {
@@ -940,6 +954,145 @@ test(
       await assert.rejects(barrier.abort(), new RegExp(`${(address as [string, number])[1]}`));
       await manager.shutdown();
       assert.equal((await server.exit()).signal, "SIGKILL");
+    } finally {
+      cleanUp();
+    }
+  },
+);
+
+const POOL_TASKS = new URL("./fixtures/pool.ts", import.meta.url);
+
+/** `[start, start + 1, …, stop - 1]`. */
+function range(start: number, stop?: number): number[] {
+  const [from, to] = stop === undefined ? [0, start] : [start, stop];
+  return Array.from({ length: to - from }, (_, i) => from + i);
+}
+
+test(
+  "remote managers: Pool — our server runs the library's Pool, a Python server runs Python functions, each from our client",
+  {
+    timeout: 90_000,
+  },
+  async () => {
+    try {
+      // Ours, its own OS process: the tasks are exported from a module the server's workers import.
+      const ours = await tsServer(["tcp", "127.0.0.1", "0"]);
+      const manager = new SyncManager({ address: ours.address, authkey: KEY });
+      await manager.connect();
+      const pool = manager.Pool(2, { module: POOL_TASKS });
+      assert.equal(await pool.apply(inc, [1]), 2);
+      assert.deepEqual(await pool.map(inc, [1, 2, 3]), [2, 3, 4]);
+      assert.deepEqual(await pool.map(inc, range(10), 3), range(1, 11));
+      assert.deepEqual(await pool.starmap(add, [[1, 2], [3, 4]]), [3, 7]);
+      const ys: number[] = [];
+      for await (const y of pool.imap(inc, [1, 2, 3])) ys.push(y);
+      assert.deepEqual(ys, [2, 3, 4]);
+      const unordered: number[] = [];
+      for await (const y of pool.imapUnordered(sleepItem, [200, 0, 100])) unordered.push(y);
+      assert.deepEqual(unordered.sort((a, b) => a - b), [0, 100, 200]);
+      const later = pool.applyAsync(sleepy, [300, "late"]);
+      assert.equal(await later.ready(), false);
+      await assert.rejects(later.successful(), /result is not ready/);
+      await assert.rejects(later.get(20), TimeoutError);
+      assert.equal(await later.get(10_000), "late");
+      assert.equal(await later.successful(), true);
+      assert.equal(await later.wait(0), true);
+      assert.deepEqual(await pool.mapAsync(inc, [5]).get(10_000), [6]);
+      assert.deepEqual(await pool.starmapAsync(add, [[5, 5]]).get(10_000), [10]);
+      // A task's error comes back as its class and message; the pool goes on.
+      await assert.rejects(pool.map(failOnThree, [1, 2, 3]), { name: "TypeError", message: "three is not allowed" });
+      const failed = pool.applyAsync(failOnThree, [3]);
+      await assert.rejects(failed.get(10_000), /three is not allowed/);
+      assert.equal(await failed.successful(), false);
+      // A worker that dies mid-task: that task fails, the next one runs on a new worker.
+      await assert.rejects(pool.apply(exitWith, [3]), /exit/i);
+      assert.equal(await pool.apply(inc, [9]), 10);
+      // What cannot run here: a Python function, a second module's function, a closure.
+      await assert.rejects(pool.apply(new PyGlobal("math", "sqrt"), [4]), /cannot run the Python function math\.sqrt/);
+      await assert.rejects(
+        pool.apply(new PyGlobal(new URL("./fixtures/tasks.ts", import.meta.url).href, "mul"), [2, 3]),
+        {
+          name: "PythonException",
+          message: /runs the functions of one module/,
+        },
+      );
+      assert.throws(() => pool.apply((() => 1) as never), TypeError);
+      await pool.close();
+      await assert.rejects(pool.apply(inc, [1]), /Pool not running/);
+      await pool.join();
+      assert.throws(() => manager.Pool(0), RangeError);
+      await manager.shutdown();
+      await shutDown(ours.address);
+      assert.equal((await ours.server.exit()).code, 0);
+
+      // Python's SyncManager: the same proxy, Python functions named by module and name.
+      const python = await pythonServer();
+      const client = new SyncManager({ address: python.address, authkey: KEY });
+      await client.connect();
+      const theirs = client.Pool(2);
+      const sqrt = new PyGlobal("math", "sqrt");
+      assert.equal(await theirs.apply(new PyGlobal("builtins", "abs"), [-3]), 3);
+      assert.deepEqual(await theirs.map(sqrt, [1, 4, 9]), [1, 2, 3]);
+      assert.deepEqual(await theirs.starmap(new PyGlobal("operator", "mul"), [[2, 3], [4, 5]]), [6, 20]);
+      const roots: number[] = [];
+      for await (const y of theirs.imap(sqrt, [16, 25])) roots.push(y as number);
+      assert.deepEqual(roots, [4, 5]);
+      const sleeping = theirs.applyAsync(new PyGlobal("time", "sleep"), [0.3]);
+      await assert.rejects(sleeping.get(20), TimeoutError);
+      assert.equal(await sleeping.get(10_000), null);
+      await assert.rejects(theirs.apply(sqrt, [-1]), {
+        name: "PythonException",
+        message: "ValueError: math domain error",
+      });
+      await theirs.terminate();
+      await client.shutdown();
+      await shutDown(python.address);
+      assert.equal((await python.server.exit()).code, 0);
+    } finally {
+      cleanUp();
+    }
+  },
+);
+
+test(
+  "remote managers: Pool — a Python client's task is refused by our server; a client SIGKILLed mid-task frees its pool",
+  {
+    timeout: 90_000,
+  },
+  async () => {
+    try {
+      const { server, address } = await tsServer(["tcp", "127.0.0.1", "0"]);
+      const port = (address as [string, number])[1];
+      const python = program(["python3"], [
+        "-c",
+        [
+          "from multiprocessing.managers import SyncManager",
+          `m = SyncManager(address=('127.0.0.1', ${port}), authkey=b'${KEY}'); m.connect()`,
+          "p = m.Pool(1)",
+          "try: p.map(abs, [1, -2])",
+          "except TypeError as e: print('TypeError', e)",
+          "p.terminate(); print('terminated')",
+        ].join("\n"),
+      ]);
+      const done = await python.exit();
+      assert.equal(done.code, 0, done.stderr);
+      assert.deepEqual(done.stdout.trim().split("\n"), [
+        "TypeError a TypeScript server cannot run the Python function builtins.abs",
+        "terminated",
+      ]);
+      const manager = new SyncManager({ address, authkey: KEY });
+      await manager.connect();
+      assert.ok(await eventually(async () => (await manager.numberOfObjects()) === 0));
+      await killWaiting(address, "pool");
+      // The victim's pool went with its lease (the server terminates a pool it lets go); it serves a new one.
+      assert.ok(await eventually(async () => (await manager.numberOfObjects()) === 0));
+      const pool = manager.Pool(1, { module: POOL_TASKS });
+      assert.equal(await pool.apply(inc, [1]), 2);
+      await pool.terminate();
+      await manager.shutdown();
+      await shutDown(address);
+      // Its 30 s task would hold the server program open, had its pool not been terminated.
+      assert.equal((await server.exit(15_000)).code, 0);
     } finally {
       cleanUp();
     }

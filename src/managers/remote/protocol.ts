@@ -25,7 +25,7 @@
  *
  * @module
  */
-import { AuthenticationError, BrokenBarrierError, Empty, Full } from "../../errors.ts";
+import { AuthenticationError, BrokenBarrierError, Empty, Full, TimeoutError } from "../../errors.ts";
 import { PyGlobal, PyObject, type PyTuple, tuple } from "../../python/pickle.ts";
 
 /** The module Python's manager classes live in. */
@@ -282,6 +282,7 @@ const toJs: Record<string, (message: string) => Error> = {
   "_queue.Empty": (message) => new Empty(message || "the queue is empty"),
   "queue.Full": (message) => new Full(message || "the queue is full"),
   "threading.BrokenBarrierError": (message) => new BrokenBarrierError(message || undefined),
+  "multiprocessing.context.TimeoutError": (message) => new TimeoutError(message || "the result is not ready"),
   "multiprocessing.context.AuthenticationError": (message) => new AuthenticationError(message),
 };
 

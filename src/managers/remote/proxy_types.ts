@@ -9,6 +9,7 @@
 import { registerKind } from "../../reduction.ts";
 import type { ManagerClient } from "./client.ts";
 import { RemoteConditionProxy, RemoteLockProxy } from "./lock_proxies.ts";
+import { RemotePoolProxy } from "./pool_proxies.ts";
 import { type Address, Token } from "./protocol.ts";
 import {
   RemoteDictProxy,
@@ -33,6 +34,7 @@ const proxyClasses: Record<string, new () => object> = {
   ConditionProxy: RemoteConditionProxy,
   BarrierProxy: RemoteBarrierProxy,
   ArrayProxy: RemoteArrayProxy,
+  PoolProxy: RemotePoolProxy,
 };
 
 /** Every property a proxy lacks is a method of the object (but `then`, or awaiting it would call it). */

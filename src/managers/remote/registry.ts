@@ -11,6 +11,7 @@ import { Dict, Namespace } from "./referents.ts";
 import { ManagedBarrier, ManagedCondition, ManagedEvent, ManagedLock, ManagedQueue } from "./waiting_referents.ts";
 import { ManagedValue } from "./referents.ts";
 import { List, ManagedArray } from "./sequence_referents.ts";
+import { ManagedPool } from "./pool_referents.ts";
 
 /** What makes a server-side object: a function called with the arguments, or a class constructed with them. */
 // deno-lint-ignore no-explicit-any
@@ -133,6 +134,22 @@ export const syncRegistry: readonly Registration[] = [
     proxytype: "BarrierProxy",
     exposed: ManagedBarrier.exposed,
   },
+  {
+    typeid: "Pool",
+    callable: (processes: unknown, initializer: unknown) => new ManagedPool(processes, initializer),
+    proxytype: "PoolProxy",
+    exposed: ManagedPool.exposed,
+    methodToTypeid: {
+      apply_async: "AsyncResult",
+      map_async: "AsyncResult",
+      starmap_async: "AsyncResult",
+      imap: "Iterator",
+      imap_unordered: "Iterator",
+    },
+  },
+  // What a Pool's methods answer with, kept in the server (Python's, with no create method).
+  { typeid: "AsyncResult", proxytype: "AutoProxy", createMethod: false },
+  { typeid: "Iterator", proxytype: "IteratorProxy", createMethod: false },
   {
     typeid: "Array",
     callable: (typecode: unknown, sequence: unknown) => new ManagedArray(typecode, sequence),

@@ -148,6 +148,7 @@ export class Server {
     this.#stopping = true;
     this.#acceptor.close();
     for (const channel of this.#channels) channel.close();
+    for (const { object } of this.#kept.values()) if (object instanceof Referent) object.dispose();
     this.#stopped.resolve();
   }
 
@@ -348,6 +349,7 @@ export class Server {
     if (kept.refcount <= 0) {
       this.#kept.delete(ident);
       this.#identOf.delete(kept.object);
+      if (kept.object instanceof Referent) kept.object.dispose();
     }
     return null;
   }

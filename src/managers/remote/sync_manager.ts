@@ -19,6 +19,8 @@ import type {
 } from "./proxies.ts";
 import { syncRegistry } from "./registry.ts";
 import type { RemoteArrayProxy, RemoteBarrierProxy } from "./sync_proxies.ts";
+import { type RemotePoolProxy, tasksFrom } from "./pool_proxies.ts";
+import { callerModule, moduleSpecifier } from "../../spawn.ts";
 
 /**
  * A remote manager with SyncManager's typeids. Its proxies have the methods
@@ -116,6 +118,23 @@ export class SyncManager extends BaseManager {
   Array<T = number>(typecode: string, sizeOrValues: number | Iterable<T>): RemoteArrayProxy<T> {
     const values = typeof sizeOrValues === "number" ? new Array(checkSize(sizeOrValues)).fill(0) : [...sizeOrValues];
     return this.create("Array", typecode, values);
+  }
+  /**
+   * A new pool of `processes` workers (by default as many as the server's
+   * host has CPUs), in the server's host: our server runs this library's
+   * `Pool` there, started at the first task (whose module's exported
+   * functions it then runs); a Python server runs the Python functions a
+   * `PyGlobal` names. `options.module`: the module that exports the tasks,
+   * as a local `Pool`'s; by default the module that calls each method.
+   *
+   * @throws {RangeError} for processes that are not an integer >= 1.
+   */
+  Pool(processes?: number, options: { module?: string | URL } = {}): RemotePoolProxy {
+    if (processes !== undefined && (!Number.isInteger(processes) || processes < 1)) {
+      throw new RangeError(`manager.Pool(processes): processes must be an integer >= 1, got ${String(processes)}`);
+    }
+    const module = options.module === undefined ? undefined : moduleSpecifier(options.module, callerModule());
+    return tasksFrom(this.create<RemotePoolProxy>("Pool", processes), module);
   }
   /** A new value of Python's `typecode` (kept for Python peers; any plain value fits). */
   Value<T = unknown>(typecode: string, value: T): RemoteValueProxy<T> {
