@@ -20,6 +20,7 @@ import {
   ManagedQueue,
   type RemoteDictProxy,
   RemoteError,
+  type RemotePoolProxy,
   SyncManager,
 } from "../src/managers/remote/mod.ts";
 import { DictProxy, ListProxy, NamespaceProxy } from "../src/managers.ts";
@@ -34,6 +35,8 @@ checkNoLeaks();
 
 const fixtures = new URL("./fixtures/", import.meta.url).pathname;
 const KEY = "abracadabra";
+/** The module of the tasks a remote Pool runs (the server's workers import it). */
+const POOL_TASKS = new URL("./fixtures/pool.ts", import.meta.url);
 
 /** The command that runs a TypeScript program on the runtime under test (MP_RUN under `npm test`). */
 function tsCommand(): string[] {
@@ -930,7 +933,7 @@ test(
 );
 
 test(
-  "remote managers: the server SIGKILLed while clients wait in a Barrier and a Condition — both reject, nothing hangs",
+  "remote managers: the server SIGKILLed while clients wait in a Barrier, a Condition and a Pool — all reject, nothing hangs",
   {
     timeout: 60_000,
   },
@@ -941,6 +944,9 @@ test(
       await manager.connect();
       const barrier = manager.Barrier(2);
       const condition = manager.Condition();
+      const pool = manager.Pool(1, { module: POOL_TASKS });
+      const inPool = pool.apply(sleepy, [30_000, "slept"]);
+      inPool.catch(() => {});
       const inBarrier = barrier.wait();
       await condition.acquire();
       const inCondition = condition.wait();
@@ -950,6 +956,7 @@ test(
       server.child.kill("SIGKILL");
       await assert.rejects(inBarrier, { name: "EOFError", message: /closed the connection during wait\(\)/ });
       await assert.rejects(inCondition, { name: "EOFError", message: /closed the connection during wait\(\)/ });
+      await assert.rejects(inPool, { name: "EOFError", message: /closed the connection during apply\(\)/ });
       await assert.rejects(condition.release(), new RegExp(`${(address as [string, number])[1]}`));
       await assert.rejects(barrier.abort(), new RegExp(`${(address as [string, number])[1]}`));
       await manager.shutdown();
@@ -959,8 +966,6 @@ test(
     }
   },
 );
-
-const POOL_TASKS = new URL("./fixtures/pool.ts", import.meta.url);
 
 /** `[start, start + 1, …, stop - 1]`. */
 function range(start: number, stop?: number): number[] {
@@ -1017,6 +1022,11 @@ test(
         },
       );
       assert.throws(() => pool.apply((() => 1) as never), TypeError);
+      // Garbage as another client could send it: no function, no items, bad arguments.
+      await assert.rejects(pool.callMethod("apply", [5, []]), /task is a function exported from a module/);
+      await assert.rejects(pool.callMethod("map", [new PyGlobal(POOL_TASKS.href, "inc"), 7]), /is not iterable/);
+      await assert.rejects(pool.callMethod("apply", [new PyGlobal(POOL_TASKS.href, "inc"), [1], { x: 1 }]), TypeError);
+      await assert.rejects(manager.create<RemotePoolProxy>("Pool", -1).close(), /at least 1/);
       await pool.close();
       await assert.rejects(pool.apply(inc, [1]), /Pool not running/);
       await pool.join();
