@@ -148,6 +148,13 @@ async function shutDown(address: [string, number] | string): Promise<void> {
   conn.close();
 }
 
+/** Ends a test's server program: `manager` closes its connections, a shutdown request stops the server, which exits 0. */
+async function stopServer(server: Program, address: [string, number] | string, manager: BaseManager): Promise<void> {
+  await manager.shutdown();
+  await shutDown(address);
+  assert.equal((await server.exit()).code, 0);
+}
+
 function socketPath(): { path: string; done: () => void } {
   const folder = mkdtempSync(join(tmpdir(), "mp-rm-"));
   return { path: join(folder, "manager.sock"), done: () => rmSync(folder, { recursive: true, force: true }) };
@@ -180,9 +187,7 @@ test("remote managers: docs' QueueManager — a Python server, a TypeScript clie
       // queue.Empty raised in Python arrives as the library's Empty.
       await assert.rejects(queue.get(false), Empty);
       assert.equal(await manager.numberOfObjects(), 1);
-      await manager.shutdown();
-      await shutDown(address);
-      assert.equal((await server.exit()).code, 0);
+      await stopServer(server, address, manager);
     }
   } finally {
     unix.done();
@@ -302,9 +307,7 @@ test(
       }
       const { manager, dict } = await withDict(address);
       assert.equal(await dict.get("count"), 8 * N);
-      await manager.shutdown();
-      await shutDown(address);
-      assert.equal((await server.exit()).code, 0);
+      await stopServer(server, address, manager);
     } finally {
       cleanUp();
     }
@@ -384,9 +387,7 @@ test(
       assert.equal(await queue.get({ timeout: 10_000 }), "kept");
       // Its two references went with its lease; ours remain.
       assert.equal(await manager.numberOfObjects(), 2);
-      await manager.shutdown();
-      await shutDown(address);
-      assert.equal((await server.exit()).code, 0);
+      await stopServer(server, address, manager);
       // Python's server is not run here: it cannot tell a killed client's thread from a live one, so its sleeper
       // may take the next notify, and whether a lock that client held looks held depends on thread idents reused.
     } finally {
@@ -871,9 +872,7 @@ test(
       await condition.notify(1);
       await condition.release();
       assert.equal(await live, true);
-      await manager.shutdown();
-      await shutDown(address);
-      assert.equal((await server.exit()).code, 0);
+      await stopServer(server, address, manager);
       // Python's server is not run here: it cannot tell a killed client's thread from a live one, so its sleeper
       // may take the next notify, and whether a lock that client held looks held depends on thread idents reused.
     } finally {
@@ -1031,9 +1030,7 @@ test(
       await assert.rejects(pool.apply(inc, [1]), /Pool not running/);
       await pool.join();
       assert.throws(() => manager.Pool(0), RangeError);
-      await manager.shutdown();
-      await shutDown(ours.address);
-      assert.equal((await ours.server.exit()).code, 0);
+      await stopServer(ours.server, ours.address, manager);
 
       // Python's SyncManager: the same proxy, Python functions named by module and name.
       const python = await pythonServer();
@@ -1055,9 +1052,7 @@ test(
         message: "ValueError: math domain error",
       });
       await theirs.terminate();
-      await client.shutdown();
-      await shutDown(python.address);
-      assert.equal((await python.server.exit()).code, 0);
+      await stopServer(python.server, python.address, client);
     } finally {
       cleanUp();
     }
