@@ -41,7 +41,7 @@ import type { Channel } from "./server.ts";
 export type Dial = (address: Address, authkey: Uint8Array) => Promise<Channel>;
 
 /**
- * What a client makes of a proxy it receives (see proxies.ts). `owned`: the
+ * What a client makes of a proxy it receives (see proxy_types.ts). `owned`: the
  * server counted a reference for it already (a `#PROXY` reply); otherwise
  * the proxy increfs its object itself.
  */
@@ -180,19 +180,23 @@ export class ManagerClient {
     return (await this.#leaseChannel()) !== null;
   }
 
-  /** Calls `method` on the object `ident`; rejects with its error. Aborting closes the connection the call waits on. */
+  /**
+   * Calls `method` on the object `ident` (on `pinned`, a connection from `takeChannel`, when given); rejects
+   * with its error. Aborting closes the connection the call waits on.
+   */
   async call(
     ident: string,
     method: string,
     args: readonly unknown[],
     signal?: AbortSignal,
     pipelined = false,
+    pinned?: Channel,
   ): Promise<unknown> {
     signal?.throwIfAborted();
     const outgoing = plain(args).map((arg) => mayHoldProxies(arg) ? walk(arg, this.#reduce) : arg);
     const bytes = dumps(request(ident, method, outgoing));
     if (pipelined && !signal) return this.#revive(await this.#pipelined(bytes, method));
-    const channel = this.#idle.pop() ?? await this.#acceptedChannel();
+    const channel = pinned ?? this.#idle.pop() ?? await this.#acceptedChannel();
     let message: unknown;
     if (signal) {
       const aborted = Promise.withResolvers<never>();
@@ -209,8 +213,22 @@ export class ManagerClient {
     } else {
       message = await this.#send(channel, bytes, method);
     }
-    if (!this.#closed && this.#open.has(channel)) this.#idle.push(channel);
+    if (!pinned) this.giveBack(channel);
     return this.#revive(message);
+  }
+
+  /**
+   * A call connection for one caller alone, until `giveBack`: `call(…, pinned)` goes on it. A held RLock's or
+   * Condition's calls go on the connection that acquired it, which owns it in the server as a thread does in
+   * Python's (see `RemoteLockProxy`).
+   */
+  async takeChannel(): Promise<Channel> {
+    return this.#idle.pop() ?? await this.#acceptedChannel();
+  }
+
+  /** Gives a call connection back to the idle ones (unless it was closed meanwhile). */
+  giveBack(channel: Channel): void {
+    if (!this.#closed && this.#open.has(channel)) this.#idle.push(channel);
   }
 
   /**

@@ -14,7 +14,9 @@ import { callerModule, describeTarget, resolveTarget, type TargetSpec } from "..
 import { classTable, inheritedTable, ManagerBase, type ManagerContext } from "../base.ts";
 import { ManagerClient } from "./client.ts";
 import { type Address, describe, mayHoldProxies, Token, walk } from "./protocol.ts";
-import { makeProxy, pickledProxy, proxiesMade, type RemoteAutoProxy, setClientSource } from "./proxies.ts";
+import type { RemoteAutoProxy } from "./proxies.ts";
+import { pickledProxy, proxiesMade } from "./proxy_handles.ts";
+import { makeProxy, setClientSource } from "./proxy_types.ts";
 import { type Maker, type RegisterOptions, type Registration, registration, syncRegistry } from "./registry.ts";
 import { Server } from "./server.ts";
 import { dial, listen } from "./transport.ts";

@@ -35,12 +35,16 @@ export {
   RemoteDictProxy,
   RemoteEventProxy,
   RemoteListProxy,
-  RemoteLockProxy,
   RemoteNamespaceProxy,
   RemoteProxy,
   RemoteQueueProxy,
   RemoteValueProxy,
 } from "./proxies.ts";
+export { RemoteConditionProxy, RemoteLockProxy } from "./lock_proxies.ts";
+export { RemoteArrayProxy, RemoteBarrierProxy } from "./sync_proxies.ts";
+export { RemoteAsyncResult, RemotePoolProxy, type RemoteTask } from "./pool_proxies.ts";
+// A Python function by module and name, for a Python server's Pool (the same class as `./connection`'s).
+export { PyGlobal } from "../../python/pickle.ts";
 // The server's own classes take the served call in every Python method: a program sees them through served.ts.
 export {
   type LockKind,

@@ -25,7 +25,7 @@
  *
  * @module
  */
-import { AuthenticationError, Empty, Full } from "../../errors.ts";
+import { AuthenticationError, BrokenBarrierError, Empty, Full, TimeoutError } from "../../errors.ts";
 import { PyGlobal, PyObject, type PyTuple, tuple } from "../../python/pickle.ts";
 
 /** The module Python's manager classes live in. */
@@ -281,6 +281,8 @@ const toJs: Record<string, (message: string) => Error> = {
   "builtins.TypeError": (message) => new TypeError(message),
   "_queue.Empty": (message) => new Empty(message || "the queue is empty"),
   "queue.Full": (message) => new Full(message || "the queue is full"),
+  "threading.BrokenBarrierError": (message) => new BrokenBarrierError(message || undefined),
+  "multiprocessing.context.TimeoutError": (message) => new TimeoutError(message || "the result is not ready"),
   "multiprocessing.context.AuthenticationError": (message) => new AuthenticationError(message),
 };
 
@@ -288,7 +290,8 @@ const toJs: Record<string, (message: string) => Error> = {
  * An exception from a `#ERROR` reply as a JavaScript error: KeyError and
  * IndexError are a `RangeError` (as the in-program manager's proxies
  * reject), TypeError a `TypeError`, queue.Empty/Full the library's
- * `Empty`/`Full`; others a {@linkcode PythonException}.
+ * `Empty`/`Full`, threading.BrokenBarrierError its `BrokenBarrierError`;
+ * others a {@linkcode PythonException}.
  */
 export function reviveException(value: unknown): Error {
   if (!(value instanceof PyObject) || !(value.cls instanceof PyGlobal)) {
@@ -319,6 +322,8 @@ export function pickleException(error: unknown): PyObject {
       ? "_queue.Empty"
       : error instanceof Full
       ? "queue.Full"
+      : error instanceof BrokenBarrierError
+      ? "threading.BrokenBarrierError"
       : error instanceof TypeError
       ? "builtins.TypeError"
       : error instanceof RangeError

@@ -4,9 +4,11 @@
  * same errors) with their calls sent over a socket: each method becomes the
  * Python method a Python server serves (`set` → `__setitem__`, `size` →
  * `__len__`, `toMap` → `copy`), so they work against a Python server as
- * against ours. Queue, lock, event and value proxies have the in-program
- * objects' methods, async; a proxy of anything else is an AutoProxy whose
- * methods are the object's (Python's names, Python's arguments).
+ * against ours. Queue, event and value proxies have the in-program
+ * objects' methods, async (locks and conditions: `lock_proxies.ts`, barriers
+ * and arrays: `sync_proxies.ts`); a proxy of anything else is an AutoProxy
+ * whose methods are the object's (Python's names, Python's arguments),
+ * made by `proxy_types.ts`.
  *
  * A proxy holds one reference on its object, given back when it is
  * garbage-collected; it travels to another process of the program (in a
@@ -23,23 +25,9 @@ import {
   NamespaceProxy,
 } from "../../managers.ts";
 import { PyObject } from "../../python/pickle.ts";
-import { reduce, type Reduction, registerKind } from "../../reduction.ts";
-import type { AcquireOptions } from "../../locks.ts";
+import { reduce, type Reduction } from "../../reduction.ts";
 import type { QueueWaitOptions } from "../../queues.ts";
-import type { ManagerClient } from "./client.ts";
-import { type Address, Token } from "./protocol.ts";
-import {
-  describeRemote,
-  holdHandle,
-  pickledProxy,
-  proxiesMade,
-  reduceRemote,
-  REMOTE_PROXY,
-  remoteCall,
-  type RemoteState,
-} from "./proxy_handles.ts";
-
-export { pickledProxy, proxiesMade };
+import { describeRemote, reduceRemote, remoteCall } from "./proxy_handles.ts";
 
 /** A call of a container's own method (dict, list, namespace): pipelined. */
 function containerCall(proxy: object, method: string, args: readonly unknown[]): Promise<unknown> {
@@ -206,8 +194,17 @@ export class RemoteNamespaceProxy<T extends Record<string, unknown> = Record<str
   }
 }
 
-/** Python's `(block, timeout)` from the library's options: milliseconds become seconds. */
-function blockTimeout(options: { block?: boolean; timeout?: number } | number | undefined): [boolean, number | null] {
+/**
+ * Python's `(block, timeout)` from the library's options: milliseconds become seconds.
+ *
+ * @example
+ * ```ts
+ * blockTimeout({ timeout: 1500 }); // [true, 1.5]
+ * ```
+ */
+export function blockTimeout(
+  options: { block?: boolean; timeout?: number } | number | undefined,
+): [boolean, number | null] {
   const { block = true, timeout } = typeof options === "number" ? { timeout: options } : options ?? {};
   if (timeout !== undefined && (typeof timeout !== "number" || Number.isNaN(timeout) || timeout < 0)) {
     throw new RangeError(`timeout must be a number of milliseconds >= 0, got ${String(timeout)}`);
@@ -302,32 +299,6 @@ export class RemoteQueueProxy<T = unknown> extends RemoteProxy {
 }
 
 /**
- * A lock or semaphore in a remote manager (Python's `AcquirerProxy`), as the
- * library's `Lock`, async. Held by this client: if it dies, our server
- * releases it.
- *
- * @example
- * ```ts
- * import { SyncManager } from "@mp/multiprocessing/managers";
- * await using manager = new SyncManager({ address: ["127.0.0.1", 0] });
- * await manager.start();
- * const lock = manager.Lock();
- * if (await lock.acquire()) await lock.release();
- * ```
- */
-export class RemoteLockProxy extends RemoteProxy {
-  /** Acquires, waiting as the options say (milliseconds); whether it was acquired. */
-  acquire(options?: AcquireOptions): Promise<boolean> {
-    const signal = typeof options === "object" ? options?.signal : undefined;
-    return remoteCall(this, "acquire", blockTimeout(options), signal) as Promise<boolean>;
-  }
-  /** Releases; rejects when it was not held. */
-  async release(): Promise<void> {
-    await remoteCall(this, "release", []);
-  }
-}
-
-/**
  * An event in a remote manager, as the library's `Event`, async.
  *
  * @example
@@ -385,63 +356,3 @@ export class RemoteValueProxy<T = unknown> extends RemoteProxy {
 
 /** The proxy of an object of any other typeid: its methods by Python's names (Python's AutoProxy). */
 export type RemoteAutoProxy<T = Record<string, (...args: never[]) => unknown>> = InProgramAutoProxy<T>;
-
-const proxyClasses: Record<string, new () => object> = {
-  DictProxy: RemoteDictProxy,
-  ListProxy: RemoteListProxy,
-  NamespaceProxy: RemoteNamespaceProxy,
-  AcquirerProxy: RemoteLockProxy,
-  EventProxy: RemoteEventProxy,
-  ValueProxy: RemoteValueProxy,
-  QueueProxy: RemoteQueueProxy,
-};
-
-/** Every property a proxy lacks is a method of the object (but `then`, or awaiting it would call it). */
-function autoProxy(base: RemoteProxy): RemoteProxy {
-  return new Proxy(base, {
-    get(target, key) {
-      if (typeof key !== "string" || key in target || key === "then") return Reflect.get(target, key, target);
-      return (...args: unknown[]) => target.callMethod(key, args);
-    },
-  });
-}
-
-/**
- * A proxy of `token` through `client`. `ident`: the object's id, or a promise
- * of it while `create` is on its way (a proxy is returned at once, as the
- * in-program manager's are). `owned`: the server counted this proxy's
- * reference already; otherwise it increfs.
- */
-export function makeProxy(
-  client: ManagerClient,
-  token: Token,
-  exposed: readonly string[] | undefined,
-  proxytype: string,
-  owned: boolean,
-  ident: Promise<string> = Promise.resolve(token.id),
-): object {
-  const Class = proxyClasses[proxytype] ?? RemoteProxy;
-  const base = new Class();
-  const proxy = Class === RemoteProxy ? autoProxy(base as RemoteProxy) : base;
-  const held = owned ? ident : ident.then(async (id) => (await client.serverCall("incref", [id]), id));
-  void ident.then((id) => (token.id = id), () => {});
-  // A failed creation rejects every call, with its reason; it is not also an unhandled rejection.
-  held.catch(() => {});
-  holdHandle(base, proxy, { client, token, exposed, proxytype, ident: held });
-  return proxy;
-}
-
-/** Set by the manager module: the client for an address and key in this process. */
-let clientFor: (address: Address, authkey: Uint8Array) => ManagerClient = () => {
-  throw new Error("the remote manager module is not loaded");
-};
-
-/** Lets revived proxies find (or make) this process's client for their manager. */
-export function setClientSource(source: (address: Address, authkey: Uint8Array) => ManagerClient): void {
-  clientFor = source;
-}
-
-registerKind(REMOTE_PROXY, (state) => {
-  const { address, authkey, typeid, id, exposed, proxytype } = state as RemoteState;
-  return makeProxy(clientFor(address, authkey), new Token(typeid, address, id), exposed, proxytype, false);
-});

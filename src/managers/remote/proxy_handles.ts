@@ -11,6 +11,7 @@
 import type { PyObject } from "../../python/pickle.ts";
 import type { Reduction } from "../../reduction.ts";
 import type { ManagerClient } from "./client.ts";
+import type { Channel } from "./server.ts";
 import { type Address, mayHoldProxies, pickleProxy, type Token, walk } from "./protocol.ts";
 
 /** What each remote proxy is: its client, its token, its methods; `ident` resolves once the server made it. */
@@ -64,7 +65,8 @@ export function handleOf(proxy: object): Handle {
  * A call through the proxy's client, once its object exists (and every
  * proxy among `args` has its own). `pipelined`: a method of a dict, list or
  * namespace, which never waits in the server, so it may queue behind other
- * such calls on one shared connection.
+ * such calls on one shared connection. `pinned`: the connection to call on
+ * (a held lock's, see `ManagerClient.takeChannel`).
  *
  * @example
  * ```ts
@@ -77,11 +79,12 @@ export async function remoteCall(
   args: readonly unknown[],
   signal?: AbortSignal,
   pipelined = false,
+  pinned?: Channel,
 ): Promise<unknown> {
   const { client, ident } = handleOf(proxy);
   const id = await ident;
   await proxiesMade(args);
-  return await client.call(id, method, args, signal, pipelined);
+  return await client.call(id, method, args, signal, pipelined, pinned);
 }
 
 /**

@@ -51,6 +51,9 @@ export abstract class Referent {
   repr(): string {
     return `<${this.constructor.name}>`;
   }
+
+  /** The server let it go (its last reference went, or the server shut down): what it runs stops. */
+  dispose(): void {}
 }
 
 // ---- Keys --------------------------------------------------------------------

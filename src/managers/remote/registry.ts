@@ -11,6 +11,7 @@ import { Dict, Namespace } from "./referents.ts";
 import { ManagedBarrier, ManagedCondition, ManagedEvent, ManagedLock, ManagedQueue } from "./waiting_referents.ts";
 import { ManagedValue } from "./referents.ts";
 import { List, ManagedArray } from "./sequence_referents.ts";
+import { ManagedPool } from "./pool_referents.ts";
 
 /** What makes a server-side object: a function called with the arguments, or a class constructed with them. */
 // deno-lint-ignore no-explicit-any
@@ -37,6 +38,11 @@ export interface Registration {
   methodToTypeid?: Record<string, string>;
   proxytype: string;
   createMethod: boolean;
+  /**
+   * The callable gets this server's own objects for the proxies of them among its arguments (a Condition's
+   * lock), where Python's server would give it a proxy that calls back into the server.
+   */
+  referents?: boolean;
 }
 
 /** A typeid's registration from `register`'s arguments; throws a `TypeError` for bad ones. */
@@ -120,6 +126,7 @@ export const syncRegistry: readonly Registration[] = [
     callable: (lock: unknown) => new ManagedCondition(lock),
     proxytype: "ConditionProxy",
     exposed: ManagedCondition.exposed,
+    referents: true,
   },
   {
     typeid: "Barrier",
@@ -127,6 +134,22 @@ export const syncRegistry: readonly Registration[] = [
     proxytype: "BarrierProxy",
     exposed: ManagedBarrier.exposed,
   },
+  {
+    typeid: "Pool",
+    callable: (processes: unknown, initializer: unknown) => new ManagedPool(processes, initializer),
+    proxytype: "PoolProxy",
+    exposed: ManagedPool.exposed,
+    methodToTypeid: {
+      apply_async: "AsyncResult",
+      map_async: "AsyncResult",
+      starmap_async: "AsyncResult",
+      imap: "Iterator",
+      imap_unordered: "Iterator",
+    },
+  },
+  // What a Pool's methods answer with, kept in the server (Python's, with no create method).
+  { typeid: "AsyncResult", proxytype: "AutoProxy", createMethod: false },
+  { typeid: "Iterator", proxytype: "IteratorProxy", createMethod: false },
   {
     typeid: "Array",
     callable: (typecode: unknown, sequence: unknown) => new ManagedArray(typecode, sequence),

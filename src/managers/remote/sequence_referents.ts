@@ -11,8 +11,15 @@ import { PyGlobal, PyObject } from "../../python/pickle.ts";
 import { pythonError } from "./protocol.ts";
 import { type Call, Referent, reprOf } from "./referents.ts";
 
-/** Python's `list(value)` for what arrives: a list or tuple, a set, a `range`, a dict's keys. */
-function itemsOf(value: unknown, what: string): unknown[] {
+/**
+ * Python's `list(value)` for what arrives: a list or tuple, a set, a `range`, a dict's keys.
+ *
+ * @example
+ * ```ts
+ * itemsOf(new Set([1, 2]), "set"); // [1, 2]
+ * ```
+ */
+export function itemsOf(value: unknown, what: string): unknown[] {
   if (Array.isArray(value)) return value;
   if (value instanceof Set) return [...value];
   if (value instanceof Map) return [...value.keys()];

@@ -148,6 +148,7 @@ export class Server {
     this.#stopping = true;
     this.#acceptor.close();
     for (const channel of this.#channels) channel.close();
+    for (const { object } of this.#kept.values()) if (object instanceof Referent) object.dispose();
     this.#stopped.resolve();
   }
 
@@ -309,7 +310,11 @@ export class Server {
       if (args.length !== 1) throw pythonError("ValueError", "Without callable, must have one non-keyword argument");
       object = args[0];
     } else {
-      object = make(entry.callable, this.#adopt(args), kwds);
+      object = make(
+        entry.callable,
+        entry.referents ? args.map((arg) => this.#referentOf(arg)) : this.#adopt(args),
+        kwds,
+      );
     }
     const exposed = [
       ...(entry.exposed ??
@@ -344,8 +349,16 @@ export class Server {
     if (kept.refcount <= 0) {
       this.#kept.delete(ident);
       this.#identOf.delete(kept.object);
+      if (kept.object instanceof Referent) kept.object.dispose();
     }
     return null;
+  }
+
+  /** The object a proxy of this server's names (Python compares the token's address too), else `value` itself. */
+  #referentOf(value: unknown): unknown {
+    const proxy = readProxy(value);
+    if (!proxy || JSON.stringify(proxy.token.address) !== JSON.stringify(this.address)) return value;
+    return this.#kept.get(proxy.token.id)?.object ?? value;
   }
 
   /**

@@ -224,7 +224,10 @@ export class ManagedLock extends Referent {
       timeout,
     );
   }
-  /** An RLock is owned by a calling connection, as Python's by the thread that serves it. */
+  /**
+   * An RLock is owned by a calling connection, as Python's by the thread that serves it (our clients make the
+   * holder's calls on the connection that acquired it: see `RemoteLockProxy`).
+   */
   #ownerOf(call: Call): number {
     return call.connection;
   }
@@ -429,9 +432,10 @@ export class ManagedBarrier extends Referent {
 }
 
 /**
- * Python's `threading.Condition()`, as a server keeps it (SyncManager's
- * `Condition`, Python's `ConditionProxy`): its own RLock, owned by the
- * calling connection as Python's by the serving thread; `wait(timeout)`
+ * Python's `threading.Condition(lock=None)`, as a server keeps it
+ * (SyncManager's `Condition`, Python's `ConditionProxy`): on a Lock or RLock
+ * of the same server (a proxy of it, as the argument arrives), or on its own
+ * RLock, owned by the calling connection as Python's by the serving thread; `wait(timeout)`
  * releases it, sleeps until a `notify` or the timeout, takes it back and
  * says whether it was notified; `wait_for` is the proxy's own loop.
  *
@@ -446,14 +450,18 @@ export class ManagedCondition extends Referent {
   protected static override parameters = { acquire: ["blocking", "timeout"], wait: ["timeout"], notify: ["n"] };
   /** As Python's `ConditionProxy`. */
   static exposed: readonly string[] = ["acquire", "release", "wait", "notify", "notify_all"];
-  readonly #lock = new ManagedLock("RLock");
+  readonly #lock: ManagedLock;
   #sleepers: (() => void)[] = [];
 
-  /** @param lock refused: a served Condition has its own RLock */
+  /** @param lock a Lock or RLock this server keeps (the server hands it over for its proxy), or none: a new RLock */
   constructor(lock: unknown = null) {
     super();
-    if (lock !== null && lock !== undefined) {
-      throw pythonError("TypeError", "a served Condition makes its own RLock: pass no lock");
+    if (lock === null || lock === undefined) {
+      this.#lock = new ManagedLock("RLock");
+    } else if (lock instanceof ManagedLock && (lock.kind === "Lock" || lock.kind === "RLock")) {
+      this.#lock = lock;
+    } else {
+      throw pythonError("TypeError", "Condition(lock): lock must be a Lock or an RLock of this manager");
     }
   }
 
