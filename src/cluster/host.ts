@@ -130,10 +130,13 @@ export async function serve(options: ServeOptions = {}): Promise<Host> {
   const runJob = async (data: JobData, jobId: string): Promise<void> => {
     let outbox: WireOutcome[] = [];
     let sending: Promise<unknown> = Promise.resolve();
-    let scheduled = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    /** Tasks of the job without an outcome yet: the one that ends it sends at once, with no timer in its way. */
+    let left = data.tasks.length;
     /** Sends the outcomes so far; the `last` send of the job also forgets who holds it, in the same round trip. */
     const send = (last = false) => {
-      scheduled = false;
+      clearTimeout(timer);
+      timer = undefined;
       if (outbox.length === 0) {
         if (last) sending = sending.then(() => redis.hdel(names.holders, jobId));
         return;
@@ -146,36 +149,41 @@ export async function serve(options: ServeOptions = {}): Promise<Host> {
       if (last) batch.hdel(names.holders, jobId);
       sending = sending.then(() => batch.exec());
     };
-    const deliver = (outcome: WireOutcome) => {
-      outbox.push(outcome);
-      if (!scheduled) (scheduled = true, setTimeout(() => send(), 0));
+    /** One task is over, with its outcome or without one (cancelled before it started). */
+    const finish = (outcome?: WireOutcome) => {
+      if (outcome) outbox.push(outcome);
+      // The job's last outcome goes now. The others wait a turn for their siblings that end in the same one:
+      // one RPUSH for many (a job carries up to 64 applies).
+      if (--left === 0) send(true);
+      else if (outcome && timer === undefined) timer = setTimeout(() => send(), 0);
     };
     let fns: TargetSpec[];
     try {
       fns = data.fns.map((spec) => ({ ...spec, module: localModule(spec.module, root, name) }));
     } catch (error) {
-      for (const [id] of data.tasks) deliver([id, false, reduceError(error)]);
-      send(true);
+      for (const [id] of data.tasks) finish([id, false, reduceError(error)]);
       return void await sending;
     }
     await Promise.all(data.tasks.map(async ([id, fn, mode, payload]) => {
       const key = cancelMessage(data.client, id);
-      if (cancelled.has(key)) return;
+      if (cancelled.has(key)) return finish();
       const controller = new AbortController();
       running.set(key, controller);
+      let outcome: WireOutcome;
       try {
-        const outcome = await pool.apply("runClusterTask", [fns[fn], mode, fromBase64(payload)], {
+        const value = await pool.apply("runClusterTask", [fns[fn], mode, fromBase64(payload)], {
           signal: controller.signal,
         });
-        deliver(outcome instanceof Uint8Array ? [id, true, outcome] : [id, false, outcome as ReducedError]);
+        outcome = value instanceof Uint8Array ? [id, true, value] : [id, false, value as ReducedError];
       } catch (error) {
         if (error instanceof BrokenPoolError) error.message = `on host ${name}: ${error.message}`;
-        deliver([id, false, reduceError(error)]);
+        outcome = [id, false, reduceError(error)];
       } finally {
         running.delete(key);
       }
+      finish(outcome);
     }));
-    send(true);
+    if (data.tasks.length === 0) send(true);
     await sending;
   };
 

@@ -300,7 +300,11 @@ export class ClusterPool extends PoolCalls implements AsyncDisposable {
     });
     try {
       await this.#ready;
-      const added = await this.#jobs.addBulk(jobs);
+      // One job (a lone task, or one chunk) through add(): addBulk builds a pipeline around it, measured 0.03 to
+      // 0.1 ms more per call on this 2-core VM, all of it on the path of a caller that awaits each task.
+      const added = jobs.length === 1
+        ? [await this.#jobs.add(jobs[0].name, jobs[0].data, jobs[0].opts)]
+        : await this.#jobs.addBulk(jobs);
       added.forEach((job, g) => {
         const ids = new Set<number>();
         for (const task of groups[g]) {
@@ -323,18 +327,33 @@ export class ClusterPool extends PoolCalls implements AsyncDisposable {
     }
   }
 
-  /** Reads outcomes from this client's list until the pool shuts down. */
+  /**
+   * Reads outcomes from this client's list until the pool shuts down: on Redis 7 and later with BLMPOP, which
+   * takes a batch and every one queued behind it in one round trip; before that, BLPOP for one and LPOP for the
+   * rest, a second round trip (and wake-up of this client) per batch.
+   */
   async #listen(): Promise<void> {
     const key = this.#keys.results(this.#client);
+    let blmpop = true;
     while (this.#closing === undefined) {
       try {
+        if (blmpop) {
+          const got = await this.#results.blmpopBuffer(0, 1, key, "LEFT", "COUNT", 1_000);
+          for (const bytes of got?.[1] ?? []) this.#receive(bytes);
+          continue;
+        }
         const got = await this.#results.blpopBuffer(key, 0);
         if (!got) continue;
         this.#receive(got[1]);
         const more = await this.#results.lpopBuffer(key, 1_000);
         for (const bytes of more ?? []) this.#receive(bytes);
-      } catch {
+      } catch (error) {
         if (this.#closing !== undefined) return;
+        // Redis before 7 does not know BLMPOP ("ERR unknown command 'blmpop'").
+        if (blmpop && /unknown command/i.test(String((error as Error)?.message))) {
+          blmpop = false;
+          continue;
+        }
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     }
