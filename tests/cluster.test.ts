@@ -283,6 +283,24 @@ test("cluster: serve() runs a host in this process, with initializer, initargs a
   assert.equal(workers.size, 3, "each task ran in a fresh worker");
 });
 
+test("cluster: results arrive from a Redis without BLMPOP (before 7), through BLPOP and LPOP", {
+  skip,
+  timeout: 60_000,
+}, async () => {
+  // BLMPOP renamed away: this Redis answers it as Redis 6 does, "ERR unknown command".
+  const redis = track(await startRedis(undefined, ["--rename-command", "BLMPOP", ""]));
+  try {
+    await using _host = await serve({ url: redis.url, processes: 1, module, root });
+    const cluster = connect({ url: redis.url, root });
+    await using pool = new cluster.Pool({ module });
+    assert.equal(await pool.apply("inc", [1]), 2);
+    assert.deepEqual(await Promise.all(range(100).map((i) => pool.apply("inc", [i]))), range(100).map((i) => i + 1));
+    assert.deepEqual(await pool.map("inc", range(50)), range(50).map((i) => i + 1));
+  } finally {
+    await redis.kill();
+  }
+});
+
 test("cluster: a host killed mid-task: BrokenPoolError naming it, or with retries the task runs elsewhere", {
   skip,
   timeout: 90_000,
