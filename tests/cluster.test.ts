@@ -14,6 +14,7 @@ import { Redis } from "ioredis";
 import { BrokenPoolError, Empty, Full, TimeoutError } from "../mod.ts";
 import { AsyncResult } from "../src/pool.ts";
 import { connect, serve } from "../src/cluster/mod.ts";
+import { OutageClock } from "../src/cluster/outage.ts";
 import { checkNoLeaks } from "./leaks.ts";
 import { type Child, hostCommands, redisMissing, root, startHost, startRedis } from "./fixtures/cluster_redis.ts";
 
@@ -344,6 +345,35 @@ test("cluster: a host killed mid-task: BrokenPoolError naming it, or with retrie
     assert.equal(runs(marks).length, 2, "ran once more, on the host that lives");
   }
   for (const host of hosts.values()) await host.kill("SIGTERM");
+});
+
+test("cluster: the outage clock runs out once per outage, and a return stops it", { timeout: 10_000 }, async () => {
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  let ranOut = 0;
+  const clock = new OutageClock(100, () => ranOut++);
+  assert.equal(clock.regained(), false, "no outage yet");
+  clock.lost();
+  await sleep(40);
+  clock.lost(); // a second close during the same outage does not restart it
+  assert.equal(clock.expired, false);
+  await sleep(90);
+  assert.equal(ranOut, 1, "ran out 100 ms after the first close, not the second");
+  assert.equal(clock.expired, true);
+  clock.lost(); // nor does a close after it ran out
+  await sleep(150);
+  assert.equal(ranOut, 1);
+  assert.equal(clock.regained(), true, "back after an outage");
+  assert.equal(clock.expired, false);
+  clock.lost();
+  await sleep(30);
+  assert.equal(clock.regained(), true, "back in time");
+  await sleep(120);
+  assert.equal(ranOut, 1, "a return in time stops the clock");
+  clock.lost();
+  clock.stop();
+  await sleep(150);
+  assert.equal(ranOut, 1, "stopped by its owner");
+  assert.equal(clock.regained(), false, "stop() forgets the outage");
 });
 
 test("cluster: Redis down: pending tasks reject after reconnectTimeout; back without its data: at once", {

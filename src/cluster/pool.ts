@@ -42,6 +42,7 @@ import {
   type WireOutcome,
   type WireTask,
 } from "./protocol.ts";
+import { OutageClock } from "./outage.ts";
 import { closeRedis, openRedis } from "./redis.ts";
 
 /** Where a cluster lives: what `connect()` was given, resolved. */
@@ -123,8 +124,8 @@ export class ClusterPool extends PoolCalls implements AsyncDisposable {
   /** Processes of the hosts seen alive lately; refreshed while the pool runs. */
   #hostProcesses: number;
   #refresher: ReturnType<typeof setInterval>;
-  #lostSince: number | undefined;
-  #lostTimer: ReturnType<typeof setTimeout> | undefined;
+  /** How long Redis has been gone: after reconnectTimeout, every unfinished task rejects. */
+  readonly #outage: OutageClock;
   #finished = Promise.withResolvers<void>();
   #closing: Promise<void> | undefined;
 
@@ -159,6 +160,12 @@ export class ClusterPool extends PoolCalls implements AsyncDisposable {
     this.#ready = Promise.all([this.#events.waitUntilReady(), this.#refreshHosts()]);
     this.#ready.catch(() => {});
     this.#refresher = setInterval(() => void this.#refreshHosts(), HEARTBEAT_MS);
+    const ms = settings.reconnectTimeout;
+    this.#outage = new OutageClock(ms, () => {
+      this.#failAll(
+        new BrokenPoolError(`lost the connection to Redis at ${settings.url} for ${ms} ms (reconnectTimeout)`),
+      );
+    });
     this.#redis.on("close", () => this.#lost());
     this.#redis.on("ready", () => void this.#regained());
     void this.#listen();
@@ -273,7 +280,7 @@ export class ClusterPool extends PoolCalls implements AsyncDisposable {
     this.#pending = [];
     if (tasks.length === 0) return;
     const { reconnectTimeout, url } = this.#settings;
-    if (this.#lostSince !== undefined && Date.now() - this.#lostSince >= reconnectTimeout) {
+    if (this.#outage.expired) {
       const error = new BrokenPoolError(
         `no connection to Redis at ${url} for ${reconnectTimeout} ms (reconnectTimeout)`,
       );
@@ -428,25 +435,16 @@ export class ClusterPool extends PoolCalls implements AsyncDisposable {
 
   /** The connection to Redis dropped: tasks wait for it, up to `reconnectTimeout`. */
   #lost(): void {
-    if (this.#closing !== undefined || this.#lostTimer !== undefined) return;
-    this.#lostSince = Date.now();
-    const ms = this.#settings.reconnectTimeout;
-    this.#lostTimer = setTimeout(() => {
-      this.#failAll(
-        new BrokenPoolError(`lost the connection to Redis at ${this.#settings.url} for ${ms} ms (reconnectTimeout)`),
-      );
-    }, ms);
+    if (this.#closing === undefined) this.#outage.lost();
   }
 
   /** Redis is back: if it lost its data, the jobs are gone and their tasks reject now. */
   async #regained(): Promise<void> {
     const marker = `${this.#keys.hosts}:client:${this.#client}`;
-    if (this.#lostSince === undefined) {
+    if (!this.#outage.regained()) {
       await this.#redis.set(marker, "1", "PX", 86_400_000).catch(() => {});
       return;
     }
-    clearTimeout(this.#lostTimer);
-    this.#lostTimer = this.#lostSince = undefined;
     const kept = await this.#redis.exists(marker).catch(() => 0);
     if (kept) return;
     this.#failAll(
@@ -470,7 +468,7 @@ export class ClusterPool extends PoolCalls implements AsyncDisposable {
   #shutdown(): Promise<void> {
     return this.#closing ??= (async () => {
       clearInterval(this.#refresher);
-      clearTimeout(this.#lostTimer);
+      this.#outage.stop();
       this.#results.disconnect();
       await this.#events.close().catch(() => {});
       await this.#jobs.close().catch(() => {});
