@@ -6,6 +6,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,6 +15,7 @@ import { Redis } from "ioredis";
 import { BrokenPoolError, Empty, Full, TimeoutError } from "../mod.ts";
 import { AsyncResult } from "../src/pool.ts";
 import { connect, serve } from "../src/cluster/mod.ts";
+import { pickle } from "../src/pickle.ts";
 import { OutageClock } from "../src/cluster/outage.ts";
 import { checkNoLeaks } from "./leaks.ts";
 import { type Child, hostCommands, redisMissing, root, startHost, startRedis } from "./fixtures/cluster_redis.ts";
@@ -299,6 +301,45 @@ test("cluster: results arrive from a Redis without BLMPOP (before 7), through BL
     assert.deepEqual(await pool.map("inc", range(50)), range(50).map((i) => i + 1));
   } finally {
     await redis.kill();
+  }
+});
+
+test("cluster: garbage in a client's results list is skipped; what was read with it still counts", {
+  skip,
+  timeout: 60_000,
+}, async () => {
+  const url = shared.redis!.url;
+  await using _host = await serve({ url, queue: "garbage", processes: 1, module, root });
+  const cluster = connect({ url, queue: "garbage", root });
+  await using pool = new cluster.Pool({ module });
+  const redis = new Redis(url);
+  try {
+    // The client's id, from the key it sets once connected (see ClusterPool's #regained).
+    let markers: string[] = [];
+    await until(
+      async () => (markers = await redis.keys("bull:garbage:mp:hosts:client:*")).length === 1,
+      10_000,
+      "the client",
+    );
+    const results = `bull:garbage:mp:results:${markers[0].split(":").at(-1)}`;
+    const task = pool.apply("sleepy", [3_000, "late"]); // task 0 of this pool
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // One RPUSH, so that one BLMPOP reads them together: bytes that are no pickle, a notice and an outcome
+    // list of the wrong shapes, a notice for a job it never sent, then task 0's outcome as a host sends it.
+    await redis.rpush(
+      results,
+      Buffer.from([0xff, 0x00, 0x13]),
+      Buffer.from(pickle("not a list", "garbage")),
+      Buffer.from(pickle([1, "x", null], "garbage")),
+      Buffer.from(pickle({ job: "no-such-job", stalled: "nobody" }, "garbage")),
+      Buffer.from(pickle([[0, true, pickle(42, "value").slice()]], "outcome")),
+    );
+    const sent = Date.now();
+    assert.equal(await task, 42);
+    assert.ok(Date.now() - sent < 2_500, `settled ${Date.now() - sent} ms after the outcome was sent`);
+    assert.equal(await pool.apply("inc", [1]), 2, "the pool goes on");
+  } finally {
+    redis.disconnect();
   }
 });
 

@@ -6,9 +6,10 @@
  *
  * A host that dies mid-task is found by BullMQ's stalled-job check, run by
  * the hosts that live: its lock stops being renewed, and after
- * `lockDuration` the next check moves the job back, where the client hears
- * of it. Hosts fail a stalled job instead of running it again
- * (`maxStalledCount: 0`): whether to run it again is the client's `retries`.
+ * `lockDuration` the next check moves the job back, and the host that ran
+ * the check tells the job's client, naming the host that held it. Hosts
+ * fail a stalled job instead of running it again (`maxStalledCount: 0`):
+ * whether to run it again is the client's `retries`.
  *
  * @module
  */
@@ -28,6 +29,7 @@ import {
   DEFAULT_QUEUE,
   fromBase64,
   type JobData,
+  type JobNotice,
   keys,
   localModule,
   rootURL,
@@ -209,6 +211,29 @@ export async function serve(options: ServeOptions = {}): Promise<Host> {
     autorun: false,
   });
   worker.on("error", () => {});
+  /**
+   * Tells a job's client what BullMQ did to it, in the client's list (see JobNotice): the client reads no
+   * BullMQ event stream. `client` is looked up in the job when not known.
+   */
+  const notify = async (jobId: string, notice: (holder: string) => JobNotice, client?: string) => {
+    const [data, holder] = await redis.multi().hget(names.job(jobId), "data").hget(names.holders, jobId)
+      .hdel(names.holders, jobId).exec() ?? [];
+    client ??= (JSON.parse(String(data?.[1] ?? "{}")) as Partial<JobData>).client;
+    if (typeof client !== "string") return;
+    const key = names.results(client);
+    const bytes = Buffer.from(pickle(notice(String(holder?.[1] ?? "unknown")), "notice"));
+    await redis.multi().rpush(key, bytes).pexpire(key, 3_600_000).exec();
+  };
+  // This host's stalled-job check found a job whose host stopped renewing its lock.
+  worker.on(
+    "stalled",
+    (jobId: string) => void notify(jobId, (holder) => ({ job: jobId, stalled: holder })).catch(() => {}),
+  );
+  worker.on("failed", (job, error) => {
+    if (!job?.id) return;
+    const failed = job.failedReason || error.message;
+    void notify(job.id, () => ({ job: job.id!, failed }), (job.data as Partial<JobData>)?.client).catch(() => {});
+  });
   const beat = () => redis.hset(names.hosts, name, JSON.stringify({ processes, seen: Date.now() })).catch(() => {});
   await beat();
   const heartbeat = setInterval(beat, HEARTBEAT_MS);
