@@ -6,6 +6,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,6 +15,8 @@ import { Redis } from "ioredis";
 import { BrokenPoolError, Empty, Full, TimeoutError } from "../mod.ts";
 import { AsyncResult } from "../src/pool.ts";
 import { connect, serve } from "../src/cluster/mod.ts";
+import { pickle } from "../src/pickle.ts";
+import { OutageClock } from "../src/cluster/outage.ts";
 import { checkNoLeaks } from "./leaks.ts";
 import { type Child, hostCommands, redisMissing, root, startHost, startRedis } from "./fixtures/cluster_redis.ts";
 
@@ -283,6 +286,63 @@ test("cluster: serve() runs a host in this process, with initializer, initargs a
   assert.equal(workers.size, 3, "each task ran in a fresh worker");
 });
 
+test("cluster: results arrive from a Redis without BLMPOP (before 7), through BLPOP and LPOP", {
+  skip,
+  timeout: 60_000,
+}, async () => {
+  // BLMPOP renamed away: this Redis answers it as Redis 6 does, "ERR unknown command".
+  const redis = track(await startRedis(undefined, ["--rename-command", "BLMPOP", ""]));
+  try {
+    await using _host = await serve({ url: redis.url, processes: 1, module, root });
+    const cluster = connect({ url: redis.url, root });
+    await using pool = new cluster.Pool({ module });
+    assert.equal(await pool.apply("inc", [1]), 2);
+    assert.deepEqual(await Promise.all(range(100).map((i) => pool.apply("inc", [i]))), range(100).map((i) => i + 1));
+    assert.deepEqual(await pool.map("inc", range(50)), range(50).map((i) => i + 1));
+  } finally {
+    await redis.kill();
+  }
+});
+
+test("cluster: garbage in a client's results list is skipped; what was read with it still counts", {
+  skip,
+  timeout: 60_000,
+}, async () => {
+  const url = shared.redis!.url;
+  await using _host = await serve({ url, queue: "garbage", processes: 1, module, root });
+  const cluster = connect({ url, queue: "garbage", root });
+  await using pool = new cluster.Pool({ module });
+  const redis = new Redis(url);
+  try {
+    // The client's id, from the key it sets once connected (see ClusterPool's #regained).
+    let markers: string[] = [];
+    await until(
+      async () => (markers = await redis.keys("bull:garbage:mp:hosts:client:*")).length === 1,
+      10_000,
+      "the client",
+    );
+    const results = `bull:garbage:mp:results:${markers[0].split(":").at(-1)}`;
+    const task = pool.apply("sleepy", [3_000, "late"]); // task 0 of this pool
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // One RPUSH, so that one BLMPOP reads them together: bytes that are no pickle, a notice and an outcome
+    // list of the wrong shapes, a notice for a job it never sent, then task 0's outcome as a host sends it.
+    await redis.rpush(
+      results,
+      Buffer.from([0xff, 0x00, 0x13]),
+      Buffer.from(pickle("not a list", "garbage")),
+      Buffer.from(pickle([1, "x", null], "garbage")),
+      Buffer.from(pickle({ job: "no-such-job", stalled: "nobody" }, "garbage")),
+      Buffer.from(pickle([[0, true, pickle(42, "value").slice()]], "outcome")),
+    );
+    const sent = Date.now();
+    assert.equal(await task, 42);
+    assert.ok(Date.now() - sent < 2_500, `settled ${Date.now() - sent} ms after the outcome was sent`);
+    assert.equal(await pool.apply("inc", [1]), 2, "the pool goes on");
+  } finally {
+    redis.disconnect();
+  }
+});
+
 test("cluster: a host killed mid-task: BrokenPoolError naming it, or with retries the task runs elsewhere", {
   skip,
   timeout: 90_000,
@@ -326,6 +386,35 @@ test("cluster: a host killed mid-task: BrokenPoolError naming it, or with retrie
     assert.equal(runs(marks).length, 2, "ran once more, on the host that lives");
   }
   for (const host of hosts.values()) await host.kill("SIGTERM");
+});
+
+test("cluster: the outage clock runs out once per outage, and a return stops it", { timeout: 10_000 }, async () => {
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  let ranOut = 0;
+  const clock = new OutageClock(100, () => ranOut++);
+  assert.equal(clock.regained(), false, "no outage yet");
+  clock.lost();
+  await sleep(40);
+  clock.lost(); // a second close during the same outage does not restart it
+  assert.equal(clock.expired, false);
+  await sleep(90);
+  assert.equal(ranOut, 1, "ran out 100 ms after the first close, not the second");
+  assert.equal(clock.expired, true);
+  clock.lost(); // nor does a close after it ran out
+  await sleep(150);
+  assert.equal(ranOut, 1);
+  assert.equal(clock.regained(), true, "back after an outage");
+  assert.equal(clock.expired, false);
+  clock.lost();
+  await sleep(30);
+  assert.equal(clock.regained(), true, "back in time");
+  await sleep(120);
+  assert.equal(ranOut, 1, "a return in time stops the clock");
+  clock.lost();
+  clock.stop();
+  await sleep(150);
+  assert.equal(ranOut, 1, "stopped by its owner");
+  assert.equal(clock.regained(), false, "stop() forgets the outage");
 });
 
 test("cluster: Redis down: pending tasks reject after reconnectTimeout; back without its data: at once", {

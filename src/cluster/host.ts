@@ -6,9 +6,10 @@
  *
  * A host that dies mid-task is found by BullMQ's stalled-job check, run by
  * the hosts that live: its lock stops being renewed, and after
- * `lockDuration` the next check moves the job back, where the client hears
- * of it. Hosts fail a stalled job instead of running it again
- * (`maxStalledCount: 0`): whether to run it again is the client's `retries`.
+ * `lockDuration` the next check moves the job back, and the host that ran
+ * the check tells the job's client, naming the host that held it. Hosts
+ * fail a stalled job instead of running it again (`maxStalledCount: 0`):
+ * whether to run it again is the client's `retries`.
  *
  * @module
  */
@@ -28,6 +29,7 @@ import {
   DEFAULT_QUEUE,
   fromBase64,
   type JobData,
+  type JobNotice,
   keys,
   localModule,
   rootURL,
@@ -130,10 +132,13 @@ export async function serve(options: ServeOptions = {}): Promise<Host> {
   const runJob = async (data: JobData, jobId: string): Promise<void> => {
     let outbox: WireOutcome[] = [];
     let sending: Promise<unknown> = Promise.resolve();
-    let scheduled = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    /** Tasks of the job without an outcome yet: the one that ends it sends at once, with no timer in its way. */
+    let left = data.tasks.length;
     /** Sends the outcomes so far; the `last` send of the job also forgets who holds it, in the same round trip. */
     const send = (last = false) => {
-      scheduled = false;
+      clearTimeout(timer);
+      timer = undefined;
       if (outbox.length === 0) {
         if (last) sending = sending.then(() => redis.hdel(names.holders, jobId));
         return;
@@ -146,36 +151,41 @@ export async function serve(options: ServeOptions = {}): Promise<Host> {
       if (last) batch.hdel(names.holders, jobId);
       sending = sending.then(() => batch.exec());
     };
-    const deliver = (outcome: WireOutcome) => {
-      outbox.push(outcome);
-      if (!scheduled) (scheduled = true, setTimeout(() => send(), 0));
+    /** One task is over, with its outcome or without one (cancelled before it started). */
+    const finish = (outcome?: WireOutcome) => {
+      if (outcome) outbox.push(outcome);
+      // The job's last outcome goes now. The others wait a turn for their siblings that end in the same one:
+      // one RPUSH for many (a job carries up to 64 applies).
+      if (--left === 0) send(true);
+      else if (outcome && timer === undefined) timer = setTimeout(() => send(), 0);
     };
     let fns: TargetSpec[];
     try {
       fns = data.fns.map((spec) => ({ ...spec, module: localModule(spec.module, root, name) }));
     } catch (error) {
-      for (const [id] of data.tasks) deliver([id, false, reduceError(error)]);
-      send(true);
+      for (const [id] of data.tasks) finish([id, false, reduceError(error)]);
       return void await sending;
     }
     await Promise.all(data.tasks.map(async ([id, fn, mode, payload]) => {
       const key = cancelMessage(data.client, id);
-      if (cancelled.has(key)) return;
+      if (cancelled.has(key)) return finish();
       const controller = new AbortController();
       running.set(key, controller);
+      let outcome: WireOutcome;
       try {
-        const outcome = await pool.apply("runClusterTask", [fns[fn], mode, fromBase64(payload)], {
+        const value = await pool.apply("runClusterTask", [fns[fn], mode, fromBase64(payload)], {
           signal: controller.signal,
         });
-        deliver(outcome instanceof Uint8Array ? [id, true, outcome] : [id, false, outcome as ReducedError]);
+        outcome = value instanceof Uint8Array ? [id, true, value] : [id, false, value as ReducedError];
       } catch (error) {
         if (error instanceof BrokenPoolError) error.message = `on host ${name}: ${error.message}`;
-        deliver([id, false, reduceError(error)]);
+        outcome = [id, false, reduceError(error)];
       } finally {
         running.delete(key);
       }
+      finish(outcome);
     }));
-    send(true);
+    if (data.tasks.length === 0) send(true);
     await sending;
   };
 
@@ -201,6 +211,29 @@ export async function serve(options: ServeOptions = {}): Promise<Host> {
     autorun: false,
   });
   worker.on("error", () => {});
+  /**
+   * Tells a job's client what BullMQ did to it, in the client's list (see JobNotice): the client reads no
+   * BullMQ event stream. `client` is looked up in the job when not known.
+   */
+  const notify = async (jobId: string, notice: (holder: string) => JobNotice, client?: string) => {
+    const [data, holder] = await redis.multi().hget(names.job(jobId), "data").hget(names.holders, jobId)
+      .hdel(names.holders, jobId).exec() ?? [];
+    client ??= (JSON.parse(String(data?.[1] ?? "{}")) as Partial<JobData>).client;
+    if (typeof client !== "string") return;
+    const key = names.results(client);
+    const bytes = Buffer.from(pickle(notice(String(holder?.[1] ?? "unknown")), "notice"));
+    await redis.multi().rpush(key, bytes).pexpire(key, 3_600_000).exec();
+  };
+  // This host's stalled-job check found a job whose host stopped renewing its lock.
+  worker.on(
+    "stalled",
+    (jobId: string) => void notify(jobId, (holder) => ({ job: jobId, stalled: holder })).catch(() => {}),
+  );
+  worker.on("failed", (job, error) => {
+    if (!job?.id) return;
+    const failed = job.failedReason || error.message;
+    void notify(job.id, () => ({ job: job.id!, failed }), (job.data as Partial<JobData>)?.client).catch(() => {});
+  });
   const beat = () => redis.hset(names.hosts, name, JSON.stringify({ processes, seen: Date.now() })).catch(() => {});
   await beat();
   const heartbeat = setInterval(beat, HEARTBEAT_MS);

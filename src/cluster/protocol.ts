@@ -7,9 +7,12 @@
  * so a Map, a Set, a Date, a bigint or a typed array arrives as it left.
  * BullMQ stores job data as JSON, so those bytes travel inside it as base64;
  * results do not go through BullMQ at all but straight into a list that only
- * their client reads (one `RPUSH` per batch, one `BLPOP` for many), which
+ * their client reads (one `RPUSH` per batch, one `BLMPOP` for many), which
  * keeps BullMQ's event stream (trimmed to ~10,000 entries) out of the path
- * where losing an entry would hang a caller.
+ * where losing an entry would hang a caller. What BullMQ itself does to a job
+ * (a host found it stalled, or it failed) reaches the client the same way, as
+ * a {@linkcode JobNotice} from the host that saw it: a client reads no event
+ * stream, whose every entry (five a job) would wake it.
  *
  * @module
  */
@@ -46,6 +49,16 @@ export interface JobData {
 /** One outcome, host → client: the task, whether it succeeded, its pickled result or its reduced error. */
 export type WireOutcome = [id: number, ok: true, value: Uint8Array] | [id: number, ok: false, error: ReducedError];
 
+/**
+ * Host → client, in the same list as outcomes: BullMQ found `job` stalled
+ * (`stalled` names the host that held it), or failed it (`failed` says why).
+ */
+export interface JobNotice {
+  job: string;
+  stalled?: string;
+  failed?: string;
+}
+
 /** A published cancellation: `client` + space + task id. */
 export function cancelMessage(client: string, id: number): string {
   return `${client} ${id}`;
@@ -53,6 +66,7 @@ export function cancelMessage(client: string, id: number): string {
 
 /** The Redis keys of one task queue, under BullMQ's prefix. */
 export function keys(prefix: string, queue: string): {
+  job: (id: string) => string;
   results: (client: string) => string;
   cancel: string;
   hosts: string;
@@ -60,6 +74,7 @@ export function keys(prefix: string, queue: string): {
 } {
   const base = `${prefix}:${queue}:mp`;
   return {
+    job: (id) => `${prefix}:${queue}:${id}`,
     results: (client) => `${base}:results:${client}`,
     cancel: `${base}:cancel`,
     hosts: `${base}:hosts`,

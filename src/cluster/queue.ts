@@ -37,6 +37,7 @@ import { pickle, unpickle } from "../pickle.ts";
 import type { QueueWaitOptions } from "../queues.ts";
 import { closeAndJoin, takeUntilClosed } from "../queue_closing.ts";
 import { readWait, type Wait } from "../wait.ts";
+import { OutageClock } from "./outage.ts";
 import { closeRedis, openRedis, readReconnectTimeout } from "./redis.ts";
 
 /** How often an open queue renews its heartbeat and looks for dead consumers. */
@@ -142,10 +143,8 @@ export class ClusterQueue<T = unknown> implements AsyncIterable<T>, AsyncDisposa
   #busy = new Set<Redis>();
   /** Gets under way, which close() waits for before this consumer says it is gone. */
   #gets = 0;
-  /** Runs while Redis is unreachable, to give up on it after reconnectTimeout. */
-  #downTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Redis has been gone for reconnectTimeout: calls reject at once until it is back. */
-  #gaveUp = false;
+  /** How long Redis has been gone: after reconnectTimeout, calls reject at once until it is back (see #giveUp). */
+  readonly #outage: OutageClock;
   /** Calls waiting on Redis, rejected together when this queue gives up on it. */
   #waiting = new Set<() => void>();
   readonly #consumer = randomUUID();
@@ -172,6 +171,7 @@ export class ClusterQueue<T = unknown> implements AsyncIterable<T>, AsyncDisposa
     this.#maxsize = Math.max(0, maxsize);
     this.#url = url;
     this.#reconnectTimeout = reconnectTimeout;
+    this.#outage = new OutageClock(reconnectTimeout, () => this.#giveUp());
     this.#redis = this.#open();
     const base = `mp:queue:${name}`;
     this.#keys = {
@@ -380,7 +380,7 @@ export class ClusterQueue<T = unknown> implements AsyncIterable<T>, AsyncDisposa
             .del(alive + this.#consumer).srem(consumers, this.#consumer).exec(),
         ).catch(() => {});
       }
-      clearTimeout(this.#downTimer);
+      this.#outage.stop();
       await closeRedis(this.#redis);
     })();
   }
@@ -420,8 +420,7 @@ export class ClusterQueue<T = unknown> implements AsyncIterable<T>, AsyncDisposa
 
   /** Redis is unreachable: calls wait for it up to reconnectTimeout (see #giveUp). */
   #down(): void {
-    if (this.#closed || this.#gaveUp || this.#downTimer !== undefined) return;
-    this.#downTimer = setTimeout(() => this.#giveUp(), this.#reconnectTimeout);
+    if (!this.#closed) this.#outage.lost();
   }
 
   /**
@@ -431,8 +430,6 @@ export class ClusterQueue<T = unknown> implements AsyncIterable<T>, AsyncDisposa
    * are never sent when Redis returns.
    */
   #giveUp(): void {
-    this.#downTimer = undefined;
-    this.#gaveUp = true;
     for (const reject of [...this.#waiting]) reject();
     const old = this.#redis;
     old.removeAllListeners("close");
@@ -443,11 +440,7 @@ export class ClusterQueue<T = unknown> implements AsyncIterable<T>, AsyncDisposa
 
   /** Redis is back: calls go on; what a dropped get may have been given goes back to the queue. */
   #up(): void {
-    const wasDown = this.#gaveUp || this.#downTimer !== undefined;
-    clearTimeout(this.#downTimer);
-    this.#downTimer = undefined;
-    this.#gaveUp = false;
-    if (wasDown && this.#registered) void this.#giveBack();
+    if (this.#outage.regained() && this.#registered) void this.#giveBack();
   }
 
   /** `work` (a call to Redis), or an `Error` once Redis has been gone for reconnectTimeout. */
@@ -456,7 +449,7 @@ export class ClusterQueue<T = unknown> implements AsyncIterable<T>, AsyncDisposa
       new Error(
         `${what}: lost the connection to Redis at ${this.#url} for ${this.#reconnectTimeout} ms (reconnectTimeout)`,
       );
-    if (this.#gaveUp) {
+    if (this.#outage.expired) {
       work.catch(() => {});
       return Promise.reject(lost());
     }
