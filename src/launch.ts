@@ -10,7 +10,7 @@ import { defaultStartMethod, type StartMethod } from "./context.ts";
 import { commitInFlight, newFence, raiseFence } from "./fence.ts";
 import { inheritedState, portForChild, reportUncaught as report } from "./lifecycle.ts";
 import { markEnded, newPid, pidTable } from "./pids.ts";
-import type { Bootstrap, ChildMessage, ParentProcess } from "./process_protocol.ts";
+import { beginCell, type Bootstrap, cancelStart, type ChildMessage, type ParentProcess } from "./process_protocol.ts";
 import type { Dumped } from "./reduction.ts";
 import type { TargetSpec } from "./spawn.ts";
 import { libraryModule, startThread } from "./threads.ts";
@@ -40,11 +40,11 @@ export interface ProcessState {
   signalled?: number;
   /** The child has imported its target's module (see {@linkcode stop}). */
   loaded: boolean;
-  /** The bootstrap was posted: from then on the child may be importing its target's module. */
-  booted?: boolean;
+  /** The child's `begun` cell (`process_protocol.ts`): whether it may be importing its target's module. */
+  begun?: SharedArrayBuffer;
   /**
-   * Before its bootstrap the child has loaded only the bootstrap, which has no top-level await, so it can be
-   * stopped at once; not so in an app bundle, where the bootstrap's file is the app's (see {@linkcode stop}).
+   * Before it claims its start the child has loaded only the bootstrap, which has no top-level await, so it can
+   * be stopped at once; not so in an app bundle, where the bootstrap's file is the app's (see {@linkcode stop}).
    */
   stopsEarly?: boolean;
   ended: PromiseWithResolvers<void>;
@@ -92,8 +92,10 @@ export function launch(
   state.pid = newPid();
   state.started = true;
   const fence = (state.fence = newFence());
+  state.begun = beginCell();
   const boot: Bootstrap = {
     t: "start",
+    begun: state.begun,
     name: state.name,
     pid: state.pid,
     daemon: state.daemon,
@@ -128,16 +130,6 @@ export function launch(
         state.loaded = true;
         if (state.signalled !== undefined) thread.terminate();
       }
-      if (kind !== "hello") return;
-      if (state.signalled !== undefined && state.stopsEarly) return thread.terminate();
-      try {
-        state.booted = true;
-        thread.post(boot, [...args.transfer, ...fields.transfer, ...(boot.port ? [boot.port] : [])]);
-      } catch (error) {
-        report(state.name, error);
-        state.signalled = 1;
-        thread.terminate();
-      }
     },
     onEnd: ({ code, error, mayRun }) => {
       if (state.exitCode !== null) return;
@@ -155,6 +147,14 @@ export function launch(
   thread.keepAlive(!state.daemon);
   state.thread = thread;
   running.set(state, process);
+  // Posted now, not on a hello from the child: the worker holds it until the bootstrap module listens.
+  try {
+    thread.post(boot, [...args.transfer, ...fields.transfer, ...(boot.port ? [boot.port] : [])]);
+  } catch (error) {
+    report(state.name, error);
+    state.signalled = 1;
+    thread.terminate();
+  }
 }
 
 /**
@@ -183,9 +183,10 @@ export function stop(state: ProcessState, signal: number): void {
   if (!state.thread || state.exitCode !== null || state.signalled !== undefined) return;
   state.signalled = signal;
   if (state.loaded) return state.thread.terminate();
-  if (!state.booted && state.stopsEarly) {
-    // Never sent its bootstrap, the child will run none of its code: it has ended, as the caller sees it, now,
-    // while its thread winds down (Node took 123-150 ms to report that end; 100 ms is Python docs' bound).
+  if (state.stopsEarly && cancelStart(state.begun!)) {
+    // Its start called off before it began, the child will run none of its code: it has ended, as the caller
+    // sees it, now, while its thread winds down (Node took 123-150 ms to report that end; 100 ms is Python
+    // docs' bound).
     state.thread.terminate();
     return ended(state, signal);
   }
