@@ -165,9 +165,16 @@ export function launch(
   // as the parent starts the next one (Deno's new Worker() blocks for 13 ms), would otherwise tell the server it
   // holds that proxy before the count arrived, and its end give back a handle never counted (examples/manager.ts
   // on Deno, 3 runs in 8: "the managed object 1 was released").
-  if (waits.length) void Promise.allSettled(waits).then(post);
-  else post();
+  if (!waits.length) return post();
+  // Bounded: a manager whose server is gone with its ring full never takes the count, and the child, started all
+  // the same, then hears from its proxies that the server is gone.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const bound = new Promise((resolve) => (timer = setTimeout(resolve, BOOTSTRAP_WAIT_MS)));
+  void Promise.race([Promise.allSettled(waits), bound]).then(() => (clearTimeout(timer), post()));
 }
+
+/** How long a child's bootstrap waits for the work its arguments' dumping registered (see {@linkcode launch}). */
+const BOOTSTRAP_WAIT_MS = 2_000;
 
 /**
  * Resolves once the commit of a fenced child that was in flight is over: a
