@@ -35,7 +35,7 @@ const specifier = /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s*)(["'])(\.\.?\/[^"'\n]
 const leftover = /["'`]\.\.?\/[^"'`\n]*\.ts["'`]/;
 
 /** Writes JSR's JavaScript twin of the library into `dir`; returns the `.ts` paths still named in it. */
-async function buildLayout(dir: string): Promise<string[]> {
+export async function buildLayout(dir: string): Promise<string[]> {
   // Bundled only to learn which files mod.ts reaches.
   const { metafile } = await build({
     absWorkingDir: root,

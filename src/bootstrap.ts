@@ -14,15 +14,16 @@ import { info } from "./logging.ts";
 import { adoptPidTable } from "./pids.ts";
 import { endChildren } from "./launch.ts";
 import { adoptIdentity, adoptProcess, Process } from "./process.ts";
-import { type Bootstrap, HELLO, isBootstrap, RUNNING } from "./process_protocol.ts";
+import { type Bootstrap, claimStart, isBootstrap, RUNNING } from "./process_protocol.ts";
 import { load } from "./reduction.ts";
 import { resolveClass, resolveTarget } from "./spawn.ts";
 import { locateBootstrap } from "./threads.ts";
 
 /**
- * In a worker thread: waits for the parent's bootstrap and runs it. The
- * listener is attached before anything awaits: Deno drops the messages a
- * worker receives before it listens.
+ * In a worker thread: waits for the parent's bootstrap, which the parent
+ * posted when it created the worker, and runs it. The adapter's port has
+ * held it since the worker's entry ran (Deno drops the messages a worker
+ * receives before it listens; see `Adapter.workerPrelude`).
  */
 function serveParent(): void {
   const port = adapter.parent();
@@ -30,10 +31,11 @@ function serveParent(): void {
   port.onMessage((data) => {
     if (isBootstrap(data)) void runChild(data);
   });
-  port.post(HELLO);
 }
 
 async function runChild(boot: Bootstrap): Promise<never> {
+  // Called off by a stop that came first: the parent has reported the end, and no code of the user's may run.
+  if (!claimStart(boot.begun)) return adapter.exit(1);
   adoptIdentity(boot);
   adoptPidTable(boot.pids, boot.pid);
   adoptFence(boot.fence);
@@ -78,8 +80,8 @@ async function runChild(boot: Bootstrap): Promise<never> {
 // Every worker starts from this module (see `workerEntry` in threads.ts): in an app bundle, the bundle's URL.
 locateBootstrap(import.meta.url);
 
-// In a worker started from that entry: serve the parent's bootstrap. It arrives in a later task, after the
-// modules loaded here (in a bundle, every module of the library) have registered their kinds.
+// In a worker started from that entry: serve the parent's bootstrap. It is delivered once the modules loaded
+// here (in a bundle, every module of the library) have been evaluated and have registered their kinds.
 if ((globalThis as Record<symbol, unknown>)[childFlag]) {
   delete (globalThis as Record<symbol, unknown>)[childFlag];
   serveParent();

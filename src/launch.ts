@@ -10,7 +10,7 @@ import { defaultStartMethod, type StartMethod } from "./context.ts";
 import { commitInFlight, newFence, raiseFence } from "./fence.ts";
 import { inheritedState, portForChild, reportUncaught as report } from "./lifecycle.ts";
 import { markEnded, newPid, pidTable } from "./pids.ts";
-import type { Bootstrap, ChildMessage, ParentProcess } from "./process_protocol.ts";
+import { beginCell, type Bootstrap, cancelStart, type ChildMessage, type ParentProcess } from "./process_protocol.ts";
 import type { Dumped } from "./reduction.ts";
 import type { TargetSpec } from "./spawn.ts";
 import { libraryModule, startThread } from "./threads.ts";
@@ -40,11 +40,11 @@ export interface ProcessState {
   signalled?: number;
   /** The child has imported its target's module (see {@linkcode stop}). */
   loaded: boolean;
-  /** The bootstrap was posted: from then on the child may be importing its target's module. */
-  booted?: boolean;
+  /** The child's `begun` cell (`process_protocol.ts`): whether it may be importing its target's module. */
+  begun?: SharedArrayBuffer;
   /**
-   * Before its bootstrap the child has loaded only the bootstrap, which has no top-level await, so it can be
-   * stopped at once; not so in an app bundle, where the bootstrap's file is the app's (see {@linkcode stop}).
+   * Before it claims its start the child has loaded only the bootstrap, which has no top-level await, so it can
+   * be stopped at once; not so in an app bundle, where the bootstrap's file is the app's (see {@linkcode stop}).
    */
   stopsEarly?: boolean;
   ended: PromiseWithResolvers<void>;
@@ -74,12 +74,13 @@ export function children(): object[] {
 
 /**
  * Starts the child `state` describes, for `process`, with its dumped `args`
- * and `fields` (the checks are the caller's: `Process.start()`).
+ * and `fields`, whose bootstrap waits for the work their dumping registered,
+ * `waits` (the checks are the caller's: `Process.start()`).
  *
  * @example
  * ```ts ignore
  * // In Process.start(), once the arguments are dumped:
- * launch(this, state, { name: "MainProcess", pid }, dump(state.args, "args"), dump({ ...this }, "this"));
+ * launch(this, state, { name: "MainProcess", pid }, dump(state.args, "args"), dump({ ...this }, "this"), []);
  * ```
  */
 export function launch(
@@ -88,12 +89,15 @@ export function launch(
   parent: ParentProcess,
   args: Dumped,
   fields: Dumped,
+  waits: Promise<unknown>[],
 ): void {
   state.pid = newPid();
   state.started = true;
   const fence = (state.fence = newFence());
+  state.begun = beginCell();
   const boot: Bootstrap = {
     t: "start",
+    begun: state.begun,
     name: state.name,
     pid: state.pid,
     daemon: state.daemon,
@@ -128,16 +132,6 @@ export function launch(
         state.loaded = true;
         if (state.signalled !== undefined) thread.terminate();
       }
-      if (kind !== "hello") return;
-      if (state.signalled !== undefined && state.stopsEarly) return thread.terminate();
-      try {
-        state.booted = true;
-        thread.post(boot, [...args.transfer, ...fields.transfer, ...(boot.port ? [boot.port] : [])]);
-      } catch (error) {
-        report(state.name, error);
-        state.signalled = 1;
-        thread.terminate();
-      }
     },
     onEnd: ({ code, error, mayRun }) => {
       if (state.exitCode !== null) return;
@@ -155,7 +149,32 @@ export function launch(
   thread.keepAlive(!state.daemon);
   state.thread = thread;
   running.set(state, process);
+  // Posted now, not on a hello from the child: the worker holds it until the bootstrap module listens.
+  const post = () => {
+    // Stopped while the waits were pending, its start called off: the thread is gone or going.
+    if (state.exitCode !== null) return;
+    try {
+      thread.post(boot, [...args.transfer, ...fields.transfer, ...(boot.port ? [boot.port] : [])]);
+    } catch (error) {
+      report(state.name, error);
+      state.signalled = 1;
+      thread.terminate();
+    }
+  };
+  // A manager's count of a proxy in the args that could not be written at once: the child, started about as fast
+  // as the parent starts the next one (Deno's new Worker() blocks for 13 ms), would otherwise tell the server it
+  // holds that proxy before the count arrived, and its end give back a handle never counted (examples/manager.ts
+  // on Deno, 3 runs in 8: "the managed object 1 was released").
+  if (!waits.length) return post();
+  // Bounded: a manager whose server is gone with its ring full never takes the count, and the child, started all
+  // the same, then hears from its proxies that the server is gone.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const bound = new Promise((resolve) => (timer = setTimeout(resolve, BOOTSTRAP_WAIT_MS)));
+  void Promise.race([Promise.allSettled(waits), bound]).then(() => (clearTimeout(timer), post()));
 }
+
+/** How long a child's bootstrap waits for the work its arguments' dumping registered (see {@linkcode launch}). */
+const BOOTSTRAP_WAIT_MS = 2_000;
 
 /**
  * Resolves once the commit of a fenced child that was in flight is over: a
@@ -183,9 +202,10 @@ export function stop(state: ProcessState, signal: number): void {
   if (!state.thread || state.exitCode !== null || state.signalled !== undefined) return;
   state.signalled = signal;
   if (state.loaded) return state.thread.terminate();
-  if (!state.booted && state.stopsEarly) {
-    // Never sent its bootstrap, the child will run none of its code: it has ended, as the caller sees it, now,
-    // while its thread winds down (Node took 123-150 ms to report that end; 100 ms is Python docs' bound).
+  if (state.stopsEarly && cancelStart(state.begun!)) {
+    // Its start called off before it began, the child will run none of its code: it has ended, as the caller
+    // sees it, now, while its thread winds down (Node took 123-150 ms to report that end; 100 ms is Python
+    // docs' bound).
     state.thread.terminate();
     return ended(state, signal);
   }

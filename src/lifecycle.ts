@@ -119,6 +119,48 @@ export function adoptInherited(state: Record<string, unknown>): void {
   }
 }
 
+/** Work that the bootstrap of the child whose arguments are being dumped waits for; `undefined`: no such dump. */
+let bootstrapWaits: Promise<unknown>[] | undefined;
+
+/**
+ * Dumps a child's arguments with `dump`, and gives what it returned with the
+ * work that their dumping registered ({@linkcode beforeBootstrap}), which the
+ * child's bootstrap waits for.
+ *
+ * @example
+ * ```ts
+ * import { dumpingForChild } from "./lifecycle.ts";
+ * const [args, waits] = dumpingForChild(() => JSON.stringify([1, 2]));
+ * console.log(args, waits.length); // [1,2] 0
+ * ```
+ */
+export function dumpingForChild<T>(dump: () => T): [T, Promise<unknown>[]] {
+  const outer = bootstrapWaits;
+  const waits: Promise<unknown>[] = (bootstrapWaits = []);
+  try {
+    return [dump(), waits];
+  } finally {
+    bootstrapWaits = outer;
+  }
+}
+
+/**
+ * While a child's arguments are dumped: work that must be done before the
+ * child can act on them, such as a manager's count of a proxy sent to it,
+ * which must reach the server before the child's own requests about it. The
+ * parent posts the child's bootstrap once the work has settled. Elsewhere
+ * (an item put on a queue) it does nothing.
+ *
+ * @example
+ * ```ts
+ * import { beforeBootstrap } from "./lifecycle.ts";
+ * beforeBootstrap(Promise.resolve());
+ * ```
+ */
+export function beforeBootstrap(work: Promise<unknown>): void {
+  bootstrapWaits?.push(work);
+}
+
 const preparing: Promise<unknown>[] = [];
 
 /**

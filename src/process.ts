@@ -7,7 +7,7 @@
  */
 import { adapter } from "./adapters/mod.ts";
 import { startMethodOf } from "./context.ts";
-import { becomeProcess, currentProcess as current, inheritable } from "./lifecycle.ts";
+import { becomeProcess, currentProcess as current, dumpingForChild, inheritable } from "./lifecycle.ts";
 import { children, launch, type ProcessState as State, stop } from "./launch.ts";
 import { attachLogging } from "./logging.ts";
 import type { Bootstrap, ParentProcess } from "./process_protocol.ts";
@@ -221,9 +221,11 @@ export class Process {
     }
     // Functions in them travel as Python's pickle sends them, looked up first where the target is.
     const module = state.target?.module ?? state.subclass?.module;
-    const args = dump(state.args, "args", { functions: true, module });
-    const fields = dump({ ...this }, "this", { functions: true, module });
-    launch(this, state, { name: ownProcess().name, pid: ownProcess().pid! }, args, fields);
+    const [[args, fields], waits] = dumpingForChild(() => [
+      dump(state.args, "args", { functions: true, module }),
+      dump({ ...this }, "this", { functions: true, module }),
+    ]);
+    launch(this, state, { name: ownProcess().name, pid: ownProcess().pid! }, args, fields, waits);
   }
 
   /**

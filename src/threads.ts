@@ -6,7 +6,6 @@
  * @module
  */
 import { adapter, childFlag, type SpawnOptions, type ThreadHandle } from "./adapters/mod.ts";
-import { HELLO } from "./process_protocol.ts";
 
 /**
  * The module a worker starts from (`bootstrap.ts`, its JavaScript twin, or
@@ -83,14 +82,12 @@ function workerEntry(preload: boolean): URL {
 
 /**
  * A worker started ahead of need, as Python's forkserver: it loads the
- * bootstrap and says hello, then loads the library and waits for a bootstrap
- * message. Until a process takes it, it is unref'd: it never holds the
- * program open (hence no "forkserver" where a worker cannot be unref'd).
+ * bootstrap, then the library, and waits for a bootstrap message. Until a
+ * process takes it, it is unref'd: it never holds the program open (hence no
+ * "forkserver" where a worker cannot be unref'd).
  */
 interface Spare {
   thread: ThreadHandle;
-  /** The worker said hello before a process took it. */
-  hello: boolean;
   /** The process that took it. */
   owner?: SpawnOptions;
 }
@@ -99,10 +96,9 @@ let spare: Spare | undefined;
 
 function startSpare(): Spare {
   const started: Spare = {
-    hello: false,
     thread: adapter.spawn(workerEntry(true), {
       name: "forkserver",
-      onMessage: (data) => started.owner ? started.owner.onMessage(data) : (started.hello = true),
+      onMessage: (data) => started.owner?.onMessage(data),
       onEnd: (end) => {
         if (started.owner) started.owner.onEnd(end);
         else if (spare === started) spare = undefined;
@@ -130,7 +126,7 @@ export function retireSpare(): void {
 /**
  * The thread a process starts on: a new one, or with `warm` the spare, even
  * one that is still loading (it is ahead of a new one all the same), and
- * then a spare for the next start. The worker's first message is its hello.
+ * then a spare for the next start.
  *
  * @example
  * ```ts
@@ -144,7 +140,5 @@ export function startThread(warm: boolean, options: SpawnOptions): ThreadHandle 
   const taken = spare ?? startSpare();
   spare = startSpare();
   taken.owner = options;
-  // Later, as a message would come: the caller has no handle on the thread yet.
-  if (taken.hello) queueMicrotask(() => options.onMessage(HELLO));
   return taken.thread;
 }

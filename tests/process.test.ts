@@ -392,7 +392,7 @@ test(
   { timeout: 20_000 },
   async () => {
     // Python's docs example: start, terminate, sleep 0.1 s, and the process is dead with exit code -15.
-    // Here it is so at once: a child not yet sent its bootstrap runs none of its code.
+    // Here it is so at once: a child that has not yet claimed its start runs none of its code.
     const cell = cells();
     const p = new Process({ target: store, args: [cell, 1], module });
     p.start();
@@ -407,6 +407,37 @@ test(
     await Promise.all([p.join(100), killed.join(100)]);
     await new Promise((resolve) => setTimeout(resolve, 100));
     assert.equal(cell[0], 0, "a process terminated before it ran never runs its target");
+  },
+);
+
+test(
+  "process: terminate() at any moment of the start: a child reported dead at once never runs its target",
+  { timeout: 60_000 },
+  async () => {
+    // The parent posts the bootstrap with the worker; the child claims its start before it loads the target's
+    // module, and a stop that claims it first ends the child at once. Stops land before, during and after.
+    const outcomes = new Set<string>();
+    for (let delay = 0; delay <= 40; delay += 2) {
+      const cell = cells();
+      const p = new Process({ target: store, args: [cell, 1], module });
+      p.start();
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      if (p.exitCode !== null) {
+        // It ran its target and ended by itself first; a later stop changes nothing.
+        assert.deepEqual([p.exitCode, cell[0]], [0, 1]);
+        outcomes.add("ended first");
+        continue;
+      }
+      p.terminate();
+      const atOnce = !p.isAlive();
+      await p.join(5_000);
+      assert.equal(p.exitCode, -15, `stopped after ${delay} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      if (atOnce) assert.equal(cell[0], 0, `reported dead at once after ${delay} ms, yet its target ran`);
+      outcomes.add(atOnce ? "at once" : cell[0] ? "ran" : "stopped while loading");
+    }
+    assert.ok(outcomes.has("at once"), [...outcomes].join(", "));
+    assert.deepEqual(activeChildren(), []);
   },
 );
 

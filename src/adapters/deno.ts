@@ -13,7 +13,7 @@ import type * as Threads from "node:worker_threads";
 import { childFlag } from "./end.ts";
 import { spawnThread } from "./node.ts";
 import type { Adapter, SpawnOptions, ThreadHandle } from "./types.ts";
-import { onUncaughtInWebWorker, postEnd, spawnWebWorker, webParentPort } from "./web.ts";
+import { HOLD_EARLY_MESSAGES, onUncaughtInWebWorker, postEnd, spawnWebWorker, webParentPort } from "./web.ts";
 
 declare const Deno: {
   pid: number;
@@ -64,6 +64,7 @@ export function denoAdapter(): Adapter {
     runtime: "deno",
     pid: Deno.pid,
     canUnref: false,
+    workerPrelude: HOLD_EARLY_MESSAGES,
     spawn: (url, options) => (options.detached ? spawnDetached(url, options) : spawnWebWorker(url, options)),
     parent: () => (inWorker ? webParentPort : null),
     // In a worker, Deno.exit() ends only that worker, and at once (even one busy in a loop, unlike terminate()).

@@ -67,7 +67,8 @@ export interface Adapter {
   readonly canUnref: boolean;
   /**
    * JavaScript that the entry of every worker runs before it loads the
-   * library's modules, for what must precede their compilation.
+   * library's modules, for what must precede their compilation (Node's
+   * compile cache) or their first await (Deno's early messages).
    */
   readonly workerPrelude?: string;
   /** Starts a worker thread running the module at `url`. */

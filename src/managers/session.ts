@@ -10,7 +10,7 @@
  */
 import { Feeder } from "../feeder.ts";
 import { pickle, unpickle } from "../pickle.ts";
-import { beforeChildExit } from "../lifecycle.ts";
+import { beforeBootstrap, beforeChildExit } from "../lifecycle.ts";
 import { hasEnded } from "../pids.ts";
 import { currentProcess } from "../process.ts";
 import { type ReducedError, registerKind, reviveError } from "../reduction.ts";
@@ -102,9 +102,9 @@ export class Session implements Channel {
   }
 
   /** Sends a request that needs no answer, after everything this process sent before. */
-  post(op: Op, object: number, name: string = "", payload?: Uint8Array): void {
+  post(op: Op, object: number, name: string = "", payload?: Uint8Array): Promise<boolean> | undefined {
     if (this.stopReason()) return;
-    void this.#requests!.post(request(op, currentProcess().pid!, 0, object, name, payload), Infinity, undefined);
+    return this.#requests!.post(request(op, currentProcess().pid!, 0, object, name, payload), Infinity, undefined);
   }
 
   /** A new object id, unique in the manager. */
@@ -172,7 +172,9 @@ export class Session implements Channel {
 
   /** A proxy of `object` is being sent: the receiver's handle is counted before it can arrive. */
   sent(object: number): void {
-    this.post(INCREF, object);
+    const counted = this.post(INCREF, object);
+    // Not in the ring yet: a child that receives the proxy in its args starts once it is (lifecycle.ts).
+    if (counted && this.#requests!.pending) beforeBootstrap(counted);
   }
 
   /** A proxy of `object` arrived here: the handle counted when it was sent is now this process's. */
