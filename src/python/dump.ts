@@ -395,7 +395,12 @@ function written(
  * @throws {PickleError} as {@linkcode dumps}.
  * @throws {RangeError} for a message of 2 GiB or more (the short header's limit).
  */
-export function framedPickle(value: unknown, exact: boolean, trailer?: Uint8Array, scratch = false): Uint8Array {
+export function framedPickle(
+  value: unknown,
+  exact: boolean,
+  trailer?: Uint8Array,
+  scratch: boolean = false,
+): Uint8Array {
   const w = writerFor(4, exact);
   let framed: Uint8Array;
   try {
