@@ -13,6 +13,15 @@
  * "pair", one connection per caller. A set+get pair can be no faster than
  * that, whatever the manager does; the goal of 2× Python is within reach
  * only where Python's pairs are under half the floor.
+ *
+ * For one caller it is not (measured 2026-12-04, load 2.6-3.2, 2 cores):
+ * 2× Python's ~21k pairs/s is 23 us per pair, 11.5 us per round trip,
+ * while a bare loopback echo round trip between two processes took 19 us
+ * in Python itself (blocking sockets, no event loop), 23.5 us on node:net
+ * (Deno, Bun, Node alike) and, with the runtimes' own sockets,
+ * 22.9 us (Deno.connect/Deno.listen, CPU per trip 11.4 -> 10.9 us) and
+ * 19.6 us (Bun.connect/Bun.listen, 9.9 -> 9.3 us): native sockets take
+ * 3-20 % off the floor, not the half the goal needs.
  */
 import { spawn } from "node:child_process";
 import { connect, type Socket } from "node:net";

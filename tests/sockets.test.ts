@@ -503,6 +503,47 @@ test("sockets: the Connection surface: poll, recvBytesInto, maxLength, sync refu
   assert.throws(() => client.send(1), /the connection is closed/);
 });
 
+test("sockets: small and large messages of one turn, and of turns whose writes are pending, arrive whole, in order", {
+  timeout: 30_000,
+}, async () => {
+  // The outbox copies small frames into one scratch buffer that a write takes over (src/connection/outbox.ts):
+  // a turn must never write into a scratch the socket still holds, nor reorder large bodies and small frames.
+  await using listener = new Listener(["127.0.0.1", 0]);
+  await listener.listening;
+  const [server, client] = await Promise.all([listener.accept(), Client(listener.address)]);
+  const reused = new Uint8Array(100_000);
+  const expected: unknown[] = [];
+  // 60 turns of ~400 KB before the server reads: the kernel's buffers fill, so writes stay pending.
+  for (let turn = 0; turn < 60; turn++) {
+    for (let i = 0; i < 30; i++) {
+      if (i % 7 === 3) {
+        reused.fill(turn * 30 + i);
+        client.sendBytes(reused, 0, 20_000 + i); // above 16 KiB: the body is written apart from the frames
+        expected.push(["bytes", (turn * 30 + i) & 0xff, 20_000 + i]);
+      } else {
+        const value = i % 11 === 5 ? { turn, i, long: String(turn % 10).repeat(100_000) } : { turn, i };
+        client.send(value);
+        expected.push(value);
+      }
+    }
+    reused.fill(0); // the caller reuses its buffer at once: what was sent was copied
+    // Every other turn starts before the last one's write has called back.
+    if (turn % 2 === 1) await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  try {
+    for (const [n, want] of expected.entries()) {
+      if (Array.isArray(want)) {
+        const bytes = await server.recvBytes();
+        assert.equal(bytes.length, want[2], `message ${n}: its length`);
+        assert.ok(bytes.every((b) => b === want[1]), `message ${n}: its bytes`);
+      } else assert.deepStrictEqual(await server.recv(), want, `message ${n}`);
+    }
+  } finally {
+    client.close();
+    server.close();
+  }
+});
+
 test("sockets: wait() over socket connections, pipe ends and processes", { timeout: 60_000 }, async () => {
   await using listener = new Listener(undefined);
   await listener.listening;

@@ -362,7 +362,14 @@ export function dumps(value: unknown, options?: DumpOptions): Uint8Array {
  * The whole pickle of `value` by `w`, after `headroom` bytes left for the
  * caller and before `trailer`.
  */
-function written(w: Writer, value: unknown, protocol: number, headroom = 0, trailer?: Uint8Array): Uint8Array {
+function written(
+  w: Writer,
+  value: unknown,
+  protocol: number,
+  headroom = 0,
+  trailer?: Uint8Array,
+  view = false,
+): Uint8Array {
   w.room(2 + headroom);
   w.at = headroom;
   w.out[w.at++] = Op.PROTO;
@@ -372,7 +379,7 @@ function written(w: Writer, value: unknown, protocol: number, headroom = 0, trai
   w.byte(Op.STOP);
   w.endFrame(false);
   if (trailer) w.bytes(trailer);
-  return w.out.slice(0, w.at);
+  return view ? w.out.subarray(0, w.at) : w.out.slice(0, w.at);
 }
 
 /**
@@ -381,19 +388,28 @@ function written(w: Writer, value: unknown, protocol: number, headroom = 0, trai
  * length first), in one buffer: the copy into a frame was a second copy of
  * every message.
  *
+ * `scratch`: the bytes are a view of the writer's own buffer, valid until
+ * the next pickle is written, for a caller that copies them at once (a
+ * socket's outbox): no buffer per message.
+ *
  * @throws {PickleError} as {@linkcode dumps}.
  * @throws {RangeError} for a message of 2 GiB or more (the short header's limit).
  */
-export function framedPickle(value: unknown, exact: boolean, trailer?: Uint8Array): Uint8Array {
+export function framedPickle(
+  value: unknown,
+  exact: boolean,
+  trailer?: Uint8Array,
+  scratch: boolean = false,
+): Uint8Array {
   const w = writerFor(4, exact);
   let framed: Uint8Array;
   try {
-    framed = written(w, value, 4, 4, trailer);
+    framed = written(w, value, 4, 4, trailer, scratch);
   } catch (error) {
     if (!(error instanceof PickleError)) throw error;
     w.reset(4, exact);
     w.paths = true;
-    framed = written(w, value, 4, 4, trailer);
+    framed = written(w, value, 4, 4, trailer, scratch);
   } finally {
     w.paths = false;
     release(w);
