@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { connect, type Socket } from "node:net";
+import { connect, createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -581,4 +581,106 @@ test("sockets: wait() over socket connections, pipe ends and processes", { timeo
   await assert.rejects(wait([{}] as never), /no Connection or Process/);
   a.close();
   b.close();
+});
+
+/** `promise`, or a rejection naming `what` after `ms`: a hang fails the test instead of holding it. */
+function bounded<R>(promise: Promise<R>, ms: number, what: string): Promise<R> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: still pending after ${ms} ms (a hang)`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+test("sockets: close() while both ends write without reading ends in bounded time; every pending send settles", {
+  timeout: 60_000,
+}, async () => {
+  // Each end queues 24 MiB and reads nothing: past READ_AHEAD (4 MiB) both stop reading, the kernel's buffers
+  // fill, and writes stay pending on both sides. close() must not wait for a peer that will never take them.
+  await using listener = new Listener(["127.0.0.1", 0]);
+  await listener.listening;
+  const [server, client] = await Promise.all([listener.accept(), Client(listener.address)]);
+  const SIZE = 1024 * 1024;
+  const message = (i: number) => new Uint8Array(SIZE + i).fill(i + 1);
+  const settled = (p: Promise<void>) => p.then(() => "sent", (error: Error) => error);
+  const clientSends = Array.from({ length: 24 }, (_, i) => settled(client.sendBytes(message(i))));
+  const serverSends = Array.from({ length: 24 }, (_, i) => settled(server.sendBytes(message(i))));
+  // The server reads two messages first: what the peer has taken must arrive whole.
+  for (let i = 0; i < 2; i++) {
+    const bytes = await bounded(server.recvBytes(), 10_000, `server's recvBytes #${i}`);
+    assert.equal(bytes.length, SIZE + i);
+    assert.ok(bytes.every((b) => b === i + 1), `message ${i}: its bytes`);
+  }
+  await new Promise((resolve) => setTimeout(resolve, 300)); // both ends paused, backpressure built
+  const t0 = performance.now();
+  client.close();
+  assert.equal(client.closed, true);
+  // Bounded well above the close grace (CLOSE_GRACE_MS in src/connection/socket.ts) and below the test's timeout.
+  const mine = await bounded(Promise.all(clientSends), 15_000, "the closed end's pending sends");
+  assert.ok(performance.now() - t0 < 15_000);
+  const unsent = mine.filter((r) => r !== "sent");
+  assert.ok(unsent.length > 0, "some of the closed end's writes could not have gone (the peer read 2 MiB)");
+  for (const r of unsent) assert.match(String(r), /closed before the peer took/);
+  const theirs = await bounded(Promise.all(serverSends), 15_000, "the peer's pending sends");
+  for (const r of theirs.filter((r) => r !== "sent")) {
+    assert.ok(r instanceof Error);
+    assert.match(r.message, /send to .* failed|closed before|broken/);
+  }
+  assert.ok(theirs.some((r) => r !== "sent"), "the peer's unread writes fail: the connection was reset");
+  // The peer receives whole messages, in order, then end of file or the reset: never a torn message, and none
+  // of those that had arrived whole is lost (past READ_AHEAD it stopped reading: at least 4 more had come).
+  let received = 2;
+  for (let i = 2;; i++, received++) {
+    let bytes: Uint8Array;
+    try {
+      bytes = await bounded(server.recvBytes(), 15_000, `server's recvBytes #${i}`);
+    } catch (error) {
+      assert.ok(
+        error instanceof EOFError || /connection from .* (closed|failed)/.test((error as Error).message),
+        `the peer sees end of file or the reset, got: ${error}`,
+      );
+      break;
+    }
+    assert.ok(i < 24, "no more messages than were sent");
+    assert.equal(bytes.length, SIZE + i, `message ${i}: its length`);
+    assert.ok(bytes.every((b) => b === i + 1), `message ${i}: its bytes`);
+  }
+  assert.ok(received >= 6, `the peer received the ${received} message(s) that had come whole, not fewer than 6`);
+  assert.throws(() => client.sendBytes(new Uint8Array(1)), /the connection is closed/);
+  server.close();
+});
+
+test("sockets: close() with a large send pending to a slow reader: it gets every byte, then end of file", {
+  timeout: 60_000,
+}, async () => {
+  // Guards the close grace (CLOSE_GRACE_MS, 3 s) against cutting a live reader: one 8 MiB message to a raw
+  // socket that reads about 8 MB/s (a pause after each chunk), so the write is still pending at close().
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  const got = new Promise<{ bytes: number; wrong: number; ended: boolean }>((resolve) => {
+    server.once("connection", (socket) => {
+      let bytes = 0;
+      let wrong = 0;
+      socket.on("data", (chunk: Uint8Array) => {
+        for (let i = 0; i < chunk.length; i++) if (bytes + i >= 4 && chunk[i] !== 7) wrong++;
+        bytes += chunk.length;
+        socket.pause();
+        setTimeout(() => socket.resume(), chunk.length / 8000);
+      });
+      socket.on("end", () => resolve({ bytes, wrong, ended: true }));
+      socket.on("error", () => resolve({ bytes, wrong, ended: false }));
+    });
+  });
+  try {
+    const client = await Client(["127.0.0.1", port]);
+    const SIZE = 8 * 1024 * 1024;
+    const sent = client.sendBytes(new Uint8Array(SIZE).fill(7));
+    client.close();
+    const result = await bounded(got, 30_000, "the slow reader's end of file");
+    assert.deepStrictEqual(result, { bytes: 4 + SIZE, wrong: 0, ended: true });
+    await bounded(sent, 15_000, "the closed end's send");
+  } finally {
+    server.close();
+  }
 });
