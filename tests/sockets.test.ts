@@ -684,3 +684,60 @@ test("sockets: close() with a large send pending to a slow reader: it gets every
     server.close();
   }
 });
+
+test("sockets: close() while a Python peer writes without reading: its send fails, it reads what came whole", {
+  timeout: 60_000,
+}, () =>
+  withPeers(async (start) => {
+    // Python's side of the same deadlock: it writes 24 MiB and reads only after its writes are done (or
+    // failed), while we write 24 MiB and close. Python's close() would reset the connection (its unread
+    // bytes); ours must too, so that Python's blocked send_bytes fails instead of hanging.
+    await using listener = new Listener(["127.0.0.1", 0]);
+    await listener.listening;
+    const [, port] = listener.address as [string, number];
+    const script = `
+import json, threading
+from multiprocessing.connection import Client
+c = Client(("127.0.0.1", ${port}))
+def write():
+    try:
+        for i in range(24): c.send_bytes(bytes([i + 1]) * ((1 << 20) + i))
+        print(json.dumps({"send": "all sent"}), flush=True)
+    except OSError as e: print(json.dumps({"send": type(e).__name__}), flush=True)
+t = threading.Thread(target=write); t.start()
+t.join()
+n = 0
+try:
+    while True:
+        b = c.recv_bytes()
+        if b != bytes([n + 1]) * ((1 << 20) + n): raise SystemExit("message %d torn" % n)
+        n += 1
+except (EOFError, OSError) as e: print(json.dumps({"received": n, "then": type(e).__name__, "why": str(e)}), flush=True)
+`;
+    const python = start(["python3", "-c", script]);
+    const conn = await listener.accept();
+    const sends = Array.from(
+      { length: 24 },
+      (_, i) => conn.sendBytes(new Uint8Array((1 << 20) + i).fill(i + 1)).then(() => "sent", (e: Error) => e),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 500)); // both ends' buffers full
+    conn.close();
+    const ours = await bounded(Promise.all(sends), 15_000, "our pending sends");
+    assert.ok(ours.some((r) => r instanceof Error && /closed before the peer took/.test(r.message)));
+    const sent = await python.next(15_000);
+    // The reset reaches a send in progress as ECONNRESET, a send after it as EPIPE.
+    assert.match(String(sent.send), /^(ConnectionResetError|BrokenPipeError)$/, "Python's blocked send fails");
+    const read = await python.next(15_000);
+    assert.ok(
+      typeof read.received === "number" && read.received < 24,
+      `Python read whole messages: ${JSON.stringify(read)}`,
+    );
+    // Seen on Linux: Python reads what its kernel holds, then "OSError: got end of file during message" (the
+    // message it was in the middle of), as when a Python peer closes mid-message; EOFError between messages.
+    assert.ok(
+      read.then === "EOFError" || read.then === "ConnectionResetError" ||
+        read.then === "OSError" && read.why === "got end of file during message",
+      JSON.stringify(read),
+    );
+    assert.equal(await python.end(15_000), 0);
+  }));
