@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { connect, type Socket } from "node:net";
+import { connect, createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -582,3 +582,162 @@ test("sockets: wait() over socket connections, pipe ends and processes", { timeo
   a.close();
   b.close();
 });
+
+/** `promise`, or a rejection naming `what` after `ms`: a hang fails the test instead of holding it. */
+function bounded<R>(promise: Promise<R>, ms: number, what: string): Promise<R> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: still pending after ${ms} ms (a hang)`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+test("sockets: close() while both ends write without reading ends in bounded time; every pending send settles", {
+  timeout: 60_000,
+}, async () => {
+  // Each end queues 24 MiB and reads nothing: past READ_AHEAD (4 MiB) both stop reading, the kernel's buffers
+  // fill, and writes stay pending on both sides. close() must not wait for a peer that will never take them.
+  await using listener = new Listener(["127.0.0.1", 0]);
+  await listener.listening;
+  const [server, client] = await Promise.all([listener.accept(), Client(listener.address)]);
+  const SIZE = 1024 * 1024;
+  const message = (i: number) => new Uint8Array(SIZE + i).fill(i + 1);
+  const settled = (p: Promise<void>) => p.then(() => "sent", (error: Error) => error);
+  const clientSends = Array.from({ length: 24 }, (_, i) => settled(client.sendBytes(message(i))));
+  const serverSends = Array.from({ length: 24 }, (_, i) => settled(server.sendBytes(message(i))));
+  // The server reads two messages first: what the peer has taken must arrive whole.
+  for (let i = 0; i < 2; i++) {
+    const bytes = await bounded(server.recvBytes(), 10_000, `server's recvBytes #${i}`);
+    assert.equal(bytes.length, SIZE + i);
+    assert.ok(bytes.every((b) => b === i + 1), `message ${i}: its bytes`);
+  }
+  await new Promise((resolve) => setTimeout(resolve, 300)); // both ends paused, backpressure built
+  const t0 = performance.now();
+  client.close();
+  assert.equal(client.closed, true);
+  // Bounded well above the close grace (CLOSE_GRACE_MS in src/connection/socket.ts) and below the test's timeout.
+  const mine = await bounded(Promise.all(clientSends), 15_000, "the closed end's pending sends");
+  assert.ok(performance.now() - t0 < 15_000);
+  const unsent = mine.filter((r) => r !== "sent");
+  assert.ok(unsent.length > 0, "some of the closed end's writes could not have gone (the peer read 2 MiB)");
+  for (const r of unsent) assert.match(String(r), /closed before the peer took/);
+  const theirs = await bounded(Promise.all(serverSends), 15_000, "the peer's pending sends");
+  for (const r of theirs.filter((r) => r !== "sent")) {
+    assert.ok(r instanceof Error);
+    assert.match(r.message, /send to .* failed|closed before|broken/);
+  }
+  assert.ok(theirs.some((r) => r !== "sent"), "the peer's unread writes fail: the connection was reset");
+  // The peer receives whole messages, in order, then end of file or the reset: never a torn message, and none
+  // of those that had arrived whole is lost (past READ_AHEAD it stopped reading: at least 4 more had come).
+  let received = 2;
+  for (let i = 2;; i++, received++) {
+    let bytes: Uint8Array;
+    try {
+      bytes = await bounded(server.recvBytes(), 15_000, `server's recvBytes #${i}`);
+    } catch (error) {
+      assert.ok(
+        error instanceof EOFError || /connection from .* (closed|failed)/.test((error as Error).message),
+        `the peer sees end of file or the reset, got: ${error}`,
+      );
+      break;
+    }
+    assert.ok(i < 24, "no more messages than were sent");
+    assert.equal(bytes.length, SIZE + i, `message ${i}: its length`);
+    assert.ok(bytes.every((b) => b === i + 1), `message ${i}: its bytes`);
+  }
+  assert.ok(received >= 6, `the peer received the ${received} message(s) that had come whole, not fewer than 6`);
+  assert.throws(() => client.sendBytes(new Uint8Array(1)), /the connection is closed/);
+  server.close();
+});
+
+test("sockets: close() with a large send pending to a slow reader: it gets every byte, then end of file", {
+  timeout: 60_000,
+}, async () => {
+  // Guards the close grace (CLOSE_GRACE_MS, 3 s) against cutting a live reader: one 8 MiB message to a raw
+  // socket that reads about 8 MB/s (a pause after each chunk), so the write is still pending at close().
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  const got = new Promise<{ bytes: number; wrong: number; ended: boolean }>((resolve) => {
+    server.once("connection", (socket) => {
+      let bytes = 0;
+      let wrong = 0;
+      socket.on("data", (chunk: Uint8Array) => {
+        for (let i = 0; i < chunk.length; i++) if (bytes + i >= 4 && chunk[i] !== 7) wrong++;
+        bytes += chunk.length;
+        socket.pause();
+        setTimeout(() => socket.resume(), chunk.length / 8000);
+      });
+      socket.on("end", () => resolve({ bytes, wrong, ended: true }));
+      socket.on("error", () => resolve({ bytes, wrong, ended: false }));
+    });
+  });
+  try {
+    const client = await Client(["127.0.0.1", port]);
+    const SIZE = 8 * 1024 * 1024;
+    const sent = client.sendBytes(new Uint8Array(SIZE).fill(7));
+    client.close();
+    const result = await bounded(got, 30_000, "the slow reader's end of file");
+    assert.deepStrictEqual(result, { bytes: 4 + SIZE, wrong: 0, ended: true });
+    await bounded(sent, 15_000, "the closed end's send");
+  } finally {
+    server.close();
+  }
+});
+
+test("sockets: close() while a Python peer writes without reading: its send fails, it reads what came whole", {
+  timeout: 60_000,
+}, () =>
+  withPeers(async (start) => {
+    // Python's side of the same deadlock: it writes 24 MiB and reads only after its writes are done (or
+    // failed), while we write 24 MiB and close. Python's close() would reset the connection (its unread
+    // bytes); ours must too, so that Python's blocked send_bytes fails instead of hanging.
+    await using listener = new Listener(["127.0.0.1", 0]);
+    await listener.listening;
+    const [, port] = listener.address as [string, number];
+    const script = `
+import json, threading
+from multiprocessing.connection import Client
+c = Client(("127.0.0.1", ${port}))
+def write():
+    try:
+        for i in range(24): c.send_bytes(bytes([i + 1]) * ((1 << 20) + i))
+        print(json.dumps({"send": "all sent"}), flush=True)
+    except OSError as e: print(json.dumps({"send": type(e).__name__}), flush=True)
+t = threading.Thread(target=write); t.start()
+t.join()
+n = 0
+try:
+    while True:
+        b = c.recv_bytes()
+        if b != bytes([n + 1]) * ((1 << 20) + n): raise SystemExit("message %d torn" % n)
+        n += 1
+except (EOFError, OSError) as e: print(json.dumps({"received": n, "then": type(e).__name__, "why": str(e)}), flush=True)
+`;
+    const python = start(["python3", "-c", script]);
+    const conn = await listener.accept();
+    const sends = Array.from(
+      { length: 24 },
+      (_, i) => conn.sendBytes(new Uint8Array((1 << 20) + i).fill(i + 1)).then(() => "sent", (e: Error) => e),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 500)); // both ends' buffers full
+    conn.close();
+    const ours = await bounded(Promise.all(sends), 15_000, "our pending sends");
+    assert.ok(ours.some((r) => r instanceof Error && /closed before the peer took/.test(r.message)));
+    const sent = await python.next(15_000);
+    // The reset reaches a send in progress as ECONNRESET, a send after it as EPIPE.
+    assert.match(String(sent.send), /^(ConnectionResetError|BrokenPipeError)$/, "Python's blocked send fails");
+    const read = await python.next(15_000);
+    assert.ok(
+      typeof read.received === "number" && read.received < 24,
+      `Python read whole messages: ${JSON.stringify(read)}`,
+    );
+    // Seen on Linux: Python reads what its kernel holds, then "OSError: got end of file during message" (the
+    // message it was in the middle of), as when a Python peer closes mid-message; EOFError between messages.
+    assert.ok(
+      read.then === "EOFError" || read.then === "ConnectionResetError" ||
+        read.then === "OSError" && read.why === "got end of file during message",
+      JSON.stringify(read),
+    );
+    assert.equal(await python.end(15_000), 0);
+  }));

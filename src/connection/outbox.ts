@@ -22,6 +22,9 @@ const SCRATCH_BYTES = 16 * 1024;
 /** A scratch grown past this (a burst of sends) is not kept for the next turn. */
 const SCRATCH_KEPT_BYTES = 1024 * 1024;
 
+/** One turn's write on its way: its sends' Promise, settled once (by the socket's callback or by abandon()). */
+type Write = { batch: PromiseWithResolvers<void>; settled: boolean };
+
 /**
  * A socket's queue of framed bytes, with the Promise the sends of one turn share.
  *
@@ -48,6 +51,9 @@ export class Outbox {
   /** The Promise this turn's sends share. */
   #batch?: PromiseWithResolvers<void>;
   readonly #flushNow = () => this.flush();
+  /** Writes handed to the socket whose callback has not come: what {@linkcode abandon} fails. */
+  #inFlight = new Set<Write>();
+  #written = 0;
 
   /** An outbox writing to `socket`, naming `peer` in errors. */
   constructor(socket: Socket, peer: string, hold: () => void, release: () => void) {
@@ -155,9 +161,12 @@ export class Outbox {
       );
     }
     const scratch = this.#scratch;
+    const write: Write = { batch, settled: false };
+    this.#inFlight.add(write);
     const done = (error?: Error | null) => {
       if (this.#scratch === scratch) this.#lent = false;
-      this.#release();
+      if (write.settled) return;
+      this.#settle(write);
       if (error) batch.reject(new Error(`send to ${this.#peer} failed: ${error.message}`, { cause: error }));
       else batch.resolve();
     };
@@ -170,5 +179,34 @@ export class Outbox {
       this.#socket.write(before[i], used === 0 && i === before.length - 1 ? done : undefined);
     }
     if (used > 0) this.#socket.write(scratch.subarray(0, used), done);
+  }
+
+  /** Whether a write was handed to the socket and has not called back. */
+  get pending(): boolean {
+    return this.#inFlight.size > 0;
+  }
+
+  /**
+   * Fails every write still on its way with `reason`, now: for a socket
+   * that is destroyed or closed, so that no send waits on a callback that
+   * may never come, and each says why it failed.
+   */
+  abandon(reason: Error): void {
+    for (const write of this.#inFlight) {
+      this.#settle(write);
+      write.batch.reject(reason);
+    }
+  }
+
+  /** How many writes called back: how `close()` sees that the peer takes bytes. */
+  get written(): number {
+    return this.#written;
+  }
+
+  #settle(write: Write): void {
+    this.#written++;
+    write.settled = true;
+    this.#inFlight.delete(write);
+    this.#release();
   }
 }

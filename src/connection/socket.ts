@@ -28,6 +28,23 @@ import { OURS as OURS_TAG, SIGNATURE, signedMessage } from "./peers.ts";
 /** Unread bytes of whole messages beyond which the socket stops being read until some are received. */
 export const READ_AHEAD = 4 * 1024 * 1024;
 
+/**
+ * How long `close()` waits for the peer to take what is still unsent before
+ * it destroys the socket, re-armed each time one of the pending writes went
+ * whole: a peer that stopped reading (writing to us too, both sides' buffers
+ * full) cannot hold the closing side, its pending sends, or the program.
+ * Python's close() never waits: its blocking send_bytes left nothing in the
+ * program. Ours may hold unsent bytes that the kernel cannot take over.
+ * Progress is seen per write only: the runtimes' sockets count a write, and
+ * the writes queued behind it (sent as one writev), as unsent until their last
+ * byte went (measured: writableLength stood still for 2.4 s of the 3.4 s a
+ * slow reader took over 12 MiB, on Node, Deno and Bun alike). 3 s lets a
+ * reader of 1 MiB/s take a few MiB past the kernel's buffers; a program that
+ * must not lose a large message to a slow peer awaits its send before
+ * close(), as Python's send blocks.
+ */
+export const CLOSE_GRACE_MS = 3000;
+
 /** The default longest message a connection accepts: far below memory, far above any handshake or plain value. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
 
@@ -183,7 +200,7 @@ export class SocketConnection<T = unknown> {
     socket.on("end", () => {
       if (this.#reader.pending > 0 || this.#reader.expected >= 0) {
         const got = this.#reader.pending;
-        this.#break(
+        this.#cut(
           new Error(
             `connection from ${this.#peer} closed: the peer closed the connection in the middle of a message ` +
               `(${got} byte(s) of ${this.#reader.expected >= 0 ? this.#reader.expected : "a header"} came)`,
@@ -193,12 +210,24 @@ export class SocketConnection<T = unknown> {
     });
     socket.on("error", (error: Error) => {
       const code = (error as { code?: string }).code;
+      const failed = new Error(`connection from ${this.#peer} failed: ${error.message}`, { cause: error });
       if (code === "ECONNRESET" || code === "EPIPE") {
         if (this.#reader.pending === 0 && this.#reader.expected < 0) return this.#finish(new EOFError());
+        // Reset in the middle of a message (e.g. by a peer whose close() gave up on its unsent bytes): the
+        // whole messages before it are sound, and are received first, as Python would read them.
+        return this.#cut(failed);
       }
-      this.#break(new Error(`connection from ${this.#peer} failed: ${error.message}`, { cause: error }));
+      this.#break(failed);
     });
-    socket.on("close", () => this.#finish(new EOFError()));
+    socket.on("close", () => {
+      // Whatever is still on its way now never goes (the runtime may not call those writes back).
+      this.#outbox.abandon(
+        new Error(
+          `send: the connection to ${this.#peer} closed before the peer took all the bytes of this turn's sends`,
+        ),
+      );
+      this.#finish(new EOFError());
+    });
     socket.unref();
     socket.resume();
   }
@@ -380,14 +409,57 @@ export class SocketConnection<T = unknown> {
     syncRefused("Connection.pollSync");
   }
 
-  /** Closes the connection; what was sent before still reaches the peer, which then sees end of file. */
+  /**
+   * Closes the connection; what was sent before still reaches a peer that
+   * reads it, which then sees end of file. A peer that does not take it
+   * within {@linkcode CLOSE_GRACE_MS} gets the connection reset instead, and
+   * the sends not yet handed to the operating system reject: close() never
+   * waits on a peer (await a large send first when the peer may be slow).
+   * Meanwhile (at most that long without progress) the unsent bytes keep the
+   * program alive, as Python's blocking sends would have.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    const socket = this.#socket;
     this.#outbox.flush();
-    this.#socket.end();
-    this.#socket.unref();
     this.#finish(new Error("the connection is closed"));
+    // Nobody will receive them: as Python's close() of its socket, which the kernel's unread bytes go with.
+    this.#inbox = [];
+    this.#inboxHead = 0;
+    this.#inboxBytes = 0;
+    // Closed whole once what was sent is in the kernel, as Python's close() closes the socket: a peer that
+    // still writes gets an error, not a half-open socket that no one reads (seen: a Python peer's send_bytes
+    // blocked for ever on the half-closed socket of the first version of this fix).
+    if (!this.#outbox.pending || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
+    socket.end();
+    // The outbox's hold keeps the socket ref'd until its writes call back or are abandoned.
+    let written = this.#outbox.written;
+    const check = () => {
+      if (!this.#outbox.pending || socket.destroyed) return;
+      if (this.#outbox.written !== written) {
+        written = this.#outbox.written;
+        timer = setTimeout(check, CLOSE_GRACE_MS);
+        return;
+      }
+      this.#outbox.abandon(
+        new Error(
+          `send: the connection to ${this.#peer} was closed before the peer took all the bytes of this ` +
+            `turn's sends (none of the pending writes went for ${CLOSE_GRACE_MS} ms after close())`,
+        ),
+      );
+      // With our unread bytes in the kernel, this resets the connection (as Python's close() would).
+      socket.destroy();
+    };
+    let timer = setTimeout(check, CLOSE_GRACE_MS);
+    socket.once("finish", () => {
+      clearTimeout(timer);
+      socket.destroy();
+    });
+    socket.once("close", () => clearTimeout(timer));
   }
 
   /** `await using conn = …`: closes the connection. */
@@ -482,6 +554,18 @@ export class SocketConnection<T = unknown> {
       this.#release();
       taker.reject(this.#ended!);
     }
+  }
+
+  /**
+   * The stream ended in the middle of a message, for `reason`: the socket is
+   * closed and the torn message dropped, but the whole messages that came
+   * before it are still received, then `reason`.
+   */
+  #cut(reason: Error): void {
+    if (this.#ended === undefined || this.#ended instanceof EOFError) this.#ended = reason;
+    this.#socket.destroy();
+    this.#failTakers();
+    this.#wake();
   }
 
   /** The stream is unusable: close the socket, drop what it held, and fail every wait with `reason`. */
