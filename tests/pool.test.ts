@@ -458,6 +458,23 @@ test(
   },
 );
 
+test("pool: tasks queued behind a long one at a worker run on a worker that ran out of tasks", {
+  timeout: 30_000,
+}, async () => {
+  await using pool = new Pool({ processes: 2, module });
+  // Tiny tasks first, so the pool sends several tasks to each worker at once.
+  for (let i = 0; i < 5; i++) await pool.map("inc", range(64), 1);
+  const t0 = performance.now();
+  const long = pool.applyAsync("busy", [3_000]);
+  const quick = range(7).map(() => pool.applyAsync("whoami", []));
+  const seen = await Promise.all(quick.map((r) => r.get(20_000))) as Who[];
+  const took = performance.now() - t0;
+  assert.equal(long.ready(), false, "the long task is still running");
+  assert.ok(took < 2_000, `the quick tasks took ${took} ms: some waited for the long one`);
+  assert.equal(seen.length, 7);
+  assert.equal(await long.get(20_000), 3_000);
+});
+
 test("pool: 2,000 tiny tasks in flight finish quickly", { timeout: 30_000 }, async () => {
   await using pool = new Pool({ processes: 2, module });
   await pool.map("inc", range(8), 1);
