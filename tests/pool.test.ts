@@ -473,6 +473,14 @@ test("pool: tasks queued behind a long one at a worker run on a worker that ran 
   assert.ok(took < 2_000, `the quick tasks took ${took} ms: some waited for the long one`);
   assert.equal(seen.length, 7);
   assert.equal(await long.get(20_000), 3_000);
+  // A map's chunks of numbers too: they are sent again, to the other worker, from the pool's own copy.
+  const t1 = performance.now();
+  const longer = pool.applyAsync("busy", [3_000]);
+  assert.deepEqual(await pool.map("inc", range(1_000)), range(1_000).map((x) => x + 1));
+  const mapped = performance.now() - t1;
+  assert.equal(longer.ready(), false, "the long task is still running");
+  assert.ok(mapped < 2_000, `the map took ${mapped} ms: some of its chunks waited for the long task`);
+  assert.equal(await longer.get(20_000), 3_000);
 });
 
 test("pool: 2,000 tiny tasks in flight finish quickly", { timeout: 30_000 }, async () => {

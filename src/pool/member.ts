@@ -174,7 +174,8 @@ export class Member {
     for (let seq = this.sent; taken.length < count && seq > this.received; seq--) {
       const at = this.head + (seq - this.received - 1);
       const task = this.queue[at]!;
-      if (task === STOLEN || task.done) continue;
+      // A transferred value is gone from this thread: such a task can only run where it was sent.
+      if (task === STOLEN || task.done || task.transfer.length > 0) continue;
       // The worker runs its tasks in order: once one has started, so have those before it.
       if (!this.cells.steal(seq)) break;
       this.queue[at] = STOLEN;

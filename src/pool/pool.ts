@@ -486,12 +486,12 @@ export class Pool extends PoolCalls {
 /**
  * Prepares `items[start, end)` for the trip, the first being the input's
  * item `index`; an item that cannot be sent is named by its index in the
- * input. Numbers go straight into a Float64Array, without a copy of the
- * slice in between (see `numeric`).
+ * input. Numbers go straight into a shared Float64Array, without a copy of
+ * the slice in between (see `numeric`).
  */
 function packChunk(source: readonly unknown[], start: number, end: number, index: number, mode: Mode): Dumped {
-  const numbers = mode === MAP ? numeric(source, start, end) : undefined;
-  if (numbers) return { data: numbers, transfer: [numbers.buffer], reduced: false };
+  const numbers = mode === MAP ? numeric(source, start, end, true) : undefined;
+  if (numbers) return { data: numbers, transfer: NO_TRANSFER, reduced: false };
   const items = source.slice(start, end);
   let reduced = false;
   let transfer = NO_TRANSFER;
