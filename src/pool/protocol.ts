@@ -111,7 +111,7 @@ export function pack(values: readonly unknown[], path: string): Dumped {
   return { data: values, transfer: NO_TRANSFER, reduced: false };
 }
 
-/** Chunks at least this long that hold only numbers travel as a transferred Float64Array. */
+/** Chunks at least this long that hold only numbers travel as a Float64Array (see `numeric`). */
 export const NUMERIC_CHUNK = 16;
 
 /**
