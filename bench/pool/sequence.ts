@@ -39,12 +39,22 @@ if (import.meta.main) {
   for (let r = 0; r < warmMaps; r++) await map();
   const rates: number[] = [];
   for (let r = 0; r < 7; r++) rates.push(await map());
+  const serial: number[] = [];
+  if (args.includes("--serial")) {
+    for (let r = 0; r < 8; r++) {
+      const t0 = performance.now();
+      for (let i = 0; i < 2_000; i++) await pool.apply(inc, [i]);
+      serial.push((performance.now() - t0) / 2_000 * 1000);
+    }
+    serial.shift();
+  }
   const sorted = [...rates].sort((a, b) => a - b);
   console.log(
     `map M/s: median ${sorted[3].toFixed(1)} slowest ${sorted[0].toFixed(1)} | ${
       rates.map((r) => r.toFixed(1)).join(" ")
     }` +
-      (floods.length ? ` | flood k/s ${floods.map((r) => (r * 1000).toFixed(0)).join(" ")}` : ""),
+      (floods.length ? ` | flood k/s ${floods.map((r) => (r * 1000).toFixed(0)).join(" ")}` : "") +
+      (serial.length ? ` | serial us ${serial.map((r) => r.toFixed(0)).join(" ")}` : ""),
   );
   pool.terminate();
   await pool.join();
