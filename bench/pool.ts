@@ -15,15 +15,21 @@
  * Pool workers import this module, so everything heavy is in the main block.
  */
 import { Pool } from "../mod.ts";
-import { printRow, pythonSamples, RUNS } from "./measure.ts";
+import { printRow, pythonSamples, RUNS, WARMUP } from "./measure.ts";
 
 export function inc(x: number): number {
   return x + 1;
 }
 
+/**
+ * The CPU-bound task. An exclusive or, never an addition that overflows int32: with `(total + x) | 0` Node's
+ * mid-tier code for the loop deopted on the overflow (--trace-deopt: "deopt-eager, reason: overflow") and
+ * where the loop's code then settled decided the run, the same 8 tasks taking 0.6, 1.3 or 6.2 s of CPU in
+ * the same worker, for piscina and tinypool alike: the speed-up from 1 to 2 workers read 0.73× (0.35× at load 6).
+ */
 export function spin(n: number): number {
   let total = 0;
-  for (let i = 0; i < n; i++) total = (total + (i ^ (i >>> 3))) | 0;
+  for (let i = 0; i < n; i++) total ^= i + (i >>> 3);
   return total;
 }
 
@@ -58,8 +64,15 @@ async function bounded<T>(work: Promise<T>): Promise<T> {
   return await Promise.race([work, hung]).finally(() => clearTimeout(timer));
 }
 
-/** RUNS samples of `measure`; the contender was warmed up first (`warm`). */
+/**
+ * RUNS samples of `measure` after WARMUP unrecorded ones, as bench/measure.ts's `sample` takes every other
+ * area's (the contender was also warmed up first, `warm`). Without it the first map after the floods paid for
+ * their garbage: 60 MB of it, 15-35 ms scavenges on Node's main thread in the maps after them (--trace-gc),
+ * against 0.5 ms otherwise; and the maps right after the one warm-up map ran 2-4 times slower than later ones
+ * on all three runtimes, for ours and the raw workers of bench/pool/raw_map.ts alike.
+ */
 async function runs(measure: () => Promise<number>): Promise<number[]> {
+  for (let r = 0; r < WARMUP; r++) await bounded(measure());
   const samples: number[] = [];
   for (let r = 0; r < RUNS; r++) samples.push(await bounded(measure()));
   return samples;

@@ -437,6 +437,52 @@ test("pool: a non-exported self-contained function is sent as source", { timeout
   await assert.rejects(pool.apply((x: number) => x + offset, [1]), { name: "ReferenceError", message: /export it/ });
 });
 
+test(
+  "pool: a chunk's results keep their values when they turn from numbers to other values or promises mid-chunk",
+  { timeout: 30_000 },
+  async () => {
+    await using pool = new Pool({ processes: 1, module });
+    // Numbers (-0 and NaN too) until item 20 of a 40-item chunk, then strings, objects, undefined.
+    const mixed = (
+      x: number,
+    ) => (x < 18 ? x - 1 : x === 18 ? -0 : x === 19 ? NaN : x % 3 ? String(x) : x % 2 ? { x } : undefined);
+    const items = Array.from({ length: 40 }, (_, i) => i);
+    assert.deepEqual(await pool.map(mixed, items, 40), items.map(mixed));
+    assert.ok(Object.is((await pool.map(mixed, items, 40))[18], -0), "-0 stays -0");
+    // Numbers, then promises: the rest of the chunk is awaited item by item, the numbers before it kept.
+    const later = (x: number) => (x < 25 ? x * 2 : Promise.resolve(x * 3));
+    assert.deepEqual(await pool.map(later, items, 40), items.map((x) => (x < 25 ? x * 2 : x * 3)));
+    // All numbers, and all numbers after a short chunk's plain array: both travel as they are.
+    assert.deepEqual(await pool.map((x: number) => x / 4, items, 40), items.map((x) => x / 4));
+    assert.deepEqual(await pool.map((x: number) => x / 4, items, 5), items.map((x) => x / 4));
+  },
+);
+
+test("pool: tasks queued behind a long one at a worker run on a worker that ran out of tasks", {
+  timeout: 30_000,
+}, async () => {
+  await using pool = new Pool({ processes: 2, module });
+  // Tiny tasks first, so the pool sends several tasks to each worker at once.
+  for (let i = 0; i < 5; i++) await pool.map("inc", range(64), 1);
+  const t0 = performance.now();
+  const long = pool.applyAsync("busy", [3_000]);
+  const quick = range(7).map(() => pool.applyAsync("whoami", []));
+  const seen = await Promise.all(quick.map((r) => r.get(20_000))) as Who[];
+  const took = performance.now() - t0;
+  assert.equal(long.ready(), false, "the long task is still running");
+  assert.ok(took < 2_000, `the quick tasks took ${took} ms: some waited for the long one`);
+  assert.equal(seen.length, 7);
+  assert.equal(await long.get(20_000), 3_000);
+  // A map's chunks of numbers too: they are sent again, to the other worker, from the pool's own copy.
+  const t1 = performance.now();
+  const longer = pool.applyAsync("busy", [3_000]);
+  assert.deepEqual(await pool.map("inc", range(1_000)), range(1_000).map((x) => x + 1));
+  const mapped = performance.now() - t1;
+  assert.equal(longer.ready(), false, "the long task is still running");
+  assert.ok(mapped < 2_000, `the map took ${mapped} ms: some of its chunks waited for the long task`);
+  assert.equal(await longer.get(20_000), 3_000);
+});
+
 test("pool: 2,000 tiny tasks in flight finish quickly", { timeout: 30_000 }, async () => {
   await using pool = new Pool({ processes: 2, module });
   await pool.map("inc", range(8), 1);

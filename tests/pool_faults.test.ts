@@ -272,3 +272,24 @@ test("pool faults: new Pool() without module finds tasks in the module that made
     await pool.join();
   }
 });
+
+test(
+  "pool faults: tasks taken back from a worker that is then killed run once, elsewhere; the pool goes on",
+  { timeout: 30_000 },
+  async () => {
+    await using pool = new Pool({ processes: 2, module });
+    // Tiny tasks first, so the pool sends several tasks to each worker at once.
+    for (let i = 0; i < 5; i++) await pool.map("inc", range(64), 1);
+    const counts = new Int32Array(new SharedArrayBuffer(4 * 7));
+    const t0 = performance.now();
+    // The hung task's worker is killed at its timeout: the tasks queued behind it were taken by the other worker.
+    const hung = pool.applyAsync("hang", [], { timeout: 2_000 });
+    const quick = range(7).map((i) => pool.applyAsync("counted", [counts, i]));
+    assert.deepEqual(await Promise.all(quick.map((r) => r.get(20_000))), range(7));
+    const took = performance.now() - t0;
+    assert.ok(took < 1_500, `the quick tasks took ${took} ms: some waited for the hung one`);
+    await assert.rejects(hung.get(20_000), TimeoutError);
+    assert.equal(await pool.apply("counted", [counts, 0], { timeout: 20_000 }), 0, "the pool still works");
+    assert.deepEqual([...counts], [2, 1, 1, 1, 1, 1, 1], "each ran once (task 0 twice: once more just now)");
+  },
+);

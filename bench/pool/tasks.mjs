@@ -12,6 +12,6 @@ export function incChunk(items) {
 
 export function spin(n) {
   let total = 0;
-  for (let i = 0; i < n; i++) total = (total + (i ^ (i >>> 3))) | 0;
+  for (let i = 0; i < n; i++) total ^= i + (i >>> 3);
   return total;
 }

@@ -163,6 +163,11 @@ export class WorkerCells {
     return Atomics.load(this.#control, READY) !== 0;
   }
 
+  /** Takes task `seq` back before the worker starts it, for an idle worker to run; false once it has started. */
+  steal(seq: number): boolean {
+    return Atomics.compareExchange(this.#slots, seq % MAX_WINDOW, QUEUED, CANCELLED) === QUEUED;
+  }
+
   /**
    * A task's timeout or signal fired: take its slot before the worker does
    * (withdrawn), or mark it KILLING when it is running (the worker is then

@@ -46,6 +46,18 @@ export interface Task {
   limit: Limit | undefined;
 }
 
+/** Holds a stolen task's place in its first worker's queue: settled already, so what that worker reports for it is dropped. */
+const STOLEN: Task = {
+  code: 0,
+  data: undefined,
+  transfer: NO_TRANSFER,
+  to: () => {},
+  done: true,
+  worker: undefined,
+  seq: 0,
+  limit: undefined,
+};
+
 /** What the pool does with a task's outcome as a member reports it. */
 export interface Settler {
   settle(task: Task, ok: boolean, value: unknown): void;
@@ -145,6 +157,33 @@ export class Member {
     // Only a worker that can take a message without its event loop sleeps on the bell (see worker.ts).
     if (adapter.poolPollsPorts) this.cells.ring();
     return from;
+  }
+
+  /** Tasks sent that the worker has not started yet. */
+  unstarted(): number {
+    return this.sent - this.cells.started();
+  }
+
+  /**
+   * Takes back up to `count` of the tasks the worker has not started, the
+   * last sent first, for another worker; returns them in the order sent.
+   * Their places here hold {@linkcode STOLEN}: the worker skips them and
+   * reports nothing for them that could settle them.
+   */
+  steal(count: number): Task[] {
+    const taken: Task[] = [];
+    for (let seq = this.sent; taken.length < count && seq > this.received; seq--) {
+      const at = this.head + (seq - this.received - 1);
+      const task = this.queue[at]!;
+      // A transferred value is gone from this thread: such a task can only run where it was sent.
+      if (task === STOLEN || task.done || task.transfer.length > 0) continue;
+      // The worker runs its tasks in order: once one has started, so have those before it.
+      if (!this.cells.steal(seq)) break;
+      this.queue[at] = STOLEN;
+      task.worker = undefined;
+      taken.push(task);
+    }
+    return taken.reverse();
   }
 
   /** Tells the worker to exit once it is idle. */
