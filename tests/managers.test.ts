@@ -8,6 +8,7 @@ import {
   Condition,
   type DictProxy,
   Event,
+  Full,
   getAllStartMethods,
   getContext,
   JoinableQueue,
@@ -159,6 +160,29 @@ test(
       there.close();
       await manager.shutdown();
     }
+  },
+);
+
+test(
+  "managers: putNowait of a proxy whose count must wait: a bounded queue throws Full, an unbounded one holds it in order",
+  { timeout: 30_000 },
+  async () => {
+    await using manager = await Manager();
+    const d = manager.dict<string, unknown>();
+    await d.set("seed", 1);
+    const flood = fillRequestRing(d);
+    const bounded = new Queue<DictProxy<string, unknown> | string>(5);
+    assert.throws(() => bounded.putNowait(d), Full);
+    assert.equal(bounded.qsize(), 0);
+    const unbounded = new Queue<DictProxy<string, unknown> | string>();
+    unbounded.putNowait(d);
+    unbounded.putNowait("after");
+    assert.equal(String(await unbounded.get({ timeout: 10_000 })), String(d));
+    assert.equal(await unbounded.get({ timeout: 10_000 }), "after");
+    await Promise.all(flood);
+    assert.equal(await d.get("seed"), 1);
+    bounded.close();
+    unbounded.close();
   },
 );
 
