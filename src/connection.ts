@@ -17,7 +17,7 @@ import { EOFError } from "./errors.ts";
 import { beginCommit, endCommit } from "./fence.ts";
 import { Feeder } from "./feeder.ts";
 import { pickle, SENDS, unpickle } from "./pickle.ts";
-import { beforeChildExit } from "./lifecycle.ts";
+import { beforeChildExit, dumpingForChild } from "./lifecycle.ts";
 import { reduce, type Reduction, registerKind } from "./reduction.ts";
 import { receiveBytes, receiveBytesInto, sentBytes } from "./recv_bytes.ts";
 import { adopted, reviving } from "./revival.ts";
@@ -104,7 +104,9 @@ export class Connection<T = unknown> {
    * @throws {TypeError} synchronously, naming what in `obj` cannot be copied.
    */
   send(obj: T): Promise<void> {
-    return this.#post(pickle(obj, "Connection.send(obj)", SENDS), "send");
+    // A manager proxy in it whose count must reach the server first: the message waits here until it has.
+    const [bytes, counts] = dumpingForChild(() => pickle(obj, "Connection.send(obj)", SENDS));
+    return this.#post(bytes, "send", counts);
   }
 
   /**
@@ -208,12 +210,12 @@ export class Connection<T = unknown> {
     return { kind: "@mp/Connection", state };
   }
 
-  #post(bytes: Uint8Array, what: string): Promise<void> {
+  #post(bytes: Uint8Array, what: string, after?: Promise<unknown>[]): Promise<void> {
     this.#checkOpen(what);
     if (!this.#feeder) throw new Error(`${what}: this end of a one-way Pipe can only receive`);
     this.#tx!.ends.reap("receivers");
     if (this.#tx!.ends.receivers() === 0) throw new Error(`${what}: the other end of the pipe is closed (broken pipe)`);
-    return this.#feeder.post(bytes, Infinity, undefined).then(() => {});
+    return this.#feeder.post(bytes, Infinity, undefined, after).then(() => {});
   }
 
   /** Checks at once (misuse throws synchronously), then receives. */

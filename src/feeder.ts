@@ -20,6 +20,8 @@ interface Entry {
   signal?: AbortSignal;
   steps?: Plan<void>;
   settle: PromiseWithResolvers<boolean>;
+  /** Work that must be done before the message may be written (a manager's count of a proxy in it). */
+  after?: Promise<unknown>;
 }
 
 /** Feeders with messages still waiting, which a child finishes before it ends. */
@@ -55,15 +57,23 @@ export class Feeder {
   /**
    * Sends `bytes` after everything this process sent before; resolves
    * `false` if `timeout` ms pass first (then nothing was sent). `bytes` may
-   * be reused by the caller afterwards: what must wait is copied.
+   * be reused by the caller afterwards: what must wait is copied. With
+   * `after`, the message waits here until all of it has settled, and the
+   * post rejects with the first failure (then nothing was sent).
    */
-  post(bytes: Uint8Array, timeout: number, signal: AbortSignal | undefined): Promise<boolean> {
-    if (!signal?.aborted && this.tryNow(bytes)) return Promise.resolve(true);
+  post(
+    bytes: Uint8Array,
+    timeout: number,
+    signal: AbortSignal | undefined,
+    after: Promise<unknown>[] = [],
+  ): Promise<boolean> {
+    if (!signal?.aborted && !after.length && this.tryNow(bytes)) return Promise.resolve(true);
     const entry: Entry = {
       bytes: bytes.slice(),
       end: deadline(timeout),
       signal,
       settle: Promise.withResolvers<boolean>(),
+      after: after.length ? Promise.all(after) : undefined,
     };
     this.#pending.push(entry);
     unflushed.add(this);
@@ -76,6 +86,8 @@ export class Feeder {
     const end = deadline(timeout);
     while (this.#pending.length) {
       const entry = this.#pending[0];
+      // An entry still waiting for its `after` is written now all the same: that work needs this worker's event
+      // loop, which a blocking send stops, so waiting for it here would never end.
       const sent = this.ring.runSync(this.#steps(entry), Math.min(remaining(entry.end), remaining(end)), what);
       if (sent === TIMED_OUT && remaining(entry.end) > 0) return false;
       this.#pending.shift();
@@ -105,6 +117,7 @@ export class Feeder {
         const entry = this.#pending[0];
         let outcome: boolean | Error;
         try {
+          await entry.after;
           const sent = await this.ring.run(this.#steps(entry), {
             timeout: remaining(entry.end),
             signal: entry.signal,

@@ -123,9 +123,10 @@ export function adoptInherited(state: Record<string, unknown>): void {
 let bootstrapWaits: Promise<unknown>[] | undefined;
 
 /**
- * Dumps a child's arguments with `dump`, and gives what it returned with the
- * work that their dumping registered ({@linkcode beforeBootstrap}), which the
- * child's bootstrap waits for.
+ * Dumps a child's arguments (or an item for a queue or pipe) with `dump`, and
+ * gives what it returned with the work that their dumping registered
+ * ({@linkcode beforeBootstrap}), which the child's bootstrap (or the item's
+ * publishing) waits for.
  *
  * @example
  * ```ts
@@ -145,11 +146,12 @@ export function dumpingForChild<T>(dump: () => T): [T, Promise<unknown>[]] {
 }
 
 /**
- * While a child's arguments are dumped: work that must be done before the
- * child can act on them, such as a manager's count of a proxy sent to it,
- * which must reach the server before the child's own requests about it. The
- * parent posts the child's bootstrap once the work has settled. Elsewhere
- * (an item put on a queue) it does nothing.
+ * While a child's arguments, or an item put on a queue or sent on a pipe,
+ * are dumped: work that must be done before the receiver can act on them,
+ * such as a manager's count of a proxy sent to it, which must reach the
+ * server before the receiver's own requests about it. The parent posts the
+ * child's bootstrap once the work has settled; the queue or pipe publishes
+ * the item once it has succeeded. Elsewhere it does nothing.
  *
  * @example
  * ```ts

@@ -12,6 +12,7 @@ import { beginCommit, endCommit } from "./fence.ts";
 import { Feeder } from "./feeder.ts";
 import { pickle, SENDS, unpickle } from "./pickle.ts";
 import { closeAndJoin, takeUntilClosed } from "./queue_closing.ts";
+import { dumpingForChild } from "./lifecycle.ts";
 import { reduce, type Reduction, registerKind } from "./reduction.ts";
 import { adopted, reviving } from "./revival.ts";
 import { TIMED_OUT } from "./blocking.ts";
@@ -115,10 +116,11 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   put(obj: T, options?: QueueWaitOptions): Promise<void> {
     this.#checkOpen("put");
     const wait = readOptions(options, "Queue.put");
-    const bytes = pickle(obj, "Queue.put(obj)", SENDS);
+    // A manager proxy in it whose count must reach the server first: the item waits here until it has.
+    const [bytes, counts] = dumpingForChild(() => pickle(obj, "Queue.put(obj)", SENDS));
     const timeout = this.#maxsize ? wait.timeout : Infinity;
     this.#countTask(1);
-    return this.#feeder.post(bytes, timeout, wait.signal).then(
+    return this.#feeder.post(bytes, timeout, wait.signal, counts).then(
       (sent) => {
         if (!sent) throw (this.#countTask(-1), new Full());
       },
@@ -133,20 +135,28 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
    * Puts `obj` without waiting: Python's `put_nowait`.
    *
    * @throws {Full} when a bounded queue has no room now. (An unbounded queue
-   * keeps the item in this process until there is room, in order.)
+   * keeps the item in this process until there is room, in order, and so an
+   * item holding a manager proxy until the manager's count of it is sent;
+   * a bounded one throws `Full` for such an item when that count could not
+   * be sent at once.)
    */
   putNowait(obj: T): void {
     this.#checkOpen("putNowait");
-    const bytes = pickle(obj, "Queue.putNowait(obj)", SENDS);
+    const [bytes, counts] = dumpingForChild(() => pickle(obj, "Queue.putNowait(obj)", SENDS));
     this.#countTask(1);
-    if (this.#feeder.tryNow(bytes)) return;
+    if (!counts.length && this.#feeder.tryNow(bytes)) return;
     if (this.#maxsize) throw (this.#countTask(-1), new Full());
-    void this.#feeder.post(bytes, Infinity, undefined);
+    void this.#feeder.post(bytes, Infinity, undefined, counts);
   }
 
   /**
    * Puts `obj`, blocking this worker until it is in the queue: the `put` of
    * a process that may block.
+   *
+   * An item holding a manager proxy is put at once even when the manager's
+   * count of that proxy could not be sent yet (it needs this worker's event
+   * loop, which the block stops): its receiver's first requests about the
+   * proxy may then reach the server first. Use `put` for such items.
    *
    * @throws {Full} when a bounded queue stays full for `timeout` ms.
    * @throws {Error} on the main thread, which must not block.

@@ -8,6 +8,7 @@ import {
   Condition,
   type DictProxy,
   Event,
+  Full,
   getAllStartMethods,
   getContext,
   JoinableQueue,
@@ -81,6 +82,107 @@ test(
       assert.deepEqual(await d.entries(), [[1, "1"], ["2", 2], [0.25, null]]);
       assert.deepEqual((await l.toArray()).slice(5).sort(), ps.map((p) => p.pid).sort());
     }
+  },
+);
+
+/** 40 writes of 64 KiB to `d`, ten times the manager's request ring: what this process sends next waits here. */
+function fillRequestRing(d: DictProxy<string, unknown>): Promise<unknown>[] {
+  const big = "x".repeat(64 * 1024);
+  return Array.from({ length: 40 }, (_, i) => d.set(`k${i}`, big));
+}
+
+test(
+  "managers: a proxy put on a Queue or sent on a Pipe while the server's ring is full is counted before the receiver's requests",
+  { timeout: 120_000 },
+  async () => {
+    // The parent's INCREF for the proxy it hands over waits in this process behind writes the server has not read
+    // yet; the item carrying the proxy must not be published before it, or the child's requests and its end reach
+    // the server first, which drops the dict the parent still holds ("the managed object N was released").
+    for (const via of ["queue", "pipe"] as const) {
+      for (let round = 0; round < 3; round++) {
+        await using manager = await Manager();
+        const d = manager.dict<string, unknown>();
+        await d.set("seed", 1);
+        const ready = new Event();
+        const q = new Queue<DictProxy<string, unknown>>();
+        const [here, there] = Pipe<DictProxy<string, unknown>>();
+        const child = via === "queue"
+          ? new Process({ target: "setFromQueue", args: [ready, q], module })
+          : new Process({ target: "setFromPipe", args: [ready, there], module });
+        child.start();
+        assert.equal(await ready.wait(15_000), true);
+        const flood = fillRequestRing(d);
+        const sent = via === "queue" ? q.put(d) : here.send(d);
+        await child.join(30_000);
+        assert.equal(child.exitCode, 0, `${via}, round ${round}`);
+        await sent;
+        await Promise.all(flood);
+        assert.equal(await d.get("child"), via, `${via}, round ${round}`);
+        assert.equal(await d.get("seed"), 1);
+        q.close();
+        here.close();
+      }
+    }
+  },
+);
+
+test(
+  "managers: a put or send waiting for its proxy's count fails, publishing nothing, when the server dies meanwhile",
+  { timeout: 60_000 },
+  async () => {
+    for (const via of ["queue", "pipe"] as const) {
+      const manager = await Manager();
+      const d = manager.dict<string, unknown>();
+      await d.set("seed", 1);
+      const q = new Queue<DictProxy<string, unknown>>();
+      const [here, there] = Pipe<DictProxy<string, unknown>>();
+      const flood = Promise.allSettled(fillRequestRing(d));
+      const sent = via === "queue" ? q.put(d) : here.send(d);
+      manager.process.kill();
+      const started = performance.now();
+      await assert.rejects(sent, {
+        message: new RegExp(
+          `^a proxy of this manager could not be sent: the manager's server process \\(pid ${manager.process.pid}\\) has ended before it counted it$`,
+        ),
+      });
+      assert.ok(performance.now() - started < 5_000);
+      await flood;
+      await manager.process.join(5_000);
+      // Nothing was published, and the queue and pipe still carry what comes next.
+      assert.equal(q.empty(), true);
+      await q.put(d);
+      assert.equal(String(await q.get({ timeout: 5_000 })), String(d));
+      await here.send(d);
+      assert.equal(await there.poll(5_000), true);
+      assert.equal(String(await there.recv()), String(d));
+      q.close();
+      here.close();
+      there.close();
+      await manager.shutdown();
+    }
+  },
+);
+
+test(
+  "managers: putNowait of a proxy whose count must wait: a bounded queue throws Full, an unbounded one holds it in order",
+  { timeout: 30_000 },
+  async () => {
+    await using manager = await Manager();
+    const d = manager.dict<string, unknown>();
+    await d.set("seed", 1);
+    const flood = fillRequestRing(d);
+    const bounded = new Queue<DictProxy<string, unknown> | string>(5);
+    assert.throws(() => bounded.putNowait(d), Full);
+    assert.equal(bounded.qsize(), 0);
+    const unbounded = new Queue<DictProxy<string, unknown> | string>();
+    unbounded.putNowait(d);
+    unbounded.putNowait("after");
+    assert.equal(String(await unbounded.get({ timeout: 10_000 })), String(d));
+    assert.equal(await unbounded.get({ timeout: 10_000 }), "after");
+    await Promise.all(flood);
+    assert.equal(await d.get("seed"), 1);
+    bounded.close();
+    unbounded.close();
   },
 );
 

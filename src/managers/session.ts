@@ -66,6 +66,11 @@ export class Session implements Channel {
   #handles = new Map<number, number>();
   /** The short spin for an answer, while the server is awake. */
   #poller = new Poller(CALLER_POLL_MS);
+  /**
+   * Aborted once the server is seen gone: requests still waiting here for room in a ring nobody reads are
+   * dropped, or their waits would keep the program from ending.
+   */
+  #gone = new AbortController();
 
   constructor(address: string) {
     this.address = address;
@@ -104,7 +109,15 @@ export class Session implements Channel {
   /** Sends a request that needs no answer, after everything this process sent before. */
   post(op: Op, object: number, name: string = "", payload?: Uint8Array): Promise<boolean> | undefined {
     if (this.stopReason()) return;
-    return this.#requests!.post(request(op, currentProcess().pid!, 0, object, name, payload), Infinity, undefined);
+    return this.#send(request(op, currentProcess().pid!, 0, object, name, payload));
+  }
+
+  /** Writes `bytes` into the request ring after what this process wrote before, until the server is seen gone. */
+  #send(bytes: Uint8Array): Promise<boolean> {
+    const sent = this.#requests!.post(bytes, Infinity, this.#gone.signal);
+    // Dropped with the server: what waited for it (a call, a proxy's count) learns why from stopReason().
+    sent.catch(() => {});
+    return sent;
   }
 
   /** A new object id, unique in the manager. */
@@ -121,7 +134,7 @@ export class Session implements Channel {
     const call = ++this.#lastCall;
     const { promise, resolve, reject } = Promise.withResolvers<unknown>();
     this.#pending.set(call, { resolve, reject });
-    void this.#requests!.post(request(CALL, currentProcess().pid!, call, object, method, payload), Infinity, undefined);
+    void this.#send(request(CALL, currentProcess().pid!, call, object, method, payload));
     if (Atomics.load(this.#memory!.cells, HOT) === 1) this.#poller.poll(() => answers.hasData());
     this.#settle();
     if (this.#pending.size && !this.#reading) void this.#read();
@@ -166,6 +179,7 @@ export class Session implements Channel {
 
   /** Rejects every pending call with `reason`. */
   fail(reason: string): void {
+    this.#gone.abort(new Error(reason));
     for (const pending of this.#pending.values()) pending.reject(new Error(reason));
     this.#pending.clear();
   }
@@ -173,8 +187,39 @@ export class Session implements Channel {
   /** A proxy of `object` is being sent: the receiver's handle is counted before it can arrive. */
   sent(object: number): void {
     const counted = this.post(INCREF, object);
-    // Not in the ring yet: a child that receives the proxy in its args starts once it is (lifecycle.ts).
-    if (counted && this.#requests!.pending) beforeBootstrap(counted);
+    // Not in the ring yet: a child that receives the proxy in its args starts once it is, and a queue or pipe
+    // publishes the item holding it once it is (lifecycle.ts, feeder.ts).
+    if (counted && this.#requests!.pending) beforeBootstrap(this.#whileServed(counted));
+  }
+
+  /**
+   * Resolves once the INCREF `counted` is in the ring; rejects once the server
+   * is gone first, whose ring nobody reads any more: a put or send waiting for
+   * it would never end.
+   */
+  #whileServed(counted: Promise<boolean>): Promise<void> {
+    let settled = false;
+    let inRing = false;
+    // Rejected when the server was seen gone meanwhile (#gone): then stopReason() says why.
+    const written = counted.then((sent) => void (inRing = sent), () => {}).finally(() => void (settled = true));
+    const watch = async () => {
+      while (!inRing) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([written, new Promise((resolve) => timer = setTimeout(resolve, WATCH_MS))]);
+        clearTimeout(timer);
+        if (inRing) return;
+        const reason = this.stopReason();
+        if (!reason && !settled) continue;
+        this.#gone.abort(new Error(reason));
+        throw new Error(
+          `a proxy of this manager could not be sent: ${reason ?? "its server is gone"} before it counted it`,
+        );
+      }
+    };
+    const work = watch();
+    // The process's start and the feeder see the failure; nothing else must report it as unhandled.
+    work.catch(() => {});
+    return work;
   }
 
   /** A proxy of `object` arrived here: the handle counted when it was sent is now this process's. */
