@@ -237,9 +237,7 @@ export class ManagedPool extends Referent {
     callback: unknown = null,
     errorCallback: unknown = null,
   ): ManagedAsyncResult {
-    this.#callbacks(callback, errorCallback);
-    const [pool, name, items, chunks] = this.#mapping(func, iterable, chunksize, false);
-    return new ManagedAsyncResult(pool.mapAsync(name, items, chunks));
+    return this.#mapAsync(false, func, iterable, chunksize, callback, errorCallback);
   }
   starmap(_: Call, func: unknown, iterable: unknown, chunksize: unknown = null): Promise<unknown[]> {
     const [pool, name, items, chunks] = this.#mapping(func, iterable, chunksize, true);
@@ -253,9 +251,22 @@ export class ManagedPool extends Referent {
     callback: unknown = null,
     errorCallback: unknown = null,
   ): ManagedAsyncResult {
+    return this.#mapAsync(true, func, iterable, chunksize, callback, errorCallback);
+  }
+  /** `map_async` and `starmap_async`: the same checks, one pool call. */
+  #mapAsync(
+    star: boolean,
+    func: unknown,
+    iterable: unknown,
+    chunksize: unknown,
+    callback: unknown,
+    errorCallback: unknown,
+  ): ManagedAsyncResult {
     this.#callbacks(callback, errorCallback);
-    const [pool, name, items, chunks] = this.#mapping(func, iterable, chunksize, true);
-    return new ManagedAsyncResult(pool.starmapAsync(name, items as unknown[][], chunks));
+    const [pool, name, items, chunks] = this.#mapping(func, iterable, chunksize, star);
+    return new ManagedAsyncResult(
+      star ? pool.starmapAsync(name, items as unknown[][], chunks) : pool.mapAsync(name, items, chunks),
+    );
   }
   imap(_: Call, func: unknown, iterable: unknown, chunksize: unknown = 1): ManagedIterator {
     const [pool, name, items, chunks] = this.#mapping(func, iterable, chunksize, false);
