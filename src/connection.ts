@@ -17,7 +17,7 @@ import { EOFError } from "./errors.ts";
 import { beginCommit, endCommit } from "./fence.ts";
 import { Feeder } from "./feeder.ts";
 import { pickle, SENDS, unpickle } from "./pickle.ts";
-import { beforeChildExit, dumpingForChild } from "./lifecycle.ts";
+import { beforeChildExit, dumpingForDelivery } from "./lifecycle.ts";
 import { reduce, type Reduction, registerKind } from "./reduction.ts";
 import { receiveBytes, receiveBytesInto, sentBytes } from "./recv_bytes.ts";
 import { adopted, reviving } from "./revival.ts";
@@ -105,7 +105,7 @@ export class Connection<T = unknown> {
    */
   send(obj: T): Promise<void> {
     // A manager proxy in it whose count must reach the server first: the message waits here until it has.
-    const [bytes, counts] = dumpingForChild(() => pickle(obj, "Connection.send(obj)", SENDS));
+    const [bytes, counts] = dumpingForDelivery(() => pickle(obj, "Connection.send(obj)", SENDS));
     return this.#post(bytes, "send", counts);
   }
 

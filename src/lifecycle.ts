@@ -119,29 +119,29 @@ export function adoptInherited(state: Record<string, unknown>): void {
   }
 }
 
-/** Work that the bootstrap of the child whose arguments are being dumped waits for; `undefined`: no such dump. */
-let bootstrapWaits: Promise<unknown>[] | undefined;
+/** Work that the delivery being dumped (a child's bootstrap, a queue item, a pipe message) waits for; `undefined`: no such dump. */
+let deliveryWaits: Promise<unknown>[] | undefined;
 
 /**
  * Dumps a child's arguments (or an item for a queue or pipe) with `dump`, and
  * gives what it returned with the work that their dumping registered
- * ({@linkcode beforeBootstrap}), which the child's bootstrap (or the item's
+ * ({@linkcode beforeDelivery}), which the child's bootstrap (or the item's
  * publishing) waits for.
  *
  * @example
  * ```ts
- * import { dumpingForChild } from "./lifecycle.ts";
- * const [args, waits] = dumpingForChild(() => JSON.stringify([1, 2]));
+ * import { dumpingForDelivery } from "./lifecycle.ts";
+ * const [args, waits] = dumpingForDelivery(() => JSON.stringify([1, 2]));
  * console.log(args, waits.length); // [1,2] 0
  * ```
  */
-export function dumpingForChild<T>(dump: () => T): [T, Promise<unknown>[]] {
-  const outer = bootstrapWaits;
-  const waits: Promise<unknown>[] = (bootstrapWaits = []);
+export function dumpingForDelivery<T>(dump: () => T): [T, Promise<unknown>[]] {
+  const outer = deliveryWaits;
+  const waits: Promise<unknown>[] = (deliveryWaits = []);
   try {
     return [dump(), waits];
   } finally {
-    bootstrapWaits = outer;
+    deliveryWaits = outer;
   }
 }
 
@@ -155,12 +155,12 @@ export function dumpingForChild<T>(dump: () => T): [T, Promise<unknown>[]] {
  *
  * @example
  * ```ts
- * import { beforeBootstrap } from "./lifecycle.ts";
- * beforeBootstrap(Promise.resolve());
+ * import { beforeDelivery } from "./lifecycle.ts";
+ * beforeDelivery(Promise.resolve());
  * ```
  */
-export function beforeBootstrap(work: Promise<unknown>): void {
-  bootstrapWaits?.push(work);
+export function beforeDelivery(work: Promise<unknown>): void {
+  deliveryWaits?.push(work);
 }
 
 const preparing: Promise<unknown>[] = [];

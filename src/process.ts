@@ -7,7 +7,7 @@
  */
 import { adapter } from "./adapters/mod.ts";
 import { startMethodOf } from "./context.ts";
-import { becomeProcess, currentProcess as current, dumpingForChild, inheritable } from "./lifecycle.ts";
+import { becomeProcess, currentProcess as current, dumpingForDelivery, inheritable } from "./lifecycle.ts";
 import { children, launch, type ProcessState as State, stop } from "./launch.ts";
 import { attachLogging } from "./logging.ts";
 import type { Bootstrap, ParentProcess } from "./process_protocol.ts";
@@ -221,7 +221,7 @@ export class Process {
     }
     // Functions in them travel as Python's pickle sends them, looked up first where the target is.
     const module = state.target?.module ?? state.subclass?.module;
-    const [[args, fields], waits] = dumpingForChild(() => [
+    const [[args, fields], waits] = dumpingForDelivery(() => [
       dump(state.args, "args", { functions: true, module }),
       dump({ ...this }, "this", { functions: true, module }),
     ]);

@@ -12,7 +12,7 @@ import { beginCommit, endCommit } from "./fence.ts";
 import { Feeder } from "./feeder.ts";
 import { pickle, SENDS, unpickle } from "./pickle.ts";
 import { closeAndJoin, takeUntilClosed } from "./queue_closing.ts";
-import { dumpingForChild } from "./lifecycle.ts";
+import { dumpingForDelivery } from "./lifecycle.ts";
 import { reduce, type Reduction, registerKind } from "./reduction.ts";
 import { adopted, reviving } from "./revival.ts";
 import { TIMED_OUT } from "./blocking.ts";
@@ -117,7 +117,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this.#checkOpen("put");
     const wait = readOptions(options, "Queue.put");
     // A manager proxy in it whose count must reach the server first: the item waits here until it has.
-    const [bytes, counts] = dumpingForChild(() => pickle(obj, "Queue.put(obj)", SENDS));
+    const [bytes, counts] = dumpingForDelivery(() => pickle(obj, "Queue.put(obj)", SENDS));
     const timeout = this.#maxsize ? wait.timeout : Infinity;
     this.#countTask(1);
     return this.#feeder.post(bytes, timeout, wait.signal, counts).then(
@@ -142,7 +142,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
    */
   putNowait(obj: T): void {
     this.#checkOpen("putNowait");
-    const [bytes, counts] = dumpingForChild(() => pickle(obj, "Queue.putNowait(obj)", SENDS));
+    const [bytes, counts] = dumpingForDelivery(() => pickle(obj, "Queue.putNowait(obj)", SENDS));
     this.#countTask(1);
     if (!counts.length && this.#feeder.tryNow(bytes)) return;
     if (this.#maxsize) throw (this.#countTask(-1), new Full());

@@ -10,7 +10,7 @@
  */
 import { Feeder } from "../feeder.ts";
 import { pickle, unpickle } from "../pickle.ts";
-import { beforeBootstrap, beforeChildExit } from "../lifecycle.ts";
+import { beforeChildExit, beforeDelivery } from "../lifecycle.ts";
 import { hasEnded } from "../pids.ts";
 import { currentProcess } from "../process.ts";
 import { type ReducedError, registerKind, reviveError } from "../reduction.ts";
@@ -189,7 +189,7 @@ export class Session implements Channel {
     const counted = this.post(INCREF, object);
     // Not in the ring yet: a child that receives the proxy in its args starts once it is, and a queue or pipe
     // publishes the item holding it once it is (lifecycle.ts, feeder.ts).
-    if (counted && this.#requests!.pending) beforeBootstrap(this.#whileServed(counted));
+    if (counted && this.#requests!.pending) beforeDelivery(this.#whileServed(counted));
   }
 
   /**
